@@ -1,1 +1,43 @@
-fn main() {}
+//! The project's build and test driver.
+//!
+//! - `cargo xtask dist`: builds `MemoryPoolNVSE.dll` for 32-bit Windows and
+//!   packages it under `target/dist/`.
+//! - `cargo xtask test`: every test: native, i686 Windows under Wine, and the
+//!   end-to-end scenarios with the real DLL and the NVSE stand-in.
+//!
+//! Both install what is missing first (see [`setup`]) and say what they do.
+
+mod dist;
+mod run;
+mod setup;
+mod test;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  dist    build MemoryPoolNVSE.dll and package it in target/dist/
+  test    run every test (native, Windows under Wine, end to end)
+  setup   only install what the two commands above need";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("dist") => dist::run(),
+        Some("test") => test::run(&args[1..]),
+        Some("setup") => setup::everything(),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(format!("unknown command\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,27 @@
-#![allow(non_snake_case)]
+//! MemoryPoolNVSE: an NVSE plugin that serves Fallout: New Vegas's memory
+//! allocations from rpmalloc.
+//!
+//! This crate is the DLL itself: the Windows entry point, the NVSE exports and
+//! the wiring between them. The allocation machinery lives in the `heap` crate.
+//!
+//! - [`nvse`]: `NVSEPlugin_Preload`, `NVSEPlugin_Query`, `NVSEPlugin_Load` and
+//!   the message listener.
+//! - [`log`]: the log file beside the DLL.
+//! - [`module`]: the DLL's own handle and path.
+#![cfg(windows)]
+#![allow(non_snake_case)] // The DLL is named MemoryPoolNVSE.dll, and NVSE's exports are PascalCase.
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod log;
+pub mod module;
+pub mod nvse;
+
+use windows_sys::core::BOOL;
+use windows_sys::Win32::Foundation::{HINSTANCE, TRUE};
+
+/// The DLL's entry point. It does as little as possible: it runs under the
+/// loader lock, before NVSE has called anything.
+#[no_mangle]
+extern "system" fn DllMain(_module: HINSTANCE, _reason: u32, _reserved: *mut core::ffi::c_void) -> BOOL {
+    TRUE
+}

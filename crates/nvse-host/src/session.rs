@@ -1,0 +1,176 @@
+//! One run of the stand-in, in the order xNVSE and the game call plugins.
+
+use std::ffi::{c_void, CStr};
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use nvse_abi::{exports, msg, PluginHandle, PluginInfo};
+
+use crate::plugins::{self, Library};
+use crate::{nvse, Exit, Mode, Scenario};
+
+/// Runs the scenario and returns the process exit code.
+pub fn run(scenario: Scenario) -> i32 {
+    match scenario.mode {
+        Mode::Game { runtime } => println!("nvse-host: game, runtime 0x{runtime:08X}"),
+        Mode::Editor => println!("nvse-host: editor"),
+    }
+    let dlls = plugins::discover();
+    println!("nvse-host: {} DLL(s) in Data\\NVSE\\Plugins", dlls.len());
+    let candidates: Vec<(usize, PathBuf, Vec<String>)> =
+        dlls.iter().enumerate().filter_map(|(i, path)| check_exports(path).map(|names| (i, path.clone(), names))).collect();
+
+    // xNVSE's loader runs the preload pass for the game only, before the
+    // game's static initialisers; the DLLs stay loaded for good.
+    if matches!(scenario.mode, Mode::Game { .. }) {
+        for (_, path, names) in &candidates {
+            if names.iter().any(|n| n == exports::PRELOAD) {
+                preload(path);
+            }
+        }
+    }
+
+    let interface = nvse::interface(scenario.mode);
+    let accepted = query_pass(&interface, &candidates);
+    nvse::broadcast(msg::POST_QUERY_PLUGINS, std::ptr::null_mut(), 0);
+    load_pass(&interface, accepted);
+    nvse::broadcast(msg::POST_LOAD, std::ptr::null_mut(), 0);
+    nvse::broadcast(msg::POST_POST_LOAD, std::ptr::null_mut(), 0);
+
+    if matches!(scenario.mode, Mode::Game { .. }) {
+        play(scenario.exit);
+    }
+    println!("nvse-host: session over");
+    let _ = std::io::stdout().flush();
+    0
+}
+
+/// The export check NVSE makes before loading a DLL.
+fn check_exports(path: &std::path::Path) -> Option<Vec<String>> {
+    let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let names = match plugins::named_exports(path) {
+        Ok(names) => names,
+        Err(e) => {
+            println!("nvse-host: {file}: skipped, cannot read exports ({e})");
+            return None;
+        }
+    };
+    println!("nvse-host: {file}: {} named export(s): {}", names.len(), names.join(" "));
+    if names.len() > exports::MAX_NAMED_EXPORTS {
+        println!("nvse-host: {file}: skipped, over {} exports", exports::MAX_NAMED_EXPORTS);
+        return None;
+    }
+    if !names.iter().any(|n| n == exports::QUERY) {
+        println!("nvse-host: {file}: skipped, no {} export", exports::QUERY);
+        return None;
+    }
+    Some(names)
+}
+
+fn preload(path: &std::path::Path) {
+    let library = match Library::load(path) {
+        Ok(library) => library,
+        Err(e) => return println!("nvse-host: preload {}: {e}", path.display()),
+    };
+    let Some(preload) = library.preload() else { return };
+    // SAFETY: the export has NVSE's Preload signature.
+    let result = unsafe { preload() };
+    println!("nvse-host: preload {} -> {result}", library.file_name());
+    // Never freed, as in xNVSE.
+    std::mem::forget(library);
+}
+
+struct Accepted {
+    library: Library,
+    name: String,
+}
+
+/// Queries every plugin; the handle is the 1-based index over all DLLs.
+fn query_pass(interface: &nvse_abi::NVSEInterface, candidates: &[(usize, PathBuf, Vec<String>)]) -> Vec<Accepted> {
+    let mut accepted = Vec::new();
+    for (index, path, _) in candidates {
+        let handle = *index as PluginHandle + 1;
+        let library = match Library::load(path) {
+            Ok(library) => library,
+            Err(e) => {
+                println!("nvse-host: query {}: {e}", path.display());
+                continue;
+            }
+        };
+        let file = library.file_name();
+        let (Some(query), Some(_)) = (library.query(), library.load_fn()) else {
+            println!("nvse-host: query {file}: does not appear to be an NVSE plugin");
+            library.free();
+            continue;
+        };
+        let mut info = PluginInfo { info_version: 0, name: std::ptr::null(), version: 0 };
+        nvse::enter_plugin(handle, &file);
+        // SAFETY: the export has NVSE's Query signature; both pointers are valid.
+        let result = unsafe { query(interface, &mut info) };
+        nvse::leave_plugin();
+        let name = if info.name.is_null() {
+            String::new()
+        } else {
+            // SAFETY: PluginInfo::name is a NUL-terminated static string.
+            unsafe { CStr::from_ptr(info.name) }.to_string_lossy().into_owned()
+        };
+        println!(
+            "nvse-host: query {file} -> {result} (name {name:?}, version {}, infoVersion {})",
+            info.version, info.info_version
+        );
+        if !result || name.is_empty() {
+            let why = if result { "disabled, no name specified" } else { "reported as incompatible during query" };
+            println!("nvse-host: plugin {file} ({name}) {why}");
+            nvse::forget_plugin(handle);
+            library.free();
+            continue;
+        }
+        accepted.push(Accepted { library, name });
+    }
+    accepted
+}
+
+/// Loads the plugins that accepted; the handle is the 1-based index over them.
+fn load_pass(interface: &nvse_abi::NVSEInterface, accepted: Vec<Accepted>) {
+    for (index, plugin) in accepted.into_iter().enumerate() {
+        let handle = index as PluginHandle + 1;
+        let Some(load) = plugin.library.load_fn() else { continue };
+        nvse::enter_plugin(handle, &plugin.name);
+        // SAFETY: the export has NVSE's Load signature; the interface is valid.
+        let result = unsafe { load(interface) };
+        nvse::leave_plugin();
+        println!(
+            "nvse-host: load {} -> {result} (handle {handle}, {} listener(s))",
+            plugin.name,
+            nvse::listener_count(handle)
+        );
+        if result {
+            std::mem::forget(plugin.library);
+        } else {
+            println!("nvse-host: plugin {} reported as incompatible during load", plugin.name);
+            nvse::forget_plugin(handle);
+            plugin.library.free();
+        }
+    }
+}
+
+/// The game's part: the main menu, a load, a save, back to the menu, quit.
+fn play(exit: Exit) {
+    nvse::broadcast(msg::DEFERRED_INIT, std::ptr::null_mut(), 0);
+    for _ in 0..3 {
+        nvse::broadcast(msg::MAIN_GAME_LOOP, std::ptr::null_mut(), 0);
+    }
+    let save = c"Saves\\Save 1.fos";
+    let save_len = save.to_bytes().len() as u32;
+    nvse::broadcast(msg::PRE_LOAD_GAME, save.as_ptr().cast_mut().cast(), save_len);
+    nvse::broadcast(msg::LOAD_GAME, save.as_ptr().cast_mut().cast(), save_len);
+    // PostLoadGame carries the bool itself in the pointer.
+    nvse::broadcast(msg::POST_LOAD_GAME, 1usize as *mut c_void, 1);
+    nvse::broadcast(msg::SAVE_GAME, save.as_ptr().cast_mut().cast(), save_len);
+    nvse::broadcast(msg::EXIT_TO_MAIN_MENU, std::ptr::null_mut(), 0);
+    let last = match exit {
+        Exit::Game => msg::EXIT_GAME,
+        Exit::Console => msg::EXIT_GAME_CONSOLE,
+    };
+    nvse::broadcast(last, std::ptr::null_mut(), 0);
+}

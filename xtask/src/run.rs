@@ -1,0 +1,79 @@
+//! Running commands and finding the workspace's folders.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+pub type Result<T = ()> = std::result::Result<T, String>;
+
+/// The Windows target the plugin is built for.
+pub const WINDOWS_TARGET: &str = "i686-pc-windows-gnu";
+
+/// The workspace root (the parent of `xtask/`).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+/// Cargo's target directory, honouring `CARGO_TARGET_DIR`.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root().join(dir),
+        None => root().join("target"),
+    }
+}
+
+/// Runs a command in the workspace root, echoing it, and fails if it fails.
+pub fn cmd(program: &str, args: &[&str]) -> Result {
+    cmd_with(Command::new(program).args(args))
+}
+
+pub fn cmd_with(command: &mut Command) -> Result {
+    println!("$ {}", describe(command));
+    let status = command
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", describe(command)))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{}` failed ({status})", describe(command)))
+    }
+}
+
+/// Runs a command quietly and returns its stdout, or `None` if it fails.
+pub fn output(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The program's combined output and whether it succeeded.
+pub fn output_all(command: &mut Command) -> (bool, String) {
+    match command.stdin(Stdio::null()).output() {
+        Ok(out) => {
+            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&out.stderr));
+            (out.status.success(), text)
+        }
+        Err(e) => (false, e.to_string()),
+    }
+}
+
+fn describe(command: &Command) -> String {
+    let mut text = command.get_program().to_string_lossy().into_owned();
+    for arg in command.get_args() {
+        text.push(' ');
+        text.push_str(&arg.to_string_lossy());
+    }
+    text
+}
+
+/// Times a step and prints how long it took.
+pub fn step<T>(name: &str, body: impl FnOnce() -> Result<T>) -> Result<T> {
+    println!("\n== {name}");
+    let start = Instant::now();
+    let result = body();
+    let verdict = if result.is_ok() { "done" } else { "FAILED" };
+    println!("== {name}: {verdict} in {:.1} s", start.elapsed().as_secs_f64());
+    result
+}

@@ -1,0 +1,43 @@
+//! `cargo xtask test`: every test there is.
+//!
+//! 1. native: the workspace's tests on this machine, including the
+//!    end-to-end scenarios, which run the packaged DLL in the NVSE stand-in
+//!    under Wine and read the log it leaves;
+//! 2. Windows: the workspace's tests built for i686-pc-windows-gnu and run
+//!    under Wine by cargo's target runner (`xtask/wine-runner.sh`).
+
+use std::process::Command;
+
+use crate::dist;
+use crate::run::{self, cmd, cmd_with, step, Result, WINDOWS_TARGET};
+use crate::setup;
+
+pub fn run(args: &[String]) -> Result {
+    if let Some(extra) = args.first() {
+        return Err(format!("`cargo xtask test` takes no arguments (got {extra})"));
+    }
+    step("setup (tests)", setup::for_tests)?;
+    dist::run()?;
+    step("build the NVSE stand-in (release, i686-pc-windows-gnu)", || {
+        cmd("cargo", &["build", "--release", "--locked", "--target", WINDOWS_TARGET, "-p", "nvse-host"])
+    })?;
+    step("native tests (with end-to-end scenarios under Wine)", native)?;
+    step("Windows tests under Wine (i686-pc-windows-gnu)", windows)?;
+    println!("\nxtask: all tests passed");
+    Ok(())
+}
+
+fn native() -> Result {
+    let host = run::target_dir().join(WINDOWS_TARGET).join("release").join("nvse-host.exe");
+    cmd_with(
+        Command::new("cargo")
+            .args(["test", "--locked", "--workspace"])
+            .env("MEMORYPOOL_DLL", dist::dist_dll())
+            .env("MEMORYPOOL_HOST", host)
+            .env("MEMORYPOOL_TARGET_DIR", run::target_dir()),
+    )
+}
+
+fn windows() -> Result {
+    cmd("cargo", &["test", "--locked", "--workspace", "--exclude", "xtask", "--exclude", "e2e", "--target", WINDOWS_TARGET])
+}
