@@ -1,1 +1,77 @@
-//! (placeholder)
+//! The allocator core of MemoryPoolNVSE.
+//!
+//! The C runtime's allocation family (`malloc`, `free`, `calloc`, `realloc`,
+//! `_msize`, `_expand`, `_recalloc`, `_aligned_*`) with MSVC's semantics,
+//! served by rpmalloc (or mimalloc), safe with pointers it did not allocate,
+//! from any thread, with statistics and optional leak tracking. Nothing here
+//! is specific to Fallout or to hooking: the hooks call these functions with
+//! the [`Originals`] of the C runtime they replace.
+//!
+//! | file | concern |
+//! |---|---|
+//! | [`alloc`] | the family's semantics: sizes, zeroing, errno, foreign pointers, fallback |
+//! | `backend/` | rpmalloc, mimalloc, passthrough behind one dispatch |
+//! | [`owner`] | "is this pointer ours?" in O(1), lock-free |
+//! | [`thread`] | per-thread state, lazy start, exit |
+//! | [`stats`] | counters, summed on demand |
+//! | [`leaks`] | live-block table and caller report |
+//! | [`os`] | memory straight from the OS, for the heap's own use |
+//! | [`crt`] | the family's signatures and each runtime's originals |
+//!
+//! # Re-entrancy
+//! No function here allocates through `malloc`, takes a lock, or logs: the
+//! heap's own memory comes from [`os`], and the only waits are rpmalloc's
+//! internal spin on its global span cache.
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod alloc;
+mod backend;
+pub mod config;
+pub mod crt;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
+pub mod leaks;
+pub mod os;
+pub mod owner;
+mod passthrough;
+pub mod stats;
+pub mod thread;
+
+pub use alloc::{
+    aligned_free, aligned_malloc, aligned_msize, aligned_realloc, calloc, expand, free, malloc, msize, realloc,
+    recalloc,
+};
+pub use backend::StartError;
+pub use config::{Backend, Config};
+pub use crt::{Function, Originals};
+pub use stats::{snapshot as stats, Snapshot};
+pub use thread::thread_exit;
+
+/// What [`init`] started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Started {
+    /// The backend now serving allocations.
+    pub backend: Backend,
+    /// Whether leak tracking is on (it may have been asked for and not
+    /// started, if its table could not be mapped).
+    pub tracking_leaks: bool,
+}
+
+/// Starts the heap with `config`. Call once, before any hook points at the
+/// family. On error the heap stays in passthrough: every call goes to the
+/// original functions, and is counted.
+pub fn init(config: &Config) -> Result<Started, StartError> {
+    let backend = backend::start(config)?;
+    let tracking_leaks = config.track_leaks && leaks::start(config.leak_capacity, config.caller);
+    Ok(Started { backend, tracking_leaks })
+}
+
+/// The backend serving allocations now (passthrough before [`init`]).
+pub fn backend() -> Backend {
+    backend::current_backend()
+}
+
+/// Whether the heap allocated `p` (and has not released its memory).
+pub fn owns(p: *const core::ffi::c_void) -> bool {
+    backend::owns(p.cast())
+}

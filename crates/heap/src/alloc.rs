@@ -1,0 +1,522 @@
+//! The C runtime's allocation family, with MSVC's semantics, over the backend.
+//!
+//! Every function takes the [`Originals`] of the C runtime it stands in for:
+//! a pointer the backend does not own goes to them, and a request the backend
+//! cannot serve is tried there before failing.
+//!
+//! One invariant makes `_recalloc` exact although the backend rounds sizes
+//! up: in every block of ours, the slack between the requested size and the
+//! usable size reads as zero. It is established when a block is handed out
+//! or resized, so `_recalloc` only has to zero what it grows.
+
+use core::ffi::c_void;
+use core::ptr;
+
+use crate::backend::{self, Active};
+use crate::crt::{Originals, EINVAL, ENOMEM};
+use crate::thread::{self, ThreadState};
+use crate::{leaks, passthrough};
+
+/// The largest request the backend is asked for. rpmalloc 1.4 rounds huge
+/// requests up without an overflow check; MSVC's own limit (`_HEAP_MAXREQ`)
+/// is just below 4 GiB on 32-bit, where no such block can exist anyway.
+pub const MAX_REQUEST: usize = isize::MAX as usize - 2 * crate::os::GRANULE;
+
+/// Minimum alignment of `_aligned_malloc`, as MSVC's.
+const MIN_ALIGN: usize = core::mem::size_of::<*const ()>();
+
+#[inline(always)]
+fn passthrough() -> bool {
+    backend::active() == Active::Passthrough
+}
+
+#[inline(always)]
+fn counters<'a>(state: *const ThreadState) -> Option<&'a crate::stats::Counters> {
+    // SAFETY: thread states are never freed.
+    unsafe { state.as_ref() }.map(|s| &s.counters)
+}
+
+/// How a fresh block's bytes must read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fill {
+    /// Only the slack after the request is zeroed (the invariant).
+    Slack,
+    /// The whole block is zeroed (`calloc`).
+    Zero,
+}
+
+/// A new block of ours, or null if the backend cannot serve it.
+#[inline(always)]
+fn allocate(size: usize, align: usize, fill: Fill) -> *mut u8 {
+    let state = thread::current();
+    if state.is_null() || size > MAX_REQUEST {
+        return ptr::null_mut();
+    }
+    let p = backend::alloc(size, align);
+    if p.is_null() {
+        return p;
+    }
+    let usable = backend::usable_size(p);
+    let from = if fill == Fill::Zero { 0 } else { size };
+    // SAFETY: `usable` bytes from `p` belong to the fresh block, and
+    // `from <= size <= usable`.
+    unsafe { ptr::write_bytes(p.add(from), 0, usable - from) };
+    if let Some(c) = counters(state) {
+        c.allocated(size, usable);
+    }
+    if leaks::enabled() {
+        leaks::record(p, usable);
+    }
+    p
+}
+
+/// Gives a block of ours back.
+#[inline(always)]
+fn release(p: *mut u8) {
+    let usable = backend::usable_size(p);
+    if let Some(c) = counters(thread::current()) {
+        c.freed(usable);
+    }
+    if leaks::enabled() {
+        leaks::forget(p);
+    }
+    backend::free(p);
+}
+
+/// Resizes a block of ours; null (block untouched) when it cannot.
+fn resize(p: *mut u8, size: usize, align: usize) -> *mut u8 {
+    let state = thread::current();
+    if state.is_null() || size > MAX_REQUEST {
+        return ptr::null_mut();
+    }
+    let old_usable = backend::usable_size(p);
+    let q = backend::realloc(p, size, align);
+    if q.is_null() {
+        return q;
+    }
+    let usable = backend::usable_size(q);
+    // SAFETY: the block at `q` has `usable >= size` bytes; restore the
+    // invariant (a shrink in place leaves old data after `size`, a move copies
+    // whatever the backend chose to copy).
+    unsafe { ptr::write_bytes(q.add(size), 0, usable - size) };
+    if let Some(c) = counters(state) {
+        c.freed(old_usable);
+        c.allocated(size, usable);
+    }
+    if leaks::enabled() {
+        leaks::forget(p);
+        leaks::record(q, usable);
+    }
+    q
+}
+
+#[cold]
+fn fail(crt: &Originals, errno: core::ffi::c_int) -> *mut c_void {
+    crt.set_errno(errno);
+    if let Some(c) = counters(thread::existing()) {
+        c.failed();
+    }
+    ptr::null_mut()
+}
+
+#[cold]
+fn fell_back(p: *mut c_void) -> *mut c_void {
+    if let Some(c) = counters(thread::current()) {
+        if p.is_null() {
+            c.failed();
+        } else {
+            c.fell_back();
+        }
+    }
+    p
+}
+
+fn note_foreign(f: fn(&crate::stats::Counters)) {
+    if let Some(c) = counters(thread::current()) {
+        f(c);
+    }
+}
+
+/// `malloc`: a block of `size` bytes (a unique one for 0).
+pub fn malloc(crt: &Originals, size: usize) -> *mut c_void {
+    if passthrough() {
+        return passthrough::malloc(crt, size);
+    }
+    let p = allocate(size, 0, Fill::Slack);
+    if !p.is_null() {
+        return p.cast();
+    }
+    malloc_fallback(crt, size)
+}
+
+#[cold]
+fn malloc_fallback(crt: &Originals, size: usize) -> *mut c_void {
+    match crt.malloc() {
+        // SAFETY: the original malloc, called as its contract says.
+        Some(original) => fell_back(unsafe { original(size) }),
+        None => fail(crt, ENOMEM),
+    }
+}
+
+/// `calloc`: `count * size` zeroed bytes; null with `ENOMEM` on overflow.
+pub fn calloc(crt: &Originals, count: usize, size: usize) -> *mut c_void {
+    if passthrough() {
+        return passthrough::calloc(crt, count, size);
+    }
+    let Some(total) = count.checked_mul(size) else { return fail(crt, ENOMEM) };
+    let p = allocate(total, 0, Fill::Zero);
+    if !p.is_null() {
+        return p.cast();
+    }
+    match crt.calloc() {
+        // SAFETY: the original calloc, called as its contract says.
+        Some(original) => fell_back(unsafe { original(count, size) }),
+        None => fail(crt, ENOMEM),
+    }
+}
+
+/// `free`: nothing for null; ours to the backend, anyone else's to the
+/// original `free`.
+///
+/// # Safety
+/// `p` is null or a live block of the `malloc` family (ours, or of this C
+/// runtime), not used again.
+pub unsafe fn free(crt: &Originals, p: *mut c_void) {
+    if p.is_null() {
+        return;
+    }
+    if passthrough() {
+        // SAFETY: forwarded contract.
+        return unsafe { passthrough::free(crt, p) };
+    }
+    if backend::owns(p.cast()) {
+        release(p.cast());
+    } else {
+        // SAFETY: forwarded contract: a foreign block of this C runtime.
+        unsafe { free_foreign(crt, p) }
+    }
+}
+
+/// # Safety
+/// `p` is a live block of this C runtime's `malloc` family.
+#[cold]
+unsafe fn free_foreign(crt: &Originals, p: *mut c_void) {
+    note_foreign(crate::stats::Counters::foreign_free);
+    if let Some(original) = crt.free() {
+        // SAFETY: forwarded contract.
+        unsafe { original(p) }
+    }
+    // Without an original `free` the block cannot be freed safely: it leaks.
+}
+
+/// `realloc`: null → `malloc`; size 0 → `free`, null; otherwise the block
+/// resized, moved into our heap if it was foreign. On failure null, `ENOMEM`,
+/// and the block untouched.
+///
+/// # Safety
+/// As for [`free`]; on success the old pointer is not used again.
+pub unsafe fn realloc(crt: &Originals, p: *mut c_void, size: usize) -> *mut c_void {
+    if p.is_null() {
+        return malloc(crt, size);
+    }
+    if size == 0 {
+        // SAFETY: forwarded contract.
+        unsafe { free(crt, p) };
+        return ptr::null_mut();
+    }
+    if passthrough() {
+        // SAFETY: forwarded contract.
+        return unsafe { passthrough::realloc(crt, p, size) };
+    }
+    if backend::owns(p.cast()) {
+        let q = resize(p.cast(), size, 0);
+        if !q.is_null() {
+            return q.cast();
+        }
+        // SAFETY: `p` is ours and live.
+        return unsafe { move_out(crt, p.cast(), size) };
+    }
+    // SAFETY: forwarded contract.
+    unsafe { realloc_foreign(crt, p, size) }
+}
+
+/// Our heap could not resize `p`: try a block from the original allocator.
+///
+/// # Safety
+/// `p` is a live block of ours.
+#[cold]
+unsafe fn move_out(crt: &Originals, p: *mut u8, size: usize) -> *mut c_void {
+    let Some(original) = crt.malloc() else { return fail(crt, ENOMEM) };
+    // SAFETY: the original malloc.
+    let q = unsafe { original(size) };
+    if q.is_null() {
+        return fail(crt, ENOMEM);
+    }
+    let keep = backend::usable_size(p).min(size);
+    // SAFETY: `keep` bytes are readable at `p` and writable at `q`; distinct blocks.
+    unsafe { ptr::copy_nonoverlapping(p, q.cast::<u8>(), keep) };
+    release(p);
+    fell_back(q)
+}
+
+/// # Safety
+/// `p` is a live block of this C runtime's `malloc` family.
+#[cold]
+unsafe fn realloc_foreign(crt: &Originals, p: *mut c_void, size: usize) -> *mut c_void {
+    note_foreign(crate::stats::Counters::foreign_realloc);
+    // SAFETY: forwarded contract.
+    let old = crt.msize().map(|msize| unsafe { msize(p) }).filter(|&n| n != usize::MAX);
+    if let (Some(old), Some(original_free)) = (old, crt.free()) {
+        let q = allocate(size, 0, Fill::Slack);
+        if !q.is_null() {
+            // SAFETY: `old` bytes of the foreign block are readable (its
+            // allocator says so), `size` writable at `q`.
+            unsafe {
+                ptr::copy_nonoverlapping(p.cast::<u8>(), q, old.min(size));
+                original_free(p);
+            }
+            return q.cast();
+        }
+    }
+    match crt.realloc() {
+        // SAFETY: the original realloc on its own block.
+        Some(original) => fell_back(unsafe { original(p, size) }),
+        None => fail(crt, ENOMEM),
+    }
+}
+
+/// `_msize`: the usable size; `-1` (as `usize`) with `EINVAL` for null.
+///
+/// # Safety
+/// `p` is null or a live block of the `malloc` family.
+pub unsafe fn msize(crt: &Originals, p: *mut c_void) -> usize {
+    if p.is_null() {
+        crt.set_errno(EINVAL);
+        return usize::MAX;
+    }
+    if !passthrough() && backend::owns(p.cast()) {
+        return backend::usable_size(p.cast());
+    }
+    note_foreign(crate::stats::Counters::foreign_size);
+    match crt.msize() {
+        // SAFETY: forwarded contract.
+        Some(original) => unsafe { original(p) },
+        None => {
+            crt.set_errno(EINVAL);
+            usize::MAX
+        }
+    }
+}
+
+/// `_expand`: resizes without moving, or returns null (`ENOMEM`).
+///
+/// # Safety
+/// As for [`msize`].
+pub unsafe fn expand(crt: &Originals, p: *mut c_void, size: usize) -> *mut c_void {
+    if p.is_null() {
+        crt.set_errno(EINVAL);
+        return ptr::null_mut();
+    }
+    if passthrough() || !backend::owns(p.cast()) {
+        if !passthrough() {
+            note_foreign(crate::stats::Counters::foreign_realloc);
+        }
+        return match crt.expand() {
+            // SAFETY: forwarded contract.
+            Some(original) => unsafe { original(p, size) },
+            None => fail(crt, ENOMEM),
+        };
+    }
+    let usable = backend::usable_size(p.cast());
+    if size > usable {
+        // The backend cannot grow a block in place beyond its size class.
+        crt.set_errno(ENOMEM);
+        return ptr::null_mut();
+    }
+    // SAFETY: the block has `usable` bytes; what lies past the new size is
+    // given up, and zeroed for the invariant.
+    unsafe { ptr::write_bytes(p.cast::<u8>().add(size), 0, usable - size) };
+    p
+}
+
+/// `_recalloc`: `realloc` to `count * size` bytes, the grown part zeroed.
+///
+/// # Safety
+/// As for [`realloc`].
+pub unsafe fn recalloc(crt: &Originals, p: *mut c_void, count: usize, size: usize) -> *mut c_void {
+    let Some(total) = count.checked_mul(size) else { return fail(crt, ENOMEM) };
+    if p.is_null() {
+        return calloc(crt, count, size);
+    }
+    if total == 0 {
+        // SAFETY: forwarded contract.
+        unsafe { free(crt, p) };
+        return ptr::null_mut();
+    }
+    if passthrough() {
+        // SAFETY: forwarded contract.
+        return unsafe { passthrough::recalloc(crt, p, count, size) };
+    }
+    if backend::owns(p.cast()) {
+        let old_usable = backend::usable_size(p.cast());
+        let keep = old_usable.min(total);
+        let q = resize(p.cast(), total, 0);
+        if q.is_null() {
+            // SAFETY: `p` is ours and live.
+            let r = unsafe { move_out(crt, p.cast(), total) };
+            if !r.is_null() {
+                // SAFETY: the fallback block has `total` bytes, `keep` of them copied.
+                unsafe { ptr::write_bytes(r.cast::<u8>().add(keep), 0, total - keep) };
+            }
+            return r;
+        }
+        // SAFETY: the block at `q` has at least `total` bytes. Bytes below the
+        // old usable size are the old block's (its slack zero by the invariant).
+        unsafe { ptr::write_bytes(q.add(keep), 0, total - keep) };
+        return q.cast();
+    }
+    // SAFETY: forwarded contract.
+    unsafe { recalloc_foreign(crt, p, count, size, total) }
+}
+
+/// # Safety
+/// `p` is a live block of this C runtime's `malloc` family.
+#[cold]
+unsafe fn recalloc_foreign(crt: &Originals, p: *mut c_void, count: usize, size: usize, total: usize) -> *mut c_void {
+    note_foreign(crate::stats::Counters::foreign_realloc);
+    // SAFETY: forwarded contract.
+    let old = crt.msize().map(|msize| unsafe { msize(p) }).filter(|&n| n != usize::MAX);
+    if let (Some(old), Some(original_free)) = (old, crt.free()) {
+        let q = allocate(total, 0, Fill::Zero);
+        if !q.is_null() {
+            // SAFETY: `old` bytes readable at `p` (its allocator's size).
+            unsafe {
+                ptr::copy_nonoverlapping(p.cast::<u8>(), q, old.min(total));
+                original_free(p);
+            }
+            return q.cast();
+        }
+    }
+    match crt.recalloc() {
+        // SAFETY: the original _recalloc on its own block.
+        Some(original) => fell_back(unsafe { original(p, count, size) }),
+        None => fail(crt, ENOMEM),
+    }
+}
+
+/// Checks an `_aligned_*` alignment: a power of two, at least a pointer.
+fn alignment(align: usize) -> Option<usize> {
+    align.is_power_of_two().then(|| align.max(MIN_ALIGN))
+}
+
+/// `_aligned_malloc`: `size` bytes aligned to `align` (a power of two, else
+/// `EINVAL`).
+pub fn aligned_malloc(crt: &Originals, size: usize, align: usize) -> *mut c_void {
+    let Some(align) = alignment(align) else { return fail(crt, EINVAL) };
+    if passthrough() {
+        return passthrough::aligned_malloc(crt, size, align);
+    }
+    let p = allocate(size, align, Fill::Slack);
+    if !p.is_null() {
+        return p.cast();
+    }
+    match crt.aligned_malloc() {
+        // SAFETY: the original _aligned_malloc.
+        Some(original) => fell_back(unsafe { original(size, align) }),
+        None => fail(crt, ENOMEM),
+    }
+}
+
+/// `_aligned_free`.
+///
+/// # Safety
+/// `p` is null or a live block of the `_aligned_*` family.
+pub unsafe fn aligned_free(crt: &Originals, p: *mut c_void) {
+    if p.is_null() {
+        return;
+    }
+    if passthrough() {
+        // SAFETY: forwarded contract.
+        return unsafe { passthrough::aligned_free(crt, p) };
+    }
+    if backend::owns(p.cast()) {
+        return release(p.cast());
+    }
+    note_foreign(crate::stats::Counters::foreign_free);
+    if let Some(original) = crt.aligned_free() {
+        // SAFETY: forwarded contract.
+        unsafe { original(p) }
+    }
+}
+
+/// `_aligned_realloc`: as `realloc`, for the aligned family.
+///
+/// # Safety
+/// As for [`aligned_free`]; on success the old pointer is not used again.
+pub unsafe fn aligned_realloc(crt: &Originals, p: *mut c_void, size: usize, align: usize) -> *mut c_void {
+    if p.is_null() {
+        return aligned_malloc(crt, size, align);
+    }
+    let Some(align) = alignment(align) else { return fail(crt, EINVAL) };
+    if size == 0 {
+        // SAFETY: forwarded contract.
+        unsafe { aligned_free(crt, p) };
+        return ptr::null_mut();
+    }
+    if !passthrough() && backend::owns(p.cast()) {
+        let q = resize(p.cast(), size, align);
+        return if q.is_null() { fail(crt, ENOMEM) } else { q.cast() };
+    }
+    // SAFETY: forwarded contract.
+    unsafe { aligned_realloc_foreign(crt, p, size, align) }
+}
+
+/// # Safety
+/// `p` is a live block of this C runtime's `_aligned_*` family.
+#[cold]
+unsafe fn aligned_realloc_foreign(crt: &Originals, p: *mut c_void, size: usize, align: usize) -> *mut c_void {
+    if !passthrough() {
+        note_foreign(crate::stats::Counters::foreign_realloc);
+        // SAFETY: forwarded contract.
+        let old = crt.aligned_msize().map(|msize| unsafe { msize(p, align, 0) }).filter(|&n| n != usize::MAX);
+        if let (Some(old), Some(original_free)) = (old, crt.aligned_free()) {
+            let q = allocate(size, align, Fill::Slack);
+            if !q.is_null() {
+                // SAFETY: `old` bytes readable at `p` (its allocator's size).
+                unsafe {
+                    ptr::copy_nonoverlapping(p.cast::<u8>(), q, old.min(size));
+                    original_free(p);
+                }
+                return q.cast();
+            }
+        }
+    }
+    match crt.aligned_realloc() {
+        // SAFETY: the original _aligned_realloc on its own block.
+        Some(original) => fell_back(unsafe { original(p, size, align) }),
+        None => fail(crt, ENOMEM),
+    }
+}
+
+/// `_aligned_msize`: the usable size of an aligned block.
+///
+/// # Safety
+/// `p` is null or a live block of the `_aligned_*` family.
+pub unsafe fn aligned_msize(crt: &Originals, p: *mut c_void, align: usize, offset: usize) -> usize {
+    if p.is_null() {
+        crt.set_errno(EINVAL);
+        return usize::MAX;
+    }
+    if !passthrough() && backend::owns(p.cast()) {
+        return backend::usable_size(p.cast());
+    }
+    note_foreign(crate::stats::Counters::foreign_size);
+    match crt.aligned_msize() {
+        // SAFETY: forwarded contract.
+        Some(original) => unsafe { original(p, align, offset) },
+        None => {
+            crt.set_errno(EINVAL);
+            usize::MAX
+        }
+    }
+}

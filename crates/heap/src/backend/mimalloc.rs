@@ -1,0 +1,77 @@
+//! mimalloc, through `libmimalloc-sys`.
+//!
+//! mimalloc keeps its own map of the pages it owns; `mi_is_in_heap_region`
+//! reads it in constant time without a lock, so ownership needs no help from
+//! [`crate::owner`].
+
+use core::ffi::c_void;
+
+use libmimalloc_sys as mi;
+
+use super::StartError;
+
+pub fn start() -> Result<(), StartError> {
+    // SAFETY: idempotent process initialisation.
+    unsafe { mi::mi_process_init() };
+    Ok(())
+}
+
+#[inline(always)]
+pub fn owns(p: *const u8) -> bool {
+    // SAFETY: a query on any address; mimalloc checks it against its page map.
+    unsafe { mi::mi_is_in_heap_region(p.cast()) }
+}
+
+#[inline(always)]
+pub fn alloc(size: usize, align: usize) -> *mut u8 {
+    // SAFETY: plain allocation calls; `align` is a power of two.
+    unsafe {
+        // mimalloc aligns small blocks to their size only (8 for 8 bytes).
+        if align == 0 {
+            mi::mi_malloc(size).cast()
+        } else {
+            mi::mi_malloc_aligned(size, align).cast()
+        }
+    }
+}
+
+#[inline(always)]
+pub fn free(p: *mut u8) {
+    // SAFETY: `p` is a live block of ours (checked by the caller).
+    unsafe { mi::mi_free(p.cast()) }
+}
+
+#[inline(always)]
+pub fn usable_size(p: *const u8) -> usize {
+    // SAFETY: `p` is a live block of ours (checked by the caller).
+    unsafe { mi::mi_usable_size(p.cast::<c_void>()) }
+}
+
+pub fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8 {
+    // SAFETY: `p` is a live block of ours; on failure it is left untouched.
+    unsafe {
+        if align == 0 {
+            mi::mi_realloc(p.cast(), size).cast()
+        } else {
+            mi::mi_realloc_aligned(p.cast(), size, align).cast()
+        }
+    }
+}
+
+pub fn thread_start() {
+    // SAFETY: idempotent per thread.
+    unsafe { mi::mi_thread_init() }
+}
+
+pub fn thread_finish() {
+    // On Windows mimalloc ends its thread heaps itself, from a fiber-local
+    // storage callback; calling `mi_thread_done` from a thread-local
+    // destructor as well races mingw's emulated TLS teardown (the thread's
+    // default-heap variable can be gone by then) and crashes.
+    #[cfg(not(windows))]
+    // SAFETY: releases the calling thread's heap; a later call on the thread
+    // starts a new one.
+    unsafe {
+        mi::mi_thread_done()
+    }
+}

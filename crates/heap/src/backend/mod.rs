@@ -1,0 +1,150 @@
+//! The allocator behind the heap, chosen once at start-up.
+//!
+//! A backend answers six questions: allocate (optionally aligned), free,
+//! usable size, resize (optionally in place only), and "is this yours?". The
+//! active one is a byte read on every call; the `match` on it inlines each
+//! backend's call, so dispatch costs one predictable branch.
+//!
+//! Until [`start`] succeeds the active backend is [`Active::Passthrough`], in
+//! which nothing is owned and every call goes to the original functions.
+
+mod mimalloc;
+mod rpmalloc;
+
+use core::sync::atomic::{AtomicU8, Ordering};
+
+use crate::config::{Backend, Config};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub enum Active {
+    Passthrough = 0,
+    Rpmalloc = 1,
+    Mimalloc = 2,
+}
+
+static ACTIVE: AtomicU8 = AtomicU8::new(Active::Passthrough as u8);
+
+/// The backend serving allocations now.
+#[inline(always)]
+pub fn active() -> Active {
+    match ACTIVE.load(Ordering::Relaxed) {
+        1 => Active::Rpmalloc,
+        2 => Active::Mimalloc,
+        _ => Active::Passthrough,
+    }
+}
+
+/// Why a backend did not start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartError {
+    /// The backend's initialisation reported failure.
+    Failed(&'static str),
+    /// A backend is already running: the choice is made once per process.
+    AlreadyStarted(Backend),
+}
+
+/// Starts the configured backend and makes it the active one.
+pub fn start(config: &Config) -> Result<Backend, StartError> {
+    if active() != Active::Passthrough {
+        return Err(StartError::AlreadyStarted(current_backend()));
+    }
+    #[cfg(feature = "fault-injection")]
+    if crate::fault::take_start_failure() {
+        return Err(StartError::Failed("start-up failure injected"));
+    }
+    let chosen = match config.backend {
+        Backend::Rpmalloc => rpmalloc::start(config).map(|()| Active::Rpmalloc)?,
+        Backend::Mimalloc => mimalloc::start().map(|()| Active::Mimalloc)?,
+        Backend::Passthrough => Active::Passthrough,
+    };
+    ACTIVE.store(chosen as u8, Ordering::Release);
+    Ok(config.backend)
+}
+
+/// The backend as configuration names it.
+pub fn current_backend() -> Backend {
+    match active() {
+        Active::Rpmalloc => Backend::Rpmalloc,
+        Active::Mimalloc => Backend::Mimalloc,
+        Active::Passthrough => Backend::Passthrough,
+    }
+}
+
+/// Whether the active backend allocated `p`.
+#[inline(always)]
+pub fn owns(p: *const u8) -> bool {
+    match active() {
+        Active::Rpmalloc => crate::owner::contains(p),
+        Active::Mimalloc => mimalloc::owns(p),
+        Active::Passthrough => false,
+    }
+}
+
+/// Allocates `size` bytes: `align == 0` for `malloc`'s alignment (at least
+/// 8), or a power of two. Null when the backend cannot serve it.
+#[inline(always)]
+pub fn alloc(size: usize, align: usize) -> *mut u8 {
+    #[cfg(feature = "fault-injection")]
+    if crate::fault::take_alloc_failure() {
+        return core::ptr::null_mut();
+    }
+    match active() {
+        Active::Rpmalloc => rpmalloc::alloc(size, align),
+        Active::Mimalloc => mimalloc::alloc(size, align),
+        Active::Passthrough => core::ptr::null_mut(),
+    }
+}
+
+/// Frees a block [`owns`] said is ours.
+#[inline(always)]
+pub fn free(p: *mut u8) {
+    match active() {
+        Active::Rpmalloc => rpmalloc::free(p),
+        Active::Mimalloc => mimalloc::free(p),
+        Active::Passthrough => {}
+    }
+}
+
+/// Usable bytes of a block of ours, from `p` to the block's end.
+#[inline(always)]
+pub fn usable_size(p: *const u8) -> usize {
+    match active() {
+        Active::Rpmalloc => rpmalloc::usable_size(p),
+        Active::Mimalloc => mimalloc::usable_size(p),
+        Active::Passthrough => 0,
+    }
+}
+
+/// Resizes a block of ours, moving it if needed (contents kept up to the
+/// smaller size). Null, leaving the block untouched, when it cannot.
+#[inline]
+pub fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8 {
+    #[cfg(feature = "fault-injection")]
+    if crate::fault::take_alloc_failure() {
+        return core::ptr::null_mut();
+    }
+    match active() {
+        Active::Rpmalloc => rpmalloc::realloc(p, size, align),
+        Active::Mimalloc => mimalloc::realloc(p, size, align),
+        Active::Passthrough => core::ptr::null_mut(),
+    }
+}
+
+/// Starts the calling thread's backend heap.
+pub fn thread_start() {
+    match active() {
+        Active::Rpmalloc => rpmalloc::thread_start(),
+        Active::Mimalloc => mimalloc::thread_start(),
+        Active::Passthrough => {}
+    }
+}
+
+/// Ends the calling thread's backend heap.
+pub fn thread_finish() {
+    match active() {
+        Active::Rpmalloc => rpmalloc::thread_finish(),
+        Active::Mimalloc => mimalloc::thread_finish(),
+        Active::Passthrough => {}
+    }
+}

@@ -1,0 +1,172 @@
+//! rpmalloc 1.4 (the copy bundled by `rpmalloc-sys` 0.2.3, upstream b097fd0).
+//!
+//! The crate's own bindings are not used: its thread statistics struct is
+//! too small for the C one, `rpmalloc_thread_finalize` lacks its argument,
+//! and `rpmalloc_initialize_config` is missing. The declarations below follow
+//! `rpmalloc.h` of that snapshot; the layout test below checks the struct against the C sizes.
+//!
+//! The heap gives rpmalloc its own mapper, so that every span comes from
+//! [`crate::os`] (granule-aligned) and is marked in [`crate::owner`] before a
+//! block in it can exist.
+
+use core::ffi::{c_char, c_int, c_uint, c_void};
+
+use super::StartError;
+use crate::config::Config;
+
+// The C library is linked through the crate; none of its Rust items are used.
+use rpmalloc_sys as _;
+
+/// `rpmalloc_config_t` of rpmalloc 1.4.3 (36 bytes on 32-bit targets).
+#[repr(C)]
+pub struct RpmallocConfig {
+    pub memory_map: Option<unsafe extern "C" fn(size: usize, offset: *mut usize) -> *mut c_void>,
+    pub memory_unmap: Option<unsafe extern "C" fn(address: *mut c_void, size: usize, offset: usize, release: usize)>,
+    pub error_callback: Option<unsafe extern "C" fn(message: *const c_char)>,
+    pub map_fail_callback: Option<unsafe extern "C" fn(size: usize) -> c_int>,
+    pub page_size: usize,
+    pub span_size: usize,
+    pub span_map_count: usize,
+    pub enable_huge_pages: c_int,
+    pub unused: c_int,
+}
+
+/// rpmalloc's natural alignment: every block is aligned to this.
+const NATURAL_ALIGN: usize = 16;
+
+extern "C" {
+    fn rpmalloc_initialize_config(config: *const RpmallocConfig) -> c_int;
+    fn rpmalloc_thread_initialize();
+    fn rpmalloc_thread_finalize(release_caches: c_int);
+    fn rpmalloc(size: usize) -> *mut c_void;
+    fn rpaligned_alloc(alignment: usize, size: usize) -> *mut c_void;
+    fn rpaligned_realloc(p: *mut c_void, alignment: usize, size: usize, oldsize: usize, flags: c_uint) -> *mut c_void;
+    fn rpfree(p: *mut c_void);
+    fn rpmalloc_usable_size(p: *mut c_void) -> usize;
+}
+
+pub fn start(config: &Config) -> Result<(), StartError> {
+    let rp_config = RpmallocConfig {
+        memory_map: Some(map),
+        memory_unmap: Some(unmap),
+        error_callback: None,
+        map_fail_callback: None,
+        page_size: 0,
+        span_size: 0,
+        span_map_count: config.span_map_count.max(1),
+        enable_huge_pages: 0,
+        unused: 0,
+    };
+    // SAFETY: the config is a valid `rpmalloc_config_t`, copied by rpmalloc;
+    // the callbacks honour rpmalloc's contract (see `map`, `unmap`).
+    match unsafe { rpmalloc_initialize_config(&rp_config) } {
+        0 => Ok(()),
+        _ => Err(StartError::Failed("rpmalloc_initialize_config failed")),
+    }
+}
+
+/// rpmalloc's mapper: `size` bytes at a granule (= span) boundary, marked as
+/// ours. The padding goes back to us in `unmap` through `offset`.
+unsafe extern "C" fn map(size: usize, offset: *mut usize) -> *mut c_void {
+    let Some(region) = crate::os::map(size) else { return core::ptr::null_mut() };
+    if !crate::owner::mark(region.base, size) {
+        // SAFETY: the mapping was made just above and never shared.
+        unsafe { crate::os::release(region, size) };
+        return core::ptr::null_mut();
+    }
+    crate::stats::mapped(size as i64);
+    if !offset.is_null() {
+        // SAFETY: rpmalloc passes a valid out-parameter when it is not null.
+        // The padding is a multiple of the page size; rpmalloc stores it in
+        // 32 bits, so it is kept in 8-byte units as rpmalloc's own mapper does.
+        unsafe { *offset = region.padding >> 3 };
+    }
+    region.base.cast()
+}
+
+/// rpmalloc's unmapper. `release != 0`: the whole mapping of `release` bytes
+/// at `address` goes back; otherwise `size` bytes at `address` are decommitted
+/// and stay ours.
+unsafe extern "C" fn unmap(address: *mut c_void, size: usize, offset: usize, release: usize) {
+    let base = address.cast::<u8>();
+    if release != 0 {
+        crate::owner::unmark(base, release);
+        crate::stats::mapped(-(release as i64));
+        let region = crate::os::Region { base, padding: offset << 3 };
+        // SAFETY: rpmalloc releases a mapping `map` made, whole, once no block
+        // in it is live.
+        unsafe { crate::os::release(region, release) };
+    } else {
+        // SAFETY: rpmalloc decommits pages of a live mapping it no longer uses.
+        unsafe { crate::os::decommit(base, size) };
+    }
+}
+
+#[inline(always)]
+pub fn alloc(size: usize, align: usize) -> *mut u8 {
+    // SAFETY: the backend is started and the calling thread's heap is started
+    // (the caller went through `thread::current`); `align` is a power of two.
+    unsafe {
+        if align <= NATURAL_ALIGN {
+            rpmalloc(size).cast()
+        } else {
+            rpaligned_alloc(align, size).cast()
+        }
+    }
+}
+
+#[inline(always)]
+pub fn free(p: *mut u8) {
+    // SAFETY: `p` is a live block of ours (checked by the caller). rpfree is
+    // safe from any thread, started or not.
+    unsafe { rpfree(p.cast()) }
+}
+
+#[inline(always)]
+pub fn usable_size(p: *const u8) -> usize {
+    // SAFETY: `p` is a live block of ours (checked by the caller).
+    unsafe { rpmalloc_usable_size(p.cast_mut().cast()) }
+}
+
+/// Resizes through `rpaligned_realloc`. rpmalloc never shrinks a block in
+/// place below half of it and over-allocates small growth; both are fine for
+/// CRT semantics. `size == 0` is handled by the caller.
+pub fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8 {
+    // SAFETY: `p` is a live block of ours and the thread's heap is started.
+    unsafe { rpaligned_realloc(p.cast(), align.max(1), size, 0, 0).cast() }
+}
+
+pub fn thread_start() {
+    // SAFETY: the backend is started; idempotent per thread.
+    unsafe { rpmalloc_thread_initialize() }
+}
+
+pub fn thread_finish() {
+    // Caches go to the global cache, where other threads find them, rather
+    // than staying with an orphaned heap.
+    // SAFETY: finalising a thread with no heap does nothing.
+    unsafe { rpmalloc_thread_finalize(1) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RpmallocConfig;
+    use core::mem::{offset_of, size_of};
+
+    /// `rpmalloc_config_t` as the C compiler lays it out: four function
+    /// pointers, three `size_t`, two `int` (36 bytes on i686, 64 on x86-64).
+    #[test]
+    fn config_matches_the_c_layout() {
+        let word = size_of::<usize>();
+        assert_eq!(offset_of!(RpmallocConfig, memory_map), 0);
+        assert_eq!(offset_of!(RpmallocConfig, memory_unmap), word);
+        assert_eq!(offset_of!(RpmallocConfig, error_callback), 2 * word);
+        assert_eq!(offset_of!(RpmallocConfig, map_fail_callback), 3 * word);
+        assert_eq!(offset_of!(RpmallocConfig, page_size), 4 * word);
+        assert_eq!(offset_of!(RpmallocConfig, span_size), 5 * word);
+        assert_eq!(offset_of!(RpmallocConfig, span_map_count), 6 * word);
+        assert_eq!(offset_of!(RpmallocConfig, enable_huge_pages), 7 * word);
+        assert_eq!(offset_of!(RpmallocConfig, unused), 7 * word + 4);
+        assert_eq!(size_of::<RpmallocConfig>(), if word == 4 { 36 } else { 64 });
+    }
+}

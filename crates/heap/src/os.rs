@@ -1,0 +1,156 @@
+//! Address space from the operating system, bypassing every allocator.
+//!
+//! The heap's own bookkeeping (thread states, the ownership map's leaves, the
+//! leak table) and the backend's spans come from here, never from `malloc`:
+//! this module is what lets the allocation path run without re-entering a
+//! hooked function.
+
+/// The granule the ownership map tracks and every backend mapping is aligned
+/// to: Windows' allocation granularity, and rpmalloc's span size.
+pub const GRANULE: usize = 64 * 1024;
+
+/// Rounds `n` up to a multiple of [`GRANULE`]; `None` on overflow.
+pub fn granule_round(n: usize) -> Option<usize> {
+    n.checked_add(GRANULE - 1).map(|n| n & !(GRANULE - 1))
+}
+
+/// A region mapped by [`map`]: `base` is granule-aligned and the whole granules
+/// `base .. base + granule_round(len)` belong to the region's owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    /// First usable byte, aligned to [`GRANULE`].
+    pub base: *mut u8,
+    /// Bytes from the start of the underlying mapping to `base` (0 on Windows).
+    pub padding: usize,
+}
+
+#[cfg(windows)]
+mod imp {
+    use super::Region;
+    use windows_sys::Win32::System::Memory::{
+        VirtualAlloc, VirtualFree, MEM_COMMIT, MEM_DECOMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE,
+    };
+
+    pub fn map(len: usize) -> Option<Region> {
+        // SAFETY: a fresh anonymous mapping aliases nothing. VirtualAlloc returns
+        // addresses aligned to the allocation granularity (64 KiB) and reserves
+        // whole granules, so the region needs no padding.
+        let base = unsafe { VirtualAlloc(core::ptr::null(), len, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE) };
+        (!base.is_null()).then_some(Region { base: base.cast(), padding: 0 })
+    }
+
+    /// # Safety
+    /// `region` came from [`map`] and nothing uses it any more.
+    pub unsafe fn release(region: Region, _len: usize) {
+        // SAFETY: the caller hands back a whole mapping it no longer uses.
+        unsafe { VirtualFree(region.base.cast(), 0, MEM_RELEASE) };
+    }
+
+    /// # Safety
+    /// The range lies inside a live mapping and nothing uses its contents.
+    pub unsafe fn decommit(base: *mut u8, len: usize) {
+        // SAFETY: the caller guarantees the pages are ours and unused; they stay
+        // reserved, so the address range keeps its owner.
+        unsafe { VirtualFree(base.cast(), len, MEM_DECOMMIT) };
+    }
+}
+
+#[cfg(unix)]
+mod imp {
+    use super::{granule_round, Region, GRANULE};
+
+    pub fn map(len: usize) -> Option<Region> {
+        // mmap aligns to pages only: over-map by one granule and start at the
+        // first granule boundary. The mapping covers whole granules from there.
+        let total = granule_round(len)?.checked_add(GRANULE)?;
+        // SAFETY: a fresh anonymous private mapping aliases nothing.
+        let raw = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                total,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if raw == libc::MAP_FAILED {
+            return None;
+        }
+        let padding = (GRANULE - (raw as usize & (GRANULE - 1))) & (GRANULE - 1);
+        Some(Region { base: raw.cast::<u8>().wrapping_add(padding), padding })
+    }
+
+    /// # Safety
+    /// `region` came from [`map`]`(len)` and nothing uses it any more.
+    pub unsafe fn release(region: Region, len: usize) {
+        let total = granule_round(len).unwrap_or(len) + GRANULE;
+        // SAFETY: the caller hands back the whole mapping `map` made.
+        unsafe { libc::munmap(region.base.wrapping_sub(region.padding).cast(), total) };
+    }
+
+    /// # Safety
+    /// The range lies inside a live mapping and nothing uses its contents.
+    pub unsafe fn decommit(base: *mut u8, len: usize) {
+        // SAFETY: the caller guarantees the pages are ours and unused; they stay
+        // mapped (and read as zero when touched again).
+        unsafe { libc::madvise(base.cast(), len, libc::MADV_DONTNEED) };
+    }
+}
+
+/// Maps `len` bytes of zeroed, readable and writable memory at a granule
+/// boundary. `None` when the address space or commit limit is exhausted.
+pub fn map(len: usize) -> Option<Region> {
+    if len == 0 {
+        return None;
+    }
+    imp::map(len)
+}
+
+/// Gives a whole mapping back to the operating system.
+///
+/// # Safety
+/// `region` came from [`map`]`(len)`, and no pointer into it is used again.
+pub unsafe fn release(region: Region, len: usize) {
+    // SAFETY: forwarded contract.
+    unsafe { imp::release(region, len) }
+}
+
+/// Returns the physical memory behind part of a mapping, keeping the range.
+///
+/// # Safety
+/// The range lies inside a live mapping and its contents are no longer needed.
+pub unsafe fn decommit(base: *mut u8, len: usize) {
+    // SAFETY: forwarded contract.
+    unsafe { imp::decommit(base, len) }
+}
+
+/// Maps zeroed memory for the heap's own bookkeeping, for the life of the
+/// process. Returns null when the system is out of address space.
+pub fn map_forever(len: usize) -> *mut u8 {
+    map(len).map_or(core::ptr::null_mut(), |region| region.base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mappings_are_granule_aligned_zeroed_and_writable() {
+        for len in [1, 4096, GRANULE, GRANULE + 1, 5 * GRANULE + 17] {
+            let region = map(len).expect("map");
+            assert_eq!(region.base as usize % GRANULE, 0, "len {len}");
+            // SAFETY: `len` bytes at `base` were just mapped for this test.
+            let bytes = unsafe { core::slice::from_raw_parts_mut(region.base, len) };
+            assert!(bytes.iter().all(|&b| b == 0));
+            bytes.fill(0xA5);
+            // SAFETY: the test is done with the mapping.
+            unsafe { release(region, len) };
+        }
+    }
+
+    #[test]
+    fn zero_length_is_refused() {
+        assert!(map(0).is_none());
+    }
+}

@@ -1,0 +1,167 @@
+//! Ownership: did our heap allocate this pointer?
+//!
+//! Every backend mapping is granule-aligned (see [`crate::os`]) and covers
+//! whole granules, so a map of granules answers the question exactly, in
+//! constant time and without a lock. The backend marks a mapping's granules
+//! before it hands out a block from it and clears them when it releases the
+//! mapping; a pointer into a granule that is not marked was allocated by
+//! someone else (the game heap, a C runtime before the hook, another process
+//! component), and goes back to that allocator.
+//!
+//! - 32-bit: one flat bitmap, one bit per 64 KiB granule of the 4 GiB address
+//!   space: 65,536 bits, 8 KiB, in the image.
+//! - 64-bit: a two-level table over the 48-bit address space. The top level
+//!   has one pointer per 4 GiB; a leaf is the 8 KiB bitmap of that 4 GiB,
+//!   mapped from the OS on first use and never freed.
+
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::os::GRANULE;
+
+const GRANULE_SHIFT: u32 = GRANULE.trailing_zeros();
+const WORD_BITS: usize = usize::BITS as usize;
+
+/// Bits in one leaf: the granules of 4 GiB.
+const LEAF_BITS: usize = 1 << (32 - GRANULE_SHIFT);
+const LEAF_WORDS: usize = LEAF_BITS / WORD_BITS;
+
+type Leaf = [AtomicUsize; LEAF_WORDS];
+
+#[cfg(target_pointer_width = "32")]
+mod table {
+    use super::*;
+
+    #[allow(clippy::declare_interior_mutable_const)]
+    const ZERO: AtomicUsize = AtomicUsize::new(0);
+    static MAP: Leaf = [ZERO; LEAF_WORDS];
+
+    #[inline(always)]
+    pub fn leaf(_addr: usize) -> Option<&'static Leaf> {
+        Some(&MAP)
+    }
+
+    pub fn leaf_or_create(_addr: usize) -> Option<&'static Leaf> {
+        Some(&MAP)
+    }
+}
+
+#[cfg(target_pointer_width = "64")]
+mod table {
+    use super::*;
+    use core::sync::atomic::AtomicPtr;
+
+    /// User address space covered: 48 bits (x86-64 and AArch64 user space).
+    const TOP_ENTRIES: usize = 1 << (48 - 32);
+
+    #[allow(clippy::declare_interior_mutable_const)]
+    const EMPTY: AtomicPtr<Leaf> = AtomicPtr::new(core::ptr::null_mut());
+    static TOP: [AtomicPtr<Leaf>; TOP_ENTRIES] = [EMPTY; TOP_ENTRIES];
+
+    #[inline(always)]
+    pub fn leaf(addr: usize) -> Option<&'static Leaf> {
+        let slot = TOP.get(addr >> 32)?;
+        // SAFETY: a non-null entry points at a leaf mapped for the life of the
+        // process, published with Release below.
+        unsafe { slot.load(Ordering::Acquire).as_ref() }
+    }
+
+    pub fn leaf_or_create(addr: usize) -> Option<&'static Leaf> {
+        let slot = TOP.get(addr >> 32)?;
+        if let Some(leaf) = leaf(addr) {
+            return Some(leaf);
+        }
+        let fresh = crate::os::map_forever(core::mem::size_of::<Leaf>()).cast::<Leaf>();
+        if fresh.is_null() {
+            return None;
+        }
+        match slot.compare_exchange(core::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+            // SAFETY: zeroed memory is a valid array of atomics; it is never freed.
+            Ok(_) => Some(unsafe { &*fresh }),
+            // Another thread won the race; its leaf is the one. Ours stays
+            // mapped (one 8 KiB mapping lost, at most once per 4 GiB).
+            // SAFETY: as above, for the winner's leaf.
+            Err(winner) => Some(unsafe { &*winner }),
+        }
+    }
+}
+
+#[inline(always)]
+fn bit_of(addr: usize) -> (usize, usize) {
+    let granule = (addr >> GRANULE_SHIFT) & (LEAF_BITS - 1);
+    (granule / WORD_BITS, 1usize << (granule % WORD_BITS))
+}
+
+/// Whether `ptr` lies in a granule the heap has mapped. Wait-free: two loads.
+#[inline(always)]
+pub fn contains(ptr: *const u8) -> bool {
+    let addr = ptr as usize;
+    let Some(leaf) = table::leaf(addr) else { return false };
+    let (word, mask) = bit_of(addr);
+    leaf[word].load(Ordering::Acquire) & mask != 0
+}
+
+/// Marks the granules of `base .. base + len` as the heap's. `base` is
+/// granule-aligned. Returns false (marking nothing) if a leaf could not be
+/// mapped; the caller then must not hand out memory from the range.
+pub fn mark(base: *const u8, len: usize) -> bool {
+    let granules = granules(base, len);
+    // Create every leaf first, so that failure leaves nothing half-marked.
+    for addr in granules.clone() {
+        if table::leaf_or_create(addr).is_none() {
+            return false;
+        }
+    }
+    for addr in granules {
+        if let Some(leaf) = table::leaf(addr) {
+            let (word, mask) = bit_of(addr);
+            leaf[word].fetch_or(mask, Ordering::Release);
+        }
+    }
+    true
+}
+
+/// Clears the granules of `base .. base + len`, which the heap is giving back.
+pub fn unmark(base: *const u8, len: usize) {
+    for addr in granules(base, len) {
+        if let Some(leaf) = table::leaf(addr) {
+            let (word, mask) = bit_of(addr);
+            leaf[word].fetch_and(!mask, Ordering::Release);
+        }
+    }
+}
+
+/// The granule start addresses of `base .. base + len`.
+fn granules(base: *const u8, len: usize) -> impl Iterator<Item = usize> + Clone {
+    let first = base as usize & !(GRANULE - 1);
+    let count = crate::os::granule_round(len).unwrap_or(usize::MAX & !(GRANULE - 1)) >> GRANULE_SHIFT;
+    (0..count).map(move |i| first.wrapping_add(i << GRANULE_SHIFT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_whole_granules_and_nothing_else() {
+        let region = crate::os::map(3 * GRANULE).unwrap();
+        let base = region.base;
+        assert!(!contains(base));
+        assert!(mark(base, 2 * GRANULE + 1));
+        for offset in [0, 1, GRANULE - 1, GRANULE, 2 * GRANULE, 3 * GRANULE - 1] {
+            assert!(contains(base.wrapping_add(offset)), "offset {offset:#x}");
+        }
+        assert!(!contains(base.wrapping_add(3 * GRANULE)));
+        assert!(!contains(base.wrapping_sub(1)));
+        unmark(base, 2 * GRANULE + 1);
+        assert!(!contains(base));
+        assert!(!contains(base.wrapping_add(2 * GRANULE)));
+        // SAFETY: the test is done with its region.
+        unsafe { crate::os::release(region, 3 * GRANULE) };
+    }
+
+    #[test]
+    fn null_and_extreme_addresses_are_not_ours() {
+        assert!(!contains(core::ptr::null()));
+        assert!(!contains(usize::MAX as *const u8));
+    }
+}

@@ -1,0 +1,61 @@
+//! Shared by the heap's integration tests: a "foreign" C runtime (the one the
+//! test binary itself links), the heap started once per process, and checks.
+#![allow(dead_code)]
+
+pub mod foreign;
+pub mod model;
+pub mod suites;
+
+use std::sync::OnceLock;
+
+use heap::{Backend, Config, Originals};
+
+/// The originals of the C runtime this test binary links.
+pub fn crt() -> &'static Originals {
+    static CRT: OnceLock<Originals> = OnceLock::new();
+    CRT.get_or_init(foreign::originals)
+}
+
+/// Starts the heap with `backend`, once per test process.
+pub fn start(backend: Backend) {
+    static STARTED: OnceLock<Backend> = OnceLock::new();
+    let started = *STARTED.get_or_init(|| {
+        let _ = crt();
+        let config =
+            Config { backend, track_leaks: true, leak_capacity: 1 << 16, caller: test_caller, ..Config::DEFAULT };
+        let started = heap::init(&config).expect("heap starts");
+        assert_eq!(started.backend, backend);
+        assert!(started.tracking_leaks);
+        backend
+    });
+    assert_eq!(started, backend, "one backend per test process");
+}
+
+/// A stand-in for a stack walk: leak reports group by this value.
+fn test_caller() -> usize {
+    CALLER.with(|c| c.get())
+}
+
+thread_local! {
+    pub static CALLER: std::cell::Cell<usize> = const { std::cell::Cell::new(0x1000) };
+}
+
+/// Fills `len` bytes at `p` with a pattern derived from `seed`.
+pub fn fill(p: *mut u8, len: usize, seed: u8) {
+    for i in 0..len {
+        // SAFETY: callers pass blocks of at least `len` writable bytes.
+        unsafe { *p.add(i) = seed.wrapping_add(i as u8).wrapping_mul(31) };
+    }
+}
+
+/// Whether `len` bytes at `p` hold the pattern of [`fill`].
+pub fn intact(p: *const u8, len: usize, seed: u8) -> bool {
+    // SAFETY: callers pass blocks of at least `len` readable bytes.
+    (0..len).all(|i| unsafe { *p.add(i) } == seed.wrapping_add(i as u8).wrapping_mul(31))
+}
+
+/// Whether `len` bytes at `p` are zero.
+pub fn zeroed(p: *const u8, len: usize) -> bool {
+    // SAFETY: callers pass blocks of at least `len` readable bytes.
+    (0..len).all(|i| unsafe { *p.add(i) } == 0)
+}
