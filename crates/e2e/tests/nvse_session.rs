@@ -21,6 +21,7 @@ fn a_normal_session_loads_listens_and_logs_every_phase() {
     run.assert_log_in_order(&[
         "MemoryPoolNVSE 0.1.0",
         "Preload:",
+        "Preload: heap started: rpmalloc (1024 KiB mapped at a time), leak tracking off",
         "Query: NVSE 6.4.8, runtime 1.4.0.525",
         "Query: accepted",
         "Load: listening to NVSE's messages",
@@ -28,6 +29,8 @@ fn a_normal_session_loads_listens_and_logs_every_phase() {
         "PostPostLoad:",
         "DeferredInit:",
         "ExitToMainMenu:",
+        "ExitToMainMenu: heap rpmalloc:",
+        "ExitGame: heap rpmalloc:",
         "ExitGame: the game is quitting",
     ]);
 }

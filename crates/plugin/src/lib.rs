@@ -8,20 +8,27 @@
 //!   the message listener.
 //! - [`log`]: the log file beside the DLL.
 //! - [`module`]: the DLL's own handle and path.
+//! - [`allocator`]: starting the heap and reporting its statistics.
 #![cfg(windows)]
 #![allow(non_snake_case)] // The DLL is named MemoryPoolNVSE.dll, and NVSE's exports are PascalCase.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod allocator;
 pub mod log;
 pub mod module;
 pub mod nvse;
 
 use windows_sys::core::BOOL;
 use windows_sys::Win32::Foundation::{HINSTANCE, TRUE};
+use windows_sys::Win32::System::SystemServices::DLL_THREAD_DETACH;
 
 /// The DLL's entry point. It does as little as possible: it runs under the
-/// loader lock, before NVSE has called anything.
+/// loader lock. A thread that ends gives its heap back (a thread that never
+/// allocated has nothing to give).
 #[no_mangle]
-extern "system" fn DllMain(_module: HINSTANCE, _reason: u32, _reserved: *mut core::ffi::c_void) -> BOOL {
+extern "system" fn DllMain(_module: HINSTANCE, reason: u32, _reserved: *mut core::ffi::c_void) -> BOOL {
+    if reason == DLL_THREAD_DETACH {
+        heap::thread_exit();
+    }
     TRUE
 }

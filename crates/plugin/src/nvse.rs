@@ -16,7 +16,7 @@ use std::sync::Once;
 use nvse_abi::{interface, msg, split_version, Message, MessagingInterface, NVSEInterface, PluginInfo};
 
 use crate::log::{error, info, warning};
-use crate::{log, module};
+use crate::{allocator, log, module};
 
 /// The name NVSE shows for this plugin.
 const NAME: &CStr = c"MemoryPoolNVSE";
@@ -45,6 +45,7 @@ pub extern "C" fn NVSEPlugin_Preload() -> bool {
     guarded("Preload", false, || {
         start_logging();
         info!("Preload: called by xNVSE before the game's static initialisers");
+        allocator::start("Preload");
         true
     })
 }
@@ -113,6 +114,7 @@ fn load(nvse: &NVSEInterface) {
     if !module::pin() {
         warning!("Load: could not pin the DLL in memory");
     }
+    allocator::start("Load");
     let Some(messaging) = messaging(nvse) else {
         warning!("Load: NVSE has no messaging interface; no messages will be received");
         return;
@@ -155,9 +157,11 @@ fn handle_message(kind: u32) {
         msg::DEFERRED_INIT => info!("DeferredInit: the game is initialised (main menu)"),
         msg::EXIT_TO_MAIN_MENU => {
             info!("ExitToMainMenu: back to the main menu");
+            allocator::report("ExitToMainMenu");
             log::flush();
         }
         msg::EXIT_GAME | msg::EXIT_GAME_CONSOLE => {
+            allocator::report(msg::name(kind));
             info!("{}: the game is quitting; log flushed", msg::name(kind));
             log::flush();
         }

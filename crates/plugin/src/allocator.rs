@@ -1,0 +1,56 @@
+//! The heap's life in the plugin: started once, reported in the log.
+//!
+//! The heap is started at the first of Preload (xNVSE, before the game's
+//! static initialisers) or Load (plain NVSE). Until a later stage redirects
+//! the C runtime's imports to it, starting it only reserves what rpmalloc
+//! needs; the log says which backend serves, or why none does.
+
+use std::sync::Once;
+
+use crate::log::{info, warning};
+
+/// Starts the heap once per process and logs the outcome.
+pub fn start(stage: &str) {
+    static START: Once = Once::new();
+    START.call_once(|| {
+        let config = heap::Config::DEFAULT;
+        match heap::init(&config) {
+            Ok(started) => info!(
+                "{stage}: heap started: {} ({} KiB mapped at a time), leak tracking {}",
+                started.backend.name(),
+                config.span_map_count * 64,
+                if started.tracking_leaks { "on" } else { "off" }
+            ),
+            Err(why) => warning!(
+                "{stage}: heap could not start {} ({why:?}); allocations pass through to the original allocators",
+                config.backend.name()
+            ),
+        }
+    });
+}
+
+/// Writes the heap's statistics to the log.
+pub fn report(stage: &str) {
+    let s = heap::stats();
+    info!(
+        "{stage}: heap {}: {} allocations, {} frees, {} live blocks ({} KiB; peak {} blocks, {} KiB), \
+         average request {} B, {} KiB mapped (peak {} KiB), {} fallbacks, {} failures, \
+         foreign blocks: {} freed, {} resized, {} sized; {} threads",
+        heap::backend().name(),
+        s.allocations,
+        s.frees,
+        s.live_blocks,
+        s.live_bytes / 1024,
+        s.peak_blocks,
+        s.peak_bytes / 1024,
+        s.average_request(),
+        s.mapped_bytes / 1024,
+        s.peak_mapped_bytes / 1024,
+        s.fallbacks,
+        s.failures,
+        s.foreign_frees,
+        s.foreign_reallocs,
+        s.foreign_sizes,
+        s.threads,
+    );
+}
