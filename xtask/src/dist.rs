@@ -45,7 +45,10 @@ fn package() -> Result {
     copy(&run::root().join("crates/plugin").join(INI), &plugins.join(INI))?;
 
     let zip_path = dist_dir().join(format!("MemoryPoolNVSE-{VERSION}.zip"));
-    write_zip(&zip_path, &[(format!("NVSE/Plugins/{DLL}"), plugins.join(DLL)), (format!("NVSE/Plugins/{INI}"), plugins.join(INI))])?;
+    write_zip(
+        &zip_path,
+        &[(format!("NVSE/Plugins/{DLL}"), plugins.join(DLL)), (format!("NVSE/Plugins/{INI}"), plugins.join(INI))],
+    )?;
     let size = fs::metadata(plugins.join(DLL)).map(|m| m.len()).unwrap_or(0);
     println!("dist: {} ({size} bytes)", plugins.join(DLL).display());
     println!("dist: {}", plugins.join(INI).display());

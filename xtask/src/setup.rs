@@ -74,10 +74,11 @@ fn install_wine32_with_aligned_versions() -> Result {
     const ROUNDS: usize = 15;
     let mut pins: Vec<(String, String)> = Vec::new();
     for _ in 0..ROUNDS {
-        let mut args: Vec<String> = ["install", "-y", "-q", "--no-install-recommends", "--allow-downgrades", "wine", "wine32:i386"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut args: Vec<String> =
+            ["install", "-y", "-q", "--no-install-recommends", "--allow-downgrades", "wine", "wine32:i386"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
         for (package, version) in &pins {
             args.push(format!("{package}={version}"));
             args.push(format!("{package}:i386={version}"));
@@ -85,7 +86,10 @@ fn install_wine32_with_aligned_versions() -> Result {
         let (ok, text) = output_all(root_command("apt-get").args(&args).env("DEBIAN_FRONTEND", "noninteractive"));
         if ok {
             let aligned: Vec<&str> = pins.iter().map(|(p, _)| p.as_str()).collect();
-            println!("setup: Wine installed; versions aligned for: {}", if aligned.is_empty() { "none".into() } else { aligned.join(", ") });
+            println!(
+                "setup: Wine installed; versions aligned for: {}",
+                if aligned.is_empty() { "none".into() } else { aligned.join(", ") }
+            );
             return Ok(());
         }
         let mut added = false;

@@ -39,5 +39,8 @@ fn native() -> Result {
 }
 
 fn windows() -> Result {
-    cmd("cargo", &["test", "--locked", "--workspace", "--exclude", "xtask", "--exclude", "e2e", "--target", WINDOWS_TARGET])
+    cmd(
+        "cargo",
+        &["test", "--locked", "--workspace", "--exclude", "xtask", "--exclude", "e2e", "--target", WINDOWS_TARGET],
+    )
 }

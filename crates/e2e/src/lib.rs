@@ -129,7 +129,10 @@ impl Run {
 
     /// The log's messages (without timestamp and level), in order.
     pub fn log_messages(&self) -> Vec<String> {
-        self.log().lines().map(|line| parse_log_line(line).unwrap_or_else(|| panic!("malformed log line {line:?}")).1.to_owned()).collect()
+        self.log()
+            .lines()
+            .map(|line| parse_log_line(line).unwrap_or_else(|| panic!("malformed log line {line:?}")).1.to_owned())
+            .collect()
     }
 
     /// Asserts that log messages starting with each prefix appear, in this order.
@@ -145,7 +148,12 @@ impl Run {
     }
 
     pub fn describe(&self) -> String {
-        format!("--- stdout\n{}--- stderr\n{}--- log\n{}", self.stdout, self.stderr, self.log.as_deref().unwrap_or("(none)\n"))
+        format!(
+            "--- stdout\n{}--- stderr\n{}--- log\n{}",
+            self.stdout,
+            self.stderr,
+            self.log.as_deref().unwrap_or("(none)\n")
+        )
     }
 }
 

@@ -41,8 +41,18 @@ fn it_imports_only_windows_system_dlls() {
     // Everything a player's Windows 10 or 11 has in System32/SysWOW64; in
     // particular no MinGW runtime (libgcc_s_*.dll, libwinpthread-1.dll).
     const SYSTEM: &[&str] = &[
-        "kernel32.dll", "ntdll.dll", "advapi32.dll", "msvcrt.dll", "user32.dll", "userenv.dll",
-        "ws2_32.dll", "bcryptprimitives.dll", "shell32.dll", "ole32.dll", "dbghelp.dll", "psapi.dll",
+        "kernel32.dll",
+        "ntdll.dll",
+        "advapi32.dll",
+        "msvcrt.dll",
+        "user32.dll",
+        "userenv.dll",
+        "ws2_32.dll",
+        "bcryptprimitives.dll",
+        "shell32.dll",
+        "ole32.dll",
+        "dbghelp.dll",
+        "psapi.dll",
     ];
     let bytes = read_dll();
     let pe = PeFile32::parse(&*bytes).expect("a PE32 image");

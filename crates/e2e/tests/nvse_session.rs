@@ -10,10 +10,22 @@ fn a_normal_session_loads_listens_and_logs_every_phase() {
     assert!(run.success, "{}", run.describe());
 
     run.assert_printed("nvse-host: preload MemoryPoolNVSE.dll -> true");
-    run.assert_printed("nvse-host: query MemoryPoolNVSE.dll -> true (name \"MemoryPoolNVSE\", version 100, infoVersion 1)");
+    run.assert_printed(
+        "nvse-host: query MemoryPoolNVSE.dll -> true (name \"MemoryPoolNVSE\", version 100, infoVersion 1)",
+    );
     run.assert_printed("nvse-host: plugin 1 listens to NVSE");
     run.assert_printed("nvse-host: load MemoryPoolNVSE -> true (handle 1, 1 listener(s))");
-    for message in ["PostLoad", "PostPostLoad", "DeferredInit", "MainGameLoop", "LoadGame", "PostLoadGame", "SaveGame", "ExitToMainMenu", "ExitGame"] {
+    for message in [
+        "PostLoad",
+        "PostPostLoad",
+        "DeferredInit",
+        "MainGameLoop",
+        "LoadGame",
+        "PostLoadGame",
+        "SaveGame",
+        "ExitToMainMenu",
+        "ExitGame",
+    ] {
         run.assert_printed(&format!("nvse-host: message {message} delivered to 1 listener(s)"));
     }
     run.assert_printed("nvse-host: session over");
@@ -50,10 +62,15 @@ fn the_editor_is_declined_and_the_log_says_why() {
     let run = game.run(&["editor"]);
     assert!(run.success, "{}", run.describe());
     run.assert_not_printed("preload");
-    run.assert_printed("nvse-host: query MemoryPoolNVSE.dll -> false (name \"MemoryPoolNVSE\", version 100, infoVersion 1)");
+    run.assert_printed(
+        "nvse-host: query MemoryPoolNVSE.dll -> false (name \"MemoryPoolNVSE\", version 100, infoVersion 1)",
+    );
     run.assert_printed("nvse-host: plugin MemoryPoolNVSE.dll (MemoryPoolNVSE) reported as incompatible during query");
     run.assert_not_printed("nvse-host: load ");
-    run.assert_log_in_order(&["Query: NVSE 6.4.8, runtime none, editor 1", "Query: declined: running in the GECK (editor 1.4.0.518)"]);
+    run.assert_log_in_order(&[
+        "Query: NVSE 6.4.8, runtime none, editor 1",
+        "Query: declined: running in the GECK (editor 1.4.0.518)",
+    ]);
     assert!(!run.log().contains("Load:"), "{}", run.describe());
 }
 

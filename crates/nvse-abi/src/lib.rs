@@ -100,11 +100,8 @@ pub type EventCallback = unsafe extern "C" fn(*mut Message);
 #[derive(Debug, Clone, Copy)]
 pub struct MessagingInterface {
     pub version: u32,
-    pub register_listener:
-        Option<unsafe extern "C" fn(PluginHandle, *const c_char, Option<EventCallback>) -> bool>,
-    pub dispatch: Option<
-        unsafe extern "C" fn(PluginHandle, u32, *mut c_void, u32, *const c_char) -> bool,
-    >,
+    pub register_listener: Option<unsafe extern "C" fn(PluginHandle, *const c_char, Option<EventCallback>) -> bool>,
+    pub dispatch: Option<unsafe extern "C" fn(PluginHandle, u32, *mut c_void, u32, *const c_char) -> bool>,
 }
 
 impl MessagingInterface {

@@ -44,10 +44,9 @@ pub struct Scenario {
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Scenario, String> {
     let mut scenario = match args.next().as_deref() {
-        Some("session") => Scenario {
-            mode: Mode::Game { runtime: nvse_abi::RUNTIME_VERSION_1_4_0_525 },
-            exit: Exit::Game,
-        },
+        Some("session") => {
+            Scenario { mode: Mode::Game { runtime: nvse_abi::RUNTIME_VERSION_1_4_0_525 }, exit: Exit::Game }
+        }
         Some("editor") => Scenario { mode: Mode::Editor, exit: Exit::Game },
         other => return Err(format!("unknown scenario {other:?}; expected `session` or `editor`")),
     };

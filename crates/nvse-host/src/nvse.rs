@@ -8,8 +8,8 @@ use std::ffi::{c_char, c_void, CStr, CString};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use nvse_abi::{
-    interface, msg, make_version, Message, MessagingInterface, NVSEInterface, PluginHandle,
-    EDITOR_VERSION_1_4_0_518, INVALID_PLUGIN_HANDLE,
+    interface, make_version, msg, Message, MessagingInterface, NVSEInterface, PluginHandle, EDITOR_VERSION_1_4_0_518,
+    INVALID_PLUGIN_HANDLE,
 };
 
 use crate::Mode;
@@ -42,7 +42,8 @@ struct State {
 /// The handle NVSE uses for itself.
 const NVSE_HANDLE: PluginHandle = 0;
 
-static STATE: Mutex<State> = Mutex::new(State { current: None, names: Vec::new(), listeners: Vec::new(), opcode_base: None });
+static STATE: Mutex<State> =
+    Mutex::new(State { current: None, names: Vec::new(), listeners: Vec::new(), opcode_base: None });
 
 fn state() -> MutexGuard<'static, State> {
     STATE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())

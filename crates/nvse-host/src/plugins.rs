@@ -92,7 +92,8 @@ impl Library {
     pub fn load(path: &Path) -> Result<Library, String> {
         let c_path = CString::new(path.to_string_lossy().as_bytes()).map_err(|e| e.to_string())?;
         // SAFETY: `c_path` is NUL-terminated.
-        let module = unsafe { LoadLibraryExA(c_path.as_ptr().cast(), std::ptr::null_mut(), LOAD_WITH_ALTERED_SEARCH_PATH) };
+        let module =
+            unsafe { LoadLibraryExA(c_path.as_ptr().cast(), std::ptr::null_mut(), LOAD_WITH_ALTERED_SEARCH_PATH) };
         if module.is_null() {
             return Err(format!("couldn't load ({})", std::io::Error::last_os_error()));
         }

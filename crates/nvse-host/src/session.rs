@@ -17,8 +17,11 @@ pub fn run(scenario: Scenario) -> i32 {
     }
     let dlls = plugins::discover();
     println!("nvse-host: {} DLL(s) in Data\\NVSE\\Plugins", dlls.len());
-    let candidates: Vec<(usize, PathBuf, Vec<String>)> =
-        dlls.iter().enumerate().filter_map(|(i, path)| check_exports(path).map(|names| (i, path.clone(), names))).collect();
+    let candidates: Vec<(usize, PathBuf, Vec<String>)> = dlls
+        .iter()
+        .enumerate()
+        .filter_map(|(i, path)| check_exports(path).map(|names| (i, path.clone(), names)))
+        .collect();
 
     // xNVSE's loader runs the preload pass for the game only, before the
     // game's static initialisers; the DLLs stay loaded for good.

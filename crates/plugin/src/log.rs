@@ -16,8 +16,7 @@ use core::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 
 use windows_sys::Win32::Foundation::{GENERIC_WRITE, INVALID_HANDLE_VALUE, SYSTEMTIME};
 use windows_sys::Win32::Storage::FileSystem::{
-    CreateFileW, FlushFileBuffers, WriteFile, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL,
-    FILE_SHARE_READ,
+    CreateFileW, FlushFileBuffers, WriteFile, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, FILE_SHARE_READ,
 };
 use windows_sys::Win32::System::SystemInformation::GetLocalTime;
 
@@ -126,15 +125,8 @@ fn write_all(handle: isize, mut bytes: &[u8]) {
         let mut written = 0u32;
         // SAFETY: `bytes` is a live slice no longer than `u32::MAX` (it is at most
         // LINE_CAPACITY long); `written` is a valid out-pointer; no OVERLAPPED.
-        let ok = unsafe {
-            WriteFile(
-                handle as _,
-                bytes.as_ptr(),
-                bytes.len() as u32,
-                &mut written,
-                core::ptr::null_mut(),
-            )
-        };
+        let ok =
+            unsafe { WriteFile(handle as _, bytes.as_ptr(), bytes.len() as u32, &mut written, core::ptr::null_mut()) };
         if ok == 0 || written == 0 {
             return;
         }
@@ -143,16 +135,8 @@ fn write_all(handle: isize, mut bytes: &[u8]) {
 }
 
 fn local_time() -> SYSTEMTIME {
-    let mut now = SYSTEMTIME {
-        wYear: 0,
-        wMonth: 0,
-        wDayOfWeek: 0,
-        wDay: 0,
-        wHour: 0,
-        wMinute: 0,
-        wSecond: 0,
-        wMilliseconds: 0,
-    };
+    let mut now =
+        SYSTEMTIME { wYear: 0, wMonth: 0, wDayOfWeek: 0, wDay: 0, wHour: 0, wMinute: 0, wSecond: 0, wMilliseconds: 0 };
     // SAFETY: `now` is a valid out-pointer for one SYSTEMTIME.
     unsafe { GetLocalTime(&mut now) };
     now
@@ -205,10 +189,7 @@ struct SpinGuard;
 
 impl SpinGuard {
     fn acquire() -> Self {
-        while LOCK
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
+        while LOCK.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
             std::thread::yield_now();
         }
         SpinGuard

@@ -2,8 +2,8 @@
 
 use windows_sys::Win32::Foundation::HMODULE;
 use windows_sys::Win32::System::LibraryLoader::{
-    GetModuleFileNameW, GetModuleHandleExW, GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS,
-    GET_MODULE_HANDLE_EX_FLAG_PIN, GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+    GetModuleFileNameW, GetModuleHandleExW, GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS, GET_MODULE_HANDLE_EX_FLAG_PIN,
+    GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
 };
 
 /// Any address inside this DLL identifies it to `GetModuleHandleExW`.
@@ -28,11 +28,7 @@ fn handle_with(flags: u32) -> Option<HMODULE> {
     // SAFETY: with FROM_ADDRESS the "name" is an address inside this module;
     // `module` is a valid out-pointer.
     let ok = unsafe {
-        GetModuleHandleExW(
-            GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | flags,
-            (&raw const ANCHOR).cast(),
-            &mut module,
-        )
+        GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | flags, (&raw const ANCHOR).cast(), &mut module)
     };
     (ok != 0 && !module.is_null()).then_some(module)
 }
@@ -105,7 +101,10 @@ mod tests {
     fn extension_of_the_file_name_is_replaced() {
         let mut path = wide(r"C:\Games\FNV.v2\Data\NVSE\Plugins\MemoryPoolNVSE.dll");
         path.replace_extension("log").unwrap();
-        assert_eq!(String::from_utf16(path.as_slice()).unwrap(), r"C:\Games\FNV.v2\Data\NVSE\Plugins\MemoryPoolNVSE.log");
+        assert_eq!(
+            String::from_utf16(path.as_slice()).unwrap(),
+            r"C:\Games\FNV.v2\Data\NVSE\Plugins\MemoryPoolNVSE.log"
+        );
         assert_eq!(path.buf[path.len], 0);
     }
 

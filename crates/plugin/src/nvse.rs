@@ -77,7 +77,10 @@ fn query(nvse: &NVSEInterface, has_info: bool) -> bool {
         return false;
     }
     if nvse.is_editor != 0 {
-        info!("Query: declined: running in the GECK (editor {}); the plugin only works in the game", Version(nvse.editor_version));
+        info!(
+            "Query: declined: running in the GECK (editor {}); the plugin only works in the game",
+            Version(nvse.editor_version)
+        );
         return false;
     }
     if nvse.runtime_version != SUPPORTED_RUNTIME {
@@ -214,10 +217,8 @@ mod tests {
 
     #[test]
     fn version_is_packed_from_the_package_version() {
-        let expected = env!("CARGO_PKG_VERSION")
-            .split('.')
-            .map(|p| p.parse::<u32>().unwrap())
-            .fold(0, |acc, p| acc * 100 + p);
+        let expected =
+            env!("CARGO_PKG_VERSION").split('.').map(|p| p.parse::<u32>().unwrap()).fold(0, |acc, p| acc * 100 + p);
         assert_eq!(VERSION, expected);
     }
 
