@@ -2,12 +2,14 @@
 //!
 //! - `cargo xtask dist`: builds `MemoryPoolNVSE.dll` for 32-bit Windows and
 //!   packages it under `target/dist/`.
-//! - `cargo xtask test`: every test: native, i686 Windows under Wine, and the
-//!   end-to-end scenarios with the real DLL and the NVSE stand-in.
+//! - `cargo xtask test`: every test: native, i686 Windows under Wine, the
+//!   end-to-end scenarios with the real DLL and the NVSE stand-in, and a
+//!   bounded fuzzing run of the PE import reader.
 //!
 //! Both install what is missing first (see [`setup`]) and say what they do.
 
 mod dist;
+mod fuzz;
 mod run;
 mod setup;
 mod test;
@@ -19,7 +21,8 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   dist    build MemoryPoolNVSE.dll and package it in target/dist/
   test    run every test (native, Windows under Wine, end to end)
-  setup   only install what the two commands above need";
+  setup   only install what the two commands above need
+  fuzz [SECONDS]  fuzz the PE import reader (default 60 s; part of `test`)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -27,6 +30,11 @@ fn main() -> ExitCode {
         Some("dist") => dist::run(),
         Some("test") => test::run(&args[1..]),
         Some("setup") => setup::everything(),
+        Some("fuzz") => match args.get(1).map(|s| s.parse::<u32>()) {
+            None => fuzz::run(60),
+            Some(Ok(seconds)) => fuzz::run(seconds),
+            Some(Err(_)) => Err(format!("`fuzz` takes a number of seconds\n\n{USAGE}")),
+        },
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())

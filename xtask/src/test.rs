@@ -4,13 +4,17 @@
 //!    end-to-end scenarios, which run the packaged DLL in the NVSE stand-in
 //!    under Wine and read the log it leaves;
 //! 2. Windows: the workspace's tests built for i686-pc-windows-gnu and run
-//!    under Wine by cargo's target runner (`xtask/wine-runner.sh`).
+//!    under Wine by cargo's target runner (`xtask/wine-runner.sh`);
+//! 3. fuzzing: the PE import reader, fed arbitrary bytes for a bounded time.
 
 use std::process::Command;
 
 use crate::dist;
 use crate::run::{self, cmd, cmd_with, step, Result, WINDOWS_TARGET};
 use crate::setup;
+
+/// How long `cargo xtask test` fuzzes the PE import reader.
+const FUZZ_SECONDS: u32 = 60;
 
 pub fn run(args: &[String]) -> Result {
     if let Some(extra) = args.first() {
@@ -23,6 +27,7 @@ pub fn run(args: &[String]) -> Result {
     })?;
     step("native tests (with end-to-end scenarios under Wine)", native)?;
     step("Windows tests under Wine (i686-pc-windows-gnu)", windows)?;
+    crate::fuzz::run(FUZZ_SECONDS)?;
     println!("\nxtask: all tests passed");
     Ok(())
 }
