@@ -9,11 +9,13 @@
 //! - [`log`]: the log file beside the DLL.
 //! - [`module`]: the DLL's own handle and path.
 //! - [`allocator`]: starting the heap and reporting its statistics.
+//! - [`imports`]: redirecting other modules' C runtime imports to the heap.
 #![cfg(windows)]
 #![allow(non_snake_case)] // The DLL is named MemoryPoolNVSE.dll, and NVSE's exports are PascalCase.
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod allocator;
+pub mod imports;
 pub mod log;
 pub mod module;
 pub mod nvse;
@@ -31,4 +33,11 @@ extern "system" fn DllMain(_module: HINSTANCE, reason: u32, _reserved: *mut core
         heap::thread_exit();
     }
     TRUE
+}
+
+/// Whether the plugin's heap allocated `p`: for mod authors' diagnostics and
+/// the tests. Any pointer may be passed; nothing is dereferenced.
+#[no_mangle]
+pub extern "C" fn MemoryPoolNVSE_IsOwned(p: *const core::ffi::c_void) -> bool {
+    heap::owns(p)
 }

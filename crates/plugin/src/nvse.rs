@@ -16,7 +16,7 @@ use std::sync::Once;
 use nvse_abi::{interface, msg, split_version, Message, MessagingInterface, NVSEInterface, PluginInfo};
 
 use crate::log::{error, info, warning};
-use crate::{allocator, log, module};
+use crate::{allocator, imports, log, module};
 
 /// The name NVSE shows for this plugin.
 const NAME: &CStr = c"MemoryPoolNVSE";
@@ -46,6 +46,7 @@ pub extern "C" fn NVSEPlugin_Preload() -> bool {
         start_logging();
         info!("Preload: called by xNVSE before the game's static initialisers");
         allocator::start("Preload");
+        imports::install("Preload");
         true
     })
 }
@@ -118,6 +119,7 @@ fn load(nvse: &NVSEInterface) {
         warning!("Load: could not pin the DLL in memory");
     }
     allocator::start("Load");
+    imports::install("Load");
     let Some(messaging) = messaging(nvse) else {
         warning!("Load: NVSE has no messaging interface; no messages will be received");
         return;
@@ -156,8 +158,15 @@ unsafe extern "C" fn on_message(message: *mut Message) {
 
 fn handle_message(kind: u32) {
     match kind {
-        msg::POST_LOAD | msg::POST_POST_LOAD => info!("{}: all plugins are loaded", msg::name(kind)),
-        msg::DEFERRED_INIT => info!("DeferredInit: the game is initialised (main menu)"),
+        msg::POST_LOAD | msg::POST_POST_LOAD => {
+            info!("{}: all plugins are loaded", msg::name(kind));
+            imports::rescan(msg::name(kind));
+        }
+        msg::DEFERRED_INIT => {
+            info!("DeferredInit: the game is initialised (main menu)");
+            imports::rescan("DeferredInit");
+        }
+        msg::MAIN_GAME_LOOP => imports::finish_pending("MainGameLoop"),
         msg::EXIT_TO_MAIN_MENU => {
             info!("ExitToMainMenu: back to the main menu");
             allocator::report("ExitToMainMenu");

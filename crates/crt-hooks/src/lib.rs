@@ -1,0 +1,30 @@
+//! Routes every module's C runtime allocation imports to the heap.
+//!
+//! A module that imports `malloc` from `msvcrt.dll` calls through one word of
+//! its import address table; writing the address of our entry point there
+//! redirects every call the module makes, with no code patched anywhere.
+//!
+//! | file | concern |
+//! |---|---|
+//! | [`crt`] | the runtimes, their originals and generated entry points |
+//! | [`policy`] | which modules are left alone, and why |
+//! | [`patch`] | one module: read its imports, redirect its runtime slots |
+//! | [`slot`] | one slot: an atomic write under lifted page protection |
+//! | [`loader`] | the loader lock, the module list, load notifications |
+//! | [`hooks`] | installing, pending modules, rescans |
+//!
+//! Hooks are never removed: once installed, blocks of our heap live in other
+//! modules' hands, and a free that reached the runtime would corrupt its heap.
+#![cfg(windows)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod crt;
+pub mod hooks;
+pub mod loader;
+pub mod patch;
+pub mod policy;
+pub mod slot;
+
+pub use hooks::{has_pending, install, rescan, InstallError, Settings, Summary};
+pub use patch::{ModuleOutcome, ModuleReport};
+pub use policy::Skip;

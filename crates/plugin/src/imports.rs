@@ -1,0 +1,84 @@
+//! Redirecting other modules' C runtime imports to the heap, and the log of it.
+//!
+//! Installed right after the heap starts (Preload, or Load); NVSE's PostLoad,
+//! PostPostLoad and DeferredInit rescan every module as a safety net, and
+//! MainGameLoop finishes modules that were still loading at the last look.
+
+use std::sync::Once;
+
+use crt_hooks::{ModuleOutcome, ModuleReport};
+
+use crate::log::{info, warning};
+use crate::module;
+
+/// Installs the hooks once per process and logs the outcome.
+pub fn install(stage: &str) {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let own_base = module::own_handle().map_or(0, |h| h as usize);
+        let settings = crt_hooks::Settings { own_base, excluded: Vec::new(), on_module: log_module };
+        match crt_hooks::install(settings) {
+            Ok((summary, notifications)) => {
+                info!(
+                    "{stage}: hooks installed: {} slot(s) redirected in {} of {} module(s); {} module(s) still loading",
+                    summary.slots, summary.patched, summary.modules, summary.pending
+                );
+                if let Err(status) = notifications {
+                    warning!(
+                        "{stage}: no loader notifications (status {status:#x}); modules that load later are patched \
+                         at NVSE's messages only"
+                    );
+                }
+            }
+            Err(why) => warning!("{stage}: hooks not installed: {why:?}"),
+        }
+    });
+}
+
+/// Rescans every module (cheap when nothing changed) and logs the totals if
+/// anything new was redirected.
+pub fn rescan(stage: &str) {
+    let summary = crt_hooks::rescan();
+    if summary.slots > 0 {
+        info!("{stage}: rescan redirected {} more slot(s) in {} module(s)", summary.slots, summary.patched);
+    }
+}
+
+/// Finishes modules that were still loading, if there are any: one atomic
+/// load otherwise, so it can run every frame.
+pub fn finish_pending(stage: &str) {
+    if crt_hooks::has_pending() {
+        rescan(stage);
+    }
+}
+
+/// One log line per module examined.
+fn log_module(report: &ModuleReport) {
+    let name = &report.name;
+    match &report.outcome {
+        ModuleOutcome::Skipped(skip) => info!("Hooks: {name}: left alone: {}", skip.reason()),
+        ModuleOutcome::Malformed(error) => warning!("Hooks: {name}: left alone: malformed import table ({error})"),
+        ModuleOutcome::NotBoundYet => info!("Hooks: {name}: still loading; patched at the next look"),
+        ModuleOutcome::Examined => {
+            let total = report.total_redirected();
+            if total > 0 {
+                let per_dll: Vec<String> = report.redirected.iter().map(|(dll, n)| format!("{dll}: {n}")).collect();
+                info!("Hooks: {name}: {total} slot(s) redirected ({})", per_dll.join(", "));
+            } else if report.already == 0 && report.foreign.is_empty() {
+                info!("Hooks: {name}: no C runtime allocation imports");
+            }
+            for (function, address) in &report.foreign {
+                warning!("Hooks: {name}: {function} left alone: its slot points at {address:#010x}, another hook's");
+            }
+            if report.unwritable > 0 {
+                warning!("Hooks: {name}: {} slot(s) could not be made writable", report.unwritable);
+            }
+            if report.delay_unbound > 0 {
+                info!(
+                    "Hooks: {name}: {} delay-loaded slot(s) not bound yet; a later rescan patches them",
+                    report.delay_unbound
+                );
+            }
+        }
+    }
+}
