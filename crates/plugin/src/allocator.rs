@@ -5,14 +5,24 @@
 //! the C runtime's imports to it, starting it only reserves what rpmalloc
 //! needs; the log says which backend serves, or why none does.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
 
 use crate::log::{info, warning};
 
-/// Starts the heap once per process and logs the outcome.
-pub fn start(stage: &str) {
+/// Starts the heap once per process and logs the outcome. True if the heap
+/// runs (with any backend): only then may imports be redirected to it.
+pub fn start(stage: &str) -> bool {
     static START: Once = Once::new();
+    static RUNNING: AtomicBool = AtomicBool::new(false);
     START.call_once(|| {
+        // rpmalloc registers a fiber-local-storage callback in this DLL: it
+        // must never be unmapped once the heap runs.
+        if !crate::module::pin() {
+            warning!("{stage}: could not pin the DLL in memory; heap not started, nothing is redirected");
+            return;
+        }
+        RUNNING.store(true, Ordering::Relaxed);
         let config = heap::Config::DEFAULT;
         match heap::init(&config) {
             Ok(started) => info!(
@@ -27,6 +37,7 @@ pub fn start(stage: &str) {
             ),
         }
     });
+    RUNNING.load(Ordering::Relaxed)
 }
 
 /// Writes the heap's statistics to the log.

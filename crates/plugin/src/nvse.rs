@@ -45,8 +45,9 @@ pub extern "C" fn NVSEPlugin_Preload() -> bool {
     guarded("Preload", false, || {
         start_logging();
         info!("Preload: called by xNVSE before the game's static initialisers");
-        allocator::start("Preload");
-        imports::install("Preload");
+        if allocator::start("Preload") {
+            imports::install("Preload");
+        }
         true
     })
 }
@@ -118,8 +119,9 @@ fn load(nvse: &NVSEInterface) {
     if !module::pin() {
         warning!("Load: could not pin the DLL in memory");
     }
-    allocator::start("Load");
-    imports::install("Load");
+    if allocator::start("Load") {
+        imports::install("Load");
+    }
     let Some(messaging) = messaging(nvse) else {
         warning!("Load: NVSE has no messaging interface; no messages will be received");
         return;
