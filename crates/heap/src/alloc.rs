@@ -12,7 +12,7 @@
 use core::ffi::c_void;
 use core::ptr;
 
-use crate::backend::{self, Active};
+use crate::backend::{self, Active, Engine, Mi, Rp};
 use crate::crt::{Originals, EINVAL, ENOMEM};
 use crate::thread::{self, ThreadState};
 use crate::{leaks, passthrough};
@@ -28,6 +28,18 @@ const MIN_ALIGN: usize = core::mem::size_of::<*const ()>();
 #[inline(always)]
 fn passthrough() -> bool {
     backend::active() == Active::Passthrough
+}
+
+/// Calls `$f::<Engine>(args)` for the active backend, or `$passthrough`:
+/// the backend is read once per call, and everything below is monomorphised.
+macro_rules! dispatch {
+    ($f:ident($($arg:expr),*), $passthrough:expr) => {
+        match backend::active() {
+            Active::Rpmalloc => $f::<Rp>($($arg),*),
+            Active::Mimalloc => $f::<Mi>($($arg),*),
+            Active::Passthrough => $passthrough,
+        }
+    };
 }
 
 #[inline(always)]
@@ -47,20 +59,22 @@ enum Fill {
 
 /// A new block of ours, or null if the backend cannot serve it.
 #[inline(always)]
-fn allocate(size: usize, align: usize, fill: Fill) -> *mut u8 {
+fn allocate<E: Engine>(size: usize, align: usize, fill: Fill) -> *mut u8 {
     let state = thread::current();
     if state.is_null() || size > MAX_REQUEST {
         return ptr::null_mut();
     }
-    let p = backend::alloc(size, align);
+    let p = E::alloc(size, align);
     if p.is_null() {
         return p;
     }
-    let usable = backend::usable_size(p);
-    let from = if fill == Fill::Zero { 0 } else { size };
-    // SAFETY: `usable` bytes from `p` belong to the fresh block, and
-    // `from <= size <= usable`.
-    unsafe { ptr::write_bytes(p.add(from), 0, usable - from) };
+    let usable = E::usable_size(p);
+    match fill {
+        // SAFETY: `usable` bytes from `p` belong to the fresh block.
+        Fill::Zero => unsafe { ptr::write_bytes(p, 0, usable) },
+        // SAFETY: as above, and `size <= usable`.
+        Fill::Slack => unsafe { zero_slack(p, size, usable) },
+    }
     if let Some(c) = counters(state) {
         c.allocated(size, usable);
     }
@@ -70,31 +84,51 @@ fn allocate(size: usize, align: usize, fill: Fill) -> *mut u8 {
     p
 }
 
+/// Zeroes `p[size..usable]` of a fresh block. Most slack is under 16 bytes
+/// (small size classes step by 16): one 16-byte store ending at the block's
+/// end covers it, and whatever it overwrites before `size` is still
+/// uninitialised.
+///
+/// # Safety
+/// `p` is a fresh block of `usable` bytes, nothing in it written yet, and
+/// `size <= usable`.
+#[inline(always)]
+unsafe fn zero_slack(p: *mut u8, size: usize, usable: usize) {
+    let slack = usable - size;
+    if slack <= 16 && usable >= 16 {
+        // SAFETY: `usable - 16 .. usable` lies in the block.
+        unsafe { p.add(usable - 16).cast::<[u8; 16]>().write_unaligned([0; 16]) };
+    } else {
+        // SAFETY: `size .. usable` lies in the block.
+        unsafe { ptr::write_bytes(p.add(size), 0, slack) };
+    }
+}
+
 /// Gives a block of ours back.
 #[inline(always)]
-fn release(p: *mut u8) {
-    let usable = backend::usable_size(p);
+fn release<E: Engine>(p: *mut u8) {
+    let usable = E::usable_size(p);
     if let Some(c) = counters(thread::current()) {
         c.freed(usable);
     }
     if leaks::enabled() {
         leaks::forget(p);
     }
-    backend::free(p);
+    E::free(p);
 }
 
 /// Resizes a block of ours; null (block untouched) when it cannot.
-fn resize(p: *mut u8, size: usize, align: usize) -> *mut u8 {
+fn resize<E: Engine>(p: *mut u8, size: usize, align: usize) -> *mut u8 {
     let state = thread::current();
     if state.is_null() || size > MAX_REQUEST {
         return ptr::null_mut();
     }
-    let old_usable = backend::usable_size(p);
-    let q = backend::realloc(p, size, align);
+    let old_usable = E::usable_size(p);
+    let q = E::realloc(p, size, align);
     if q.is_null() {
         return q;
     }
-    let usable = backend::usable_size(q);
+    let usable = E::usable_size(q);
     // SAFETY: the block at `q` has `usable >= size` bytes; restore the
     // invariant (a shrink in place leaves old data after `size`, a move copies
     // whatever the backend chose to copy).
@@ -131,6 +165,7 @@ fn fell_back(p: *mut c_void) -> *mut c_void {
     p
 }
 
+#[cold]
 fn note_foreign(f: fn(&crate::stats::Counters)) {
     if let Some(c) = counters(thread::current()) {
         f(c);
@@ -139,10 +174,12 @@ fn note_foreign(f: fn(&crate::stats::Counters)) {
 
 /// `malloc`: a block of `size` bytes (a unique one for 0).
 pub fn malloc(crt: &Originals, size: usize) -> *mut c_void {
-    if passthrough() {
-        return passthrough::malloc(crt, size);
-    }
-    let p = allocate(size, 0, Fill::Slack);
+    dispatch!(malloc_in(crt, size), passthrough::malloc(crt, size))
+}
+
+#[inline(always)]
+fn malloc_in<E: Engine>(crt: &Originals, size: usize) -> *mut c_void {
+    let p = allocate::<E>(size, 0, Fill::Slack);
     if !p.is_null() {
         return p.cast();
     }
@@ -160,11 +197,12 @@ fn malloc_fallback(crt: &Originals, size: usize) -> *mut c_void {
 
 /// `calloc`: `count * size` zeroed bytes; null with `ENOMEM` on overflow.
 pub fn calloc(crt: &Originals, count: usize, size: usize) -> *mut c_void {
-    if passthrough() {
-        return passthrough::calloc(crt, count, size);
-    }
+    dispatch!(calloc_in(crt, count, size), passthrough::calloc(crt, count, size))
+}
+
+fn calloc_in<E: Engine>(crt: &Originals, count: usize, size: usize) -> *mut c_void {
     let Some(total) = count.checked_mul(size) else { return fail(crt, ENOMEM) };
-    let p = allocate(total, 0, Fill::Zero);
+    let p = allocate::<E>(total, 0, Fill::Zero);
     if !p.is_null() {
         return p.cast();
     }
@@ -185,12 +223,16 @@ pub unsafe fn free(crt: &Originals, p: *mut c_void) {
     if p.is_null() {
         return;
     }
-    if passthrough() {
-        // SAFETY: forwarded contract.
-        return unsafe { passthrough::free(crt, p) };
-    }
-    if backend::owns(p.cast()) {
-        release(p.cast());
+    // SAFETY: forwarded contract.
+    unsafe { dispatch!(free_in(crt, p), passthrough::free(crt, p)) }
+}
+
+/// # Safety
+/// As for [`free`], and `p` is not null.
+#[inline(always)]
+unsafe fn free_in<E: Engine>(crt: &Originals, p: *mut c_void) {
+    if E::owns(p.cast()) {
+        release::<E>(p.cast());
     } else {
         // SAFETY: forwarded contract: a foreign block of this C runtime.
         unsafe { free_foreign(crt, p) }
@@ -224,20 +266,23 @@ pub unsafe fn realloc(crt: &Originals, p: *mut c_void, size: usize) -> *mut c_vo
         unsafe { free(crt, p) };
         return ptr::null_mut();
     }
-    if passthrough() {
-        // SAFETY: forwarded contract.
-        return unsafe { passthrough::realloc(crt, p, size) };
-    }
-    if backend::owns(p.cast()) {
-        let q = resize(p.cast(), size, 0);
+    // SAFETY: forwarded contract.
+    unsafe { dispatch!(realloc_in(crt, p, size), passthrough::realloc(crt, p, size)) }
+}
+
+/// # Safety
+/// As for [`realloc`], with `p` not null and `size` not 0.
+unsafe fn realloc_in<E: Engine>(crt: &Originals, p: *mut c_void, size: usize) -> *mut c_void {
+    if E::owns(p.cast()) {
+        let q = resize::<E>(p.cast(), size, 0);
         if !q.is_null() {
             return q.cast();
         }
         // SAFETY: `p` is ours and live.
-        return unsafe { move_out(crt, p.cast(), size) };
+        return unsafe { move_out::<E>(crt, p.cast(), size) };
     }
     // SAFETY: forwarded contract.
-    unsafe { realloc_foreign(crt, p, size) }
+    unsafe { realloc_foreign::<E>(crt, p, size) }
 }
 
 /// Our heap could not resize `p`: try a block from the original allocator.
@@ -245,37 +290,60 @@ pub unsafe fn realloc(crt: &Originals, p: *mut c_void, size: usize) -> *mut c_vo
 /// # Safety
 /// `p` is a live block of ours.
 #[cold]
-unsafe fn move_out(crt: &Originals, p: *mut u8, size: usize) -> *mut c_void {
+unsafe fn move_out<E: Engine>(crt: &Originals, p: *mut u8, size: usize) -> *mut c_void {
     let Some(original) = crt.malloc() else { return fail(crt, ENOMEM) };
     // SAFETY: the original malloc.
     let q = unsafe { original(size) };
     if q.is_null() {
         return fail(crt, ENOMEM);
     }
-    let keep = backend::usable_size(p).min(size);
+    let keep = E::usable_size(p).min(size);
     // SAFETY: `keep` bytes are readable at `p` and writable at `q`; distinct blocks.
     unsafe { ptr::copy_nonoverlapping(p, q.cast::<u8>(), keep) };
-    release(p);
+    release::<E>(p);
     fell_back(q)
+}
+
+/// Moves a foreign block into our heap: a new block (`fill` as for any new
+/// one), the old contents up to its size copied, the old block freed by its
+/// allocator. Null, leaving the block alone, if its size is unknown or our
+/// heap cannot serve.
+///
+/// # Safety
+/// `p` is a live block of the family whose original `free` is `original_free`
+/// and whose size is `old` bytes.
+unsafe fn move_in<E: Engine>(
+    p: *mut c_void,
+    old: usize,
+    size: usize,
+    align: usize,
+    fill: Fill,
+    original_free: crate::crt::FreeFn,
+) -> *mut c_void {
+    let q = allocate::<E>(size, align, fill);
+    if !q.is_null() {
+        // SAFETY: `old` bytes of the foreign block are readable (its allocator
+        // says so), `size` writable at `q`; then the old block goes back.
+        unsafe {
+            ptr::copy_nonoverlapping(p.cast::<u8>(), q, old.min(size));
+            original_free(p);
+        }
+    }
+    q.cast()
 }
 
 /// # Safety
 /// `p` is a live block of this C runtime's `malloc` family.
 #[cold]
-unsafe fn realloc_foreign(crt: &Originals, p: *mut c_void, size: usize) -> *mut c_void {
+unsafe fn realloc_foreign<E: Engine>(crt: &Originals, p: *mut c_void, size: usize) -> *mut c_void {
     note_foreign(crate::stats::Counters::foreign_realloc);
     // SAFETY: forwarded contract.
     let old = crt.msize().map(|msize| unsafe { msize(p) }).filter(|&n| n != usize::MAX);
     if let (Some(old), Some(original_free)) = (old, crt.free()) {
-        let q = allocate(size, 0, Fill::Slack);
+        // SAFETY: forwarded contract.
+        let q = unsafe { move_in::<E>(p, old, size, 0, Fill::Slack, original_free) };
         if !q.is_null() {
-            // SAFETY: `old` bytes of the foreign block are readable (its
-            // allocator says so), `size` writable at `q`.
-            unsafe {
-                ptr::copy_nonoverlapping(p.cast::<u8>(), q, old.min(size));
-                original_free(p);
-            }
-            return q.cast();
+            return q;
         }
     }
     match crt.realloc() {
@@ -294,10 +362,24 @@ pub unsafe fn msize(crt: &Originals, p: *mut c_void) -> usize {
         crt.set_errno(EINVAL);
         return usize::MAX;
     }
-    if !passthrough() && backend::owns(p.cast()) {
-        return backend::usable_size(p.cast());
+    // SAFETY: forwarded contract.
+    unsafe { dispatch!(msize_in(crt, p), msize_foreign(crt, p)) }
+}
+
+/// # Safety
+/// As for [`msize`], `p` not null.
+unsafe fn msize_in<E: Engine>(crt: &Originals, p: *mut c_void) -> usize {
+    if E::owns(p.cast()) {
+        return E::usable_size(p.cast());
     }
     note_foreign(crate::stats::Counters::foreign_size);
+    // SAFETY: forwarded contract.
+    unsafe { msize_foreign(crt, p) }
+}
+
+/// # Safety
+/// `p` is a live block of this C runtime.
+unsafe fn msize_foreign(crt: &Originals, p: *mut c_void) -> usize {
     match crt.msize() {
         // SAFETY: forwarded contract.
         Some(original) => unsafe { original(p) },
@@ -317,17 +399,19 @@ pub unsafe fn expand(crt: &Originals, p: *mut c_void, size: usize) -> *mut c_voi
         crt.set_errno(EINVAL);
         return ptr::null_mut();
     }
-    if passthrough() || !backend::owns(p.cast()) {
-        if !passthrough() {
-            note_foreign(crate::stats::Counters::foreign_realloc);
-        }
-        return match crt.expand() {
-            // SAFETY: forwarded contract.
-            Some(original) => unsafe { original(p, size) },
-            None => fail(crt, ENOMEM),
-        };
+    // SAFETY: forwarded contract.
+    unsafe { dispatch!(expand_in(crt, p, size), expand_foreign(crt, p, size)) }
+}
+
+/// # Safety
+/// As for [`expand`], `p` not null.
+unsafe fn expand_in<E: Engine>(crt: &Originals, p: *mut c_void, size: usize) -> *mut c_void {
+    if !E::owns(p.cast()) {
+        note_foreign(crate::stats::Counters::foreign_realloc);
+        // SAFETY: forwarded contract.
+        return unsafe { expand_foreign(crt, p, size) };
     }
-    let usable = backend::usable_size(p.cast());
+    let usable = E::usable_size(p.cast());
     if size > usable {
         // The backend cannot grow a block in place beyond its size class.
         crt.set_errno(ENOMEM);
@@ -337,6 +421,16 @@ pub unsafe fn expand(crt: &Originals, p: *mut c_void, size: usize) -> *mut c_voi
     // given up, and zeroed for the invariant.
     unsafe { ptr::write_bytes(p.cast::<u8>().add(size), 0, usable - size) };
     p
+}
+
+/// # Safety
+/// `p` is a live block of this C runtime.
+unsafe fn expand_foreign(crt: &Originals, p: *mut c_void, size: usize) -> *mut c_void {
+    match crt.expand() {
+        // SAFETY: forwarded contract.
+        Some(original) => unsafe { original(p, size) },
+        None => fail(crt, ENOMEM),
+    }
 }
 
 /// `_recalloc`: `realloc` to `count * size` bytes, the grown part zeroed.
@@ -353,48 +447,57 @@ pub unsafe fn recalloc(crt: &Originals, p: *mut c_void, count: usize, size: usiz
         unsafe { free(crt, p) };
         return ptr::null_mut();
     }
-    if passthrough() {
-        // SAFETY: forwarded contract.
-        return unsafe { passthrough::recalloc(crt, p, count, size) };
-    }
-    if backend::owns(p.cast()) {
-        let old_usable = backend::usable_size(p.cast());
-        let keep = old_usable.min(total);
-        let q = resize(p.cast(), total, 0);
-        if q.is_null() {
-            // SAFETY: `p` is ours and live.
-            let r = unsafe { move_out(crt, p.cast(), total) };
-            if !r.is_null() {
-                // SAFETY: the fallback block has `total` bytes, `keep` of them copied.
-                unsafe { ptr::write_bytes(r.cast::<u8>().add(keep), 0, total - keep) };
-            }
-            return r;
-        }
-        // SAFETY: the block at `q` has at least `total` bytes. Bytes below the
-        // old usable size are the old block's (its slack zero by the invariant).
-        unsafe { ptr::write_bytes(q.add(keep), 0, total - keep) };
-        return q.cast();
-    }
     // SAFETY: forwarded contract.
-    unsafe { recalloc_foreign(crt, p, count, size, total) }
+    unsafe { dispatch!(recalloc_in(crt, p, count, size, total), passthrough::recalloc(crt, p, count, size)) }
+}
+
+/// # Safety
+/// As for [`recalloc`], `p` not null, `total = count * size > 0`.
+unsafe fn recalloc_in<E: Engine>(
+    crt: &Originals,
+    p: *mut c_void,
+    count: usize,
+    size: usize,
+    total: usize,
+) -> *mut c_void {
+    if !E::owns(p.cast()) {
+        // SAFETY: forwarded contract.
+        return unsafe { recalloc_foreign::<E>(crt, p, count, size, total) };
+    }
+    let keep = E::usable_size(p.cast()).min(total);
+    let q = resize::<E>(p.cast(), total, 0);
+    let q = if q.is_null() {
+        // SAFETY: `p` is ours and live.
+        unsafe { move_out::<E>(crt, p.cast(), total) }.cast::<u8>()
+    } else {
+        q
+    };
+    if !q.is_null() {
+        // SAFETY: the block at `q` has at least `total` bytes; below `keep` are
+        // the old block's (its slack zero by the invariant).
+        unsafe { ptr::write_bytes(q.add(keep), 0, total - keep) };
+    }
+    q.cast()
 }
 
 /// # Safety
 /// `p` is a live block of this C runtime's `malloc` family.
 #[cold]
-unsafe fn recalloc_foreign(crt: &Originals, p: *mut c_void, count: usize, size: usize, total: usize) -> *mut c_void {
+unsafe fn recalloc_foreign<E: Engine>(
+    crt: &Originals,
+    p: *mut c_void,
+    count: usize,
+    size: usize,
+    total: usize,
+) -> *mut c_void {
     note_foreign(crate::stats::Counters::foreign_realloc);
     // SAFETY: forwarded contract.
     let old = crt.msize().map(|msize| unsafe { msize(p) }).filter(|&n| n != usize::MAX);
     if let (Some(old), Some(original_free)) = (old, crt.free()) {
-        let q = allocate(total, 0, Fill::Zero);
+        // SAFETY: forwarded contract; the new block is all zeros past `old`.
+        let q = unsafe { move_in::<E>(p, old, total, 0, Fill::Zero, original_free) };
         if !q.is_null() {
-            // SAFETY: `old` bytes readable at `p` (its allocator's size).
-            unsafe {
-                ptr::copy_nonoverlapping(p.cast::<u8>(), q, old.min(total));
-                original_free(p);
-            }
-            return q.cast();
+            return q;
         }
     }
     match crt.recalloc() {
@@ -413,10 +516,11 @@ fn alignment(align: usize) -> Option<usize> {
 /// `EINVAL`).
 pub fn aligned_malloc(crt: &Originals, size: usize, align: usize) -> *mut c_void {
     let Some(align) = alignment(align) else { return fail(crt, EINVAL) };
-    if passthrough() {
-        return passthrough::aligned_malloc(crt, size, align);
-    }
-    let p = allocate(size, align, Fill::Slack);
+    dispatch!(aligned_malloc_in(crt, size, align), passthrough::aligned_malloc(crt, size, align))
+}
+
+fn aligned_malloc_in<E: Engine>(crt: &Originals, size: usize, align: usize) -> *mut c_void {
+    let p = allocate::<E>(size, align, Fill::Slack);
     if !p.is_null() {
         return p.cast();
     }
@@ -435,12 +539,15 @@ pub unsafe fn aligned_free(crt: &Originals, p: *mut c_void) {
     if p.is_null() {
         return;
     }
-    if passthrough() {
-        // SAFETY: forwarded contract.
-        return unsafe { passthrough::aligned_free(crt, p) };
-    }
-    if backend::owns(p.cast()) {
-        return release(p.cast());
+    // SAFETY: forwarded contract.
+    unsafe { dispatch!(aligned_free_in(crt, p), passthrough::aligned_free(crt, p)) }
+}
+
+/// # Safety
+/// As for [`aligned_free`], `p` not null.
+unsafe fn aligned_free_in<E: Engine>(crt: &Originals, p: *mut c_void) {
+    if E::owns(p.cast()) {
+        return release::<E>(p.cast());
     }
     note_foreign(crate::stats::Counters::foreign_free);
     if let Some(original) = crt.aligned_free() {
@@ -463,34 +570,34 @@ pub unsafe fn aligned_realloc(crt: &Originals, p: *mut c_void, size: usize, alig
         unsafe { aligned_free(crt, p) };
         return ptr::null_mut();
     }
-    if !passthrough() && backend::owns(p.cast()) {
-        let q = resize(p.cast(), size, align);
+    // SAFETY: forwarded contract.
+    unsafe { dispatch!(aligned_realloc_in(crt, p, size, align), aligned_realloc_original(crt, p, size, align)) }
+}
+
+/// # Safety
+/// As for [`aligned_realloc`], `p` not null, `size` not 0.
+unsafe fn aligned_realloc_in<E: Engine>(crt: &Originals, p: *mut c_void, size: usize, align: usize) -> *mut c_void {
+    if E::owns(p.cast()) {
+        let q = resize::<E>(p.cast(), size, align);
         return if q.is_null() { fail(crt, ENOMEM) } else { q.cast() };
     }
+    note_foreign(crate::stats::Counters::foreign_realloc);
     // SAFETY: forwarded contract.
-    unsafe { aligned_realloc_foreign(crt, p, size, align) }
+    let old = crt.aligned_msize().map(|msize| unsafe { msize(p, align, 0) }).filter(|&n| n != usize::MAX);
+    if let (Some(old), Some(original_free)) = (old, crt.aligned_free()) {
+        // SAFETY: forwarded contract.
+        let q = unsafe { move_in::<E>(p, old, size, align, Fill::Slack, original_free) };
+        if !q.is_null() {
+            return q;
+        }
+    }
+    // SAFETY: forwarded contract.
+    unsafe { aligned_realloc_original(crt, p, size, align) }
 }
 
 /// # Safety
 /// `p` is a live block of this C runtime's `_aligned_*` family.
-#[cold]
-unsafe fn aligned_realloc_foreign(crt: &Originals, p: *mut c_void, size: usize, align: usize) -> *mut c_void {
-    if !passthrough() {
-        note_foreign(crate::stats::Counters::foreign_realloc);
-        // SAFETY: forwarded contract.
-        let old = crt.aligned_msize().map(|msize| unsafe { msize(p, align, 0) }).filter(|&n| n != usize::MAX);
-        if let (Some(old), Some(original_free)) = (old, crt.aligned_free()) {
-            let q = allocate(size, align, Fill::Slack);
-            if !q.is_null() {
-                // SAFETY: `old` bytes readable at `p` (its allocator's size).
-                unsafe {
-                    ptr::copy_nonoverlapping(p.cast::<u8>(), q, old.min(size));
-                    original_free(p);
-                }
-                return q.cast();
-            }
-        }
-    }
+unsafe fn aligned_realloc_original(crt: &Originals, p: *mut c_void, size: usize, align: usize) -> *mut c_void {
     match crt.aligned_realloc() {
         // SAFETY: the original _aligned_realloc on its own block.
         Some(original) => fell_back(unsafe { original(p, size, align) }),
@@ -507,10 +614,12 @@ pub unsafe fn aligned_msize(crt: &Originals, p: *mut c_void, align: usize, offse
         crt.set_errno(EINVAL);
         return usize::MAX;
     }
-    if !passthrough() && backend::owns(p.cast()) {
+    if backend::owns(p.cast()) {
         return backend::usable_size(p.cast());
     }
-    note_foreign(crate::stats::Counters::foreign_size);
+    if !passthrough() {
+        note_foreign(crate::stats::Counters::foreign_size);
+    }
     match crt.aligned_msize() {
         // SAFETY: forwarded contract.
         Some(original) => unsafe { original(p, align, offset) },

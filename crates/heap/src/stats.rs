@@ -6,21 +6,24 @@
 //! are quiet and at most a few operations behind while they run.
 //!
 //! Peaks are the one global quantity. A thread publishes its net change in
-//! live bytes and blocks to a global total once it exceeds
-//! [`PUBLISH_BYTES`] or [`PUBLISH_BLOCKS`], and the peak is taken there: it is
-//! exact to within that much per running thread.
+//! live bytes and blocks to a global total every [`PUBLISH_EVERY`]
+//! operations (and at once for a block of [`PUBLISH_BYTES`] or more), and the
+//! peak is taken there: it is exact to within that many small operations per
+//! running thread.
 
-use core::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 /// Power-of-two size classes of the histogram: class `k` counts requests of
 /// `2^(k-1) < size <= 2^k` bytes (class 0: 0 and 1 byte); the last class
 /// also takes everything larger.
 pub const SIZE_CLASSES: usize = 32;
 
-/// Net live bytes a thread accumulates before publishing them.
-pub const PUBLISH_BYTES: i64 = 256 * 1024;
-/// Net live blocks a thread accumulates before publishing them.
-pub const PUBLISH_BLOCKS: i64 = 256;
+/// Operations a thread makes between publishing its net change; a block of
+/// at least [`PUBLISH_BYTES`] is published at once.
+pub const PUBLISH_EVERY: u32 = 256;
+/// Blocks this large are published as soon as they are allocated, so that
+/// the peak never misses one.
+pub const PUBLISH_BYTES: usize = 64 * 1024;
 
 /// One thread's counters. Only the owning thread writes them. All zeros is
 /// the initial state (states live in zeroed pages).
@@ -29,15 +32,17 @@ pub struct Counters {
     frees: AtomicU64,
     bytes_allocated: AtomicU64,
     bytes_freed: AtomicU64,
-    bytes_requested: AtomicU64,
     failures: AtomicU64,
     foreign_frees: AtomicU64,
     foreign_reallocs: AtomicU64,
     foreign_sizes: AtomicU64,
     fallbacks: AtomicU64,
     histogram: [AtomicU64; SIZE_CLASSES],
-    pending_bytes: AtomicI64,
-    pending_blocks: AtomicI64,
+    /// Operations left before the next publication.
+    countdown: AtomicU32,
+    /// Net live bytes and blocks already published.
+    published_bytes: AtomicI64,
+    published_blocks: AtomicI64,
 }
 
 /// Global totals of published live bytes and blocks, and their peaks.
@@ -55,13 +60,6 @@ fn bump(counter: &AtomicU64, n: u64) {
     counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
 }
 
-#[inline(always)]
-fn bump_signed(counter: &AtomicI64, n: i64) -> i64 {
-    let value = counter.load(Relaxed).wrapping_add(n);
-    counter.store(value, Relaxed);
-    value
-}
-
 /// The histogram class of a request of `size` bytes.
 #[inline(always)]
 pub fn size_class(size: usize) -> usize {
@@ -75,9 +73,8 @@ impl Counters {
     pub fn allocated(&self, requested: usize, usable: usize) {
         bump(&self.allocations, 1);
         bump(&self.bytes_allocated, usable as u64);
-        bump(&self.bytes_requested, requested as u64);
         bump(&self.histogram[size_class(requested)], 1);
-        self.pend(usable as i64, 1);
+        self.tick(usable >= PUBLISH_BYTES);
     }
 
     /// A block of `usable` bytes went back to the heap.
@@ -85,7 +82,17 @@ impl Counters {
     pub fn freed(&self, usable: usize) {
         bump(&self.frees, 1);
         bump(&self.bytes_freed, usable as u64);
-        self.pend(-(usable as i64), -1);
+        self.tick(false);
+    }
+
+    #[inline(always)]
+    fn tick(&self, now: bool) {
+        let left = self.countdown.load(Relaxed);
+        if left == 0 || now {
+            self.publish();
+        } else {
+            self.countdown.store(left - 1, Relaxed);
+        }
     }
 
     /// A request could not be served, by the heap nor by the fallback.
@@ -113,27 +120,20 @@ impl Counters {
         bump(&self.foreign_sizes, 1);
     }
 
-    #[inline(always)]
-    fn pend(&self, bytes: i64, blocks: i64) {
-        let pending_bytes = bump_signed(&self.pending_bytes, bytes);
-        let pending_blocks = bump_signed(&self.pending_blocks, blocks);
-        if pending_bytes.unsigned_abs() >= PUBLISH_BYTES as u64
-            || pending_blocks.unsigned_abs() >= PUBLISH_BLOCKS as u64
-        {
-            self.publish();
-        }
-    }
-
-    /// Moves this thread's pending net change into the global totals and
-    /// updates the peaks. Called by the owner, and when the owner exits.
+    /// Moves this thread's net change since the last publication into the
+    /// global totals and updates the peaks. Called by the owner, and when the
+    /// owner exits.
     #[cold]
     pub fn publish(&self) {
-        let bytes = self.pending_bytes.swap(0, Relaxed);
-        let blocks = self.pending_blocks.swap(0, Relaxed);
-        let live_bytes = LIVE_BYTES.fetch_add(bytes, Relaxed).wrapping_add(bytes);
-        let live_blocks = LIVE_BLOCKS.fetch_add(blocks, Relaxed).wrapping_add(blocks);
-        PEAK_BYTES.fetch_max(live_bytes, Relaxed);
-        PEAK_BLOCKS.fetch_max(live_blocks, Relaxed);
+        self.countdown.store(PUBLISH_EVERY, Relaxed);
+        let live_bytes = self.bytes_allocated.load(Relaxed).wrapping_sub(self.bytes_freed.load(Relaxed)) as i64;
+        let live_blocks = self.allocations.load(Relaxed).wrapping_sub(self.frees.load(Relaxed)) as i64;
+        let bytes = live_bytes.wrapping_sub(self.published_bytes.swap(live_bytes, Relaxed));
+        let blocks = live_blocks.wrapping_sub(self.published_blocks.swap(live_blocks, Relaxed));
+        let global_bytes = LIVE_BYTES.fetch_add(bytes, Relaxed).wrapping_add(bytes);
+        let global_blocks = LIVE_BLOCKS.fetch_add(blocks, Relaxed).wrapping_add(blocks);
+        PEAK_BYTES.fetch_max(global_bytes, Relaxed);
+        PEAK_BLOCKS.fetch_max(global_blocks, Relaxed);
     }
 
     fn add_into(&self, s: &mut Snapshot) {
@@ -141,7 +141,6 @@ impl Counters {
         s.frees += self.frees.load(Relaxed);
         s.bytes_allocated += self.bytes_allocated.load(Relaxed);
         s.bytes_freed += self.bytes_freed.load(Relaxed);
-        s.bytes_requested += self.bytes_requested.load(Relaxed);
         s.failures += self.failures.load(Relaxed);
         s.foreign_frees += self.foreign_frees.load(Relaxed);
         s.foreign_reallocs += self.foreign_reallocs.load(Relaxed);
@@ -168,7 +167,7 @@ pub struct Snapshot {
     pub frees: u64,
     /// Blocks live now (`allocations - frees`).
     pub live_blocks: u64,
-    /// Most blocks live at once (exact to within [`PUBLISH_BLOCKS`] per thread).
+    /// Most blocks live at once (exact to within [`PUBLISH_EVERY`] per thread).
     pub peak_blocks: u64,
     /// Usable bytes of the blocks handed out.
     pub bytes_allocated: u64,
@@ -176,10 +175,9 @@ pub struct Snapshot {
     pub bytes_freed: u64,
     /// Usable bytes live now.
     pub live_bytes: u64,
-    /// Most usable bytes live at once (exact to within [`PUBLISH_BYTES`] per thread).
+    /// Most usable bytes live at once (exact to within [`PUBLISH_EVERY`]
+    /// blocks under [`PUBLISH_BYTES`] per thread).
     pub peak_bytes: u64,
-    /// Bytes the callers asked for (the usable size can be larger).
-    pub bytes_requested: u64,
     /// Requests that returned NULL.
     pub failures: u64,
     /// Requests served by the original allocator because the heap could not.
@@ -201,9 +199,9 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Mean bytes requested per allocation.
-    pub fn average_request(&self) -> u64 {
-        self.bytes_requested.checked_div(self.allocations).unwrap_or(0)
+    /// Mean usable bytes per allocation.
+    pub fn average_size(&self) -> u64 {
+        self.bytes_allocated.checked_div(self.allocations).unwrap_or(0)
     }
 }
 

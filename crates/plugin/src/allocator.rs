@@ -45,7 +45,7 @@ pub fn report(stage: &str) {
     let s = heap::stats();
     info!(
         "{stage}: heap {}: {} allocations, {} frees, {} live blocks ({} KiB; peak {} blocks, {} KiB), \
-         average request {} B, {} KiB mapped (peak {} KiB), {} fallbacks, {} failures, \
+         average block {} B, {} KiB mapped (peak {} KiB), {} fallbacks, {} failures, \
          foreign blocks: {} freed, {} resized, {} sized; {} threads",
         heap::backend().name(),
         s.allocations,
@@ -54,7 +54,7 @@ pub fn report(stage: &str) {
         s.live_bytes / 1024,
         s.peak_blocks,
         s.peak_bytes / 1024,
-        s.average_request(),
+        s.average_size(),
         s.mapped_bytes / 1024,
         s.peak_mapped_bytes / 1024,
         s.fallbacks,

@@ -1,9 +1,9 @@
 //! The allocator behind the heap, chosen once at start-up.
 //!
-//! A backend answers six questions: allocate (optionally aligned), free,
-//! usable size, resize (optionally in place only), and "is this yours?". The
-//! active one is a byte read on every call; the `match` on it inlines each
-//! backend's call, so dispatch costs one predictable branch.
+//! A backend answers five questions: allocate (optionally aligned), free,
+//! usable size, resize, and "is this yours?" ([`Engine`]). The active one is a
+//! byte read once per call of the family, whose hot paths are monomorphised
+//! per engine: dispatch costs one predictable branch.
 //!
 //! Until [`start`] succeeds the active backend is [`Active::Passthrough`], in
 //! which nothing is owned and every call goes to the original functions.
@@ -81,31 +81,6 @@ pub fn owns(p: *const u8) -> bool {
     }
 }
 
-/// Allocates `size` bytes: `align == 0` for `malloc`'s alignment (at least
-/// 8), or a power of two. Null when the backend cannot serve it.
-#[inline(always)]
-pub fn alloc(size: usize, align: usize) -> *mut u8 {
-    #[cfg(feature = "fault-injection")]
-    if crate::fault::take_alloc_failure() {
-        return core::ptr::null_mut();
-    }
-    match active() {
-        Active::Rpmalloc => rpmalloc::alloc(size, align),
-        Active::Mimalloc => mimalloc::alloc(size, align),
-        Active::Passthrough => core::ptr::null_mut(),
-    }
-}
-
-/// Frees a block [`owns`] said is ours.
-#[inline(always)]
-pub fn free(p: *mut u8) {
-    match active() {
-        Active::Rpmalloc => rpmalloc::free(p),
-        Active::Mimalloc => mimalloc::free(p),
-        Active::Passthrough => {}
-    }
-}
-
 /// Usable bytes of a block of ours, from `p` to the block's end.
 #[inline(always)]
 pub fn usable_size(p: *const u8) -> usize {
@@ -113,21 +88,6 @@ pub fn usable_size(p: *const u8) -> usize {
         Active::Rpmalloc => rpmalloc::usable_size(p),
         Active::Mimalloc => mimalloc::usable_size(p),
         Active::Passthrough => 0,
-    }
-}
-
-/// Resizes a block of ours, moving it if needed (contents kept up to the
-/// smaller size). Null, leaving the block untouched, when it cannot.
-#[inline]
-pub fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8 {
-    #[cfg(feature = "fault-injection")]
-    if crate::fault::take_alloc_failure() {
-        return core::ptr::null_mut();
-    }
-    match active() {
-        Active::Rpmalloc => rpmalloc::realloc(p, size, align),
-        Active::Mimalloc => mimalloc::realloc(p, size, align),
-        Active::Passthrough => core::ptr::null_mut(),
     }
 }
 
@@ -148,3 +108,61 @@ pub fn thread_finish() {
         Active::Passthrough => {}
     }
 }
+
+/// One backend's operations, for code monomorphised per backend: the family's
+/// hot paths read [`active`] once and then call the backend directly.
+pub trait Engine {
+    /// See [`owns`].
+    fn owns(p: *const u8) -> bool;
+    /// See [`alloc`].
+    fn alloc(size: usize, align: usize) -> *mut u8;
+    /// See [`free`].
+    fn free(p: *mut u8);
+    /// See [`usable_size`].
+    fn usable_size(p: *const u8) -> usize;
+    /// See [`realloc`].
+    fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8;
+}
+
+/// rpmalloc as an [`Engine`].
+pub struct Rp;
+/// mimalloc as an [`Engine`].
+pub struct Mi;
+
+macro_rules! engine {
+    ($ty:ty, $module:ident, $owns:path) => {
+        impl Engine for $ty {
+            #[inline(always)]
+            fn owns(p: *const u8) -> bool {
+                $owns(p)
+            }
+            #[inline(always)]
+            fn alloc(size: usize, align: usize) -> *mut u8 {
+                #[cfg(feature = "fault-injection")]
+                if crate::fault::take_alloc_failure() {
+                    return core::ptr::null_mut();
+                }
+                $module::alloc(size, align)
+            }
+            #[inline(always)]
+            fn free(p: *mut u8) {
+                $module::free(p)
+            }
+            #[inline(always)]
+            fn usable_size(p: *const u8) -> usize {
+                $module::usable_size(p)
+            }
+            #[inline]
+            fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8 {
+                #[cfg(feature = "fault-injection")]
+                if crate::fault::take_alloc_failure() {
+                    return core::ptr::null_mut();
+                }
+                $module::realloc(p, size, align)
+            }
+        }
+    };
+}
+
+engine!(Rp, rpmalloc, crate::owner::contains);
+engine!(Mi, mimalloc, mimalloc::owns);
