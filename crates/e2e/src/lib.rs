@@ -7,15 +7,18 @@
 //! nvse-host.exe                        the stand-in for FalloutNV.exe + xNVSE
 //! bcryptprimitives.dll                 test-only shim (Wine 8 lacks it)
 //! Data/NVSE/Plugins/MemoryPoolNVSE.dll the DLL a player installs
+//! crt_*.dll                            test modules using a C runtime (some tests)
 //! ```
 //!
 //! runs a scenario and checks what the stand-in printed and what the plugin
 //! wrote to its log. `cargo xtask test` builds the artifacts and passes their
 //! paths in `MEMORYPOOL_DLL`, `MEMORYPOOL_HOST` and `MEMORYPOOL_TARGET_DIR`.
+//! The test modules are built here, from `fixtures/crt_client.c`, with MinGW.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 /// The artifacts under test.
 pub struct Artifacts {
@@ -63,13 +66,15 @@ pub struct Run {
 }
 
 impl Game {
-    /// A fresh game folder for `test`, with the plugin installed as `MemoryPoolNVSE.dll`.
+    /// A fresh game folder for `test` (under `target/e2e/`), with the plugin
+    /// installed as `MemoryPoolNVSE.dll`.
     pub fn new(test: &str) -> Game {
         Game::with_plugin_name(test, "MemoryPoolNVSE.dll")
     }
 
     /// The same, with the DLL installed under another file name.
     pub fn with_plugin_name(test: &str, plugin_name: &str) -> Game {
+        assert_ne!(test, FIXTURES_FOLDER, "that folder holds the built fixtures");
         let artifacts = Artifacts::from_env();
         let dir = artifacts.target_dir.join("e2e").join(test);
         let _ = fs::remove_dir_all(&dir);
@@ -79,6 +84,14 @@ impl Game {
         copy(&artifacts.shim(), &dir.join("bcryptprimitives.dll"));
         copy(&artifacts.dll, &plugins.join(plugin_name));
         Game { dir, plugin_name: plugin_name.to_owned(), artifacts }
+    }
+
+    /// Puts the test module for `crt` beside the stand-in (building it once
+    /// per process) and returns its file name, for `--fixture` and the like.
+    pub fn add_fixture(&self, crt: Crt) -> &'static str {
+        let built = fixtures_dir(&self.artifacts.target_dir).join(crt.file_name());
+        copy(&built, &self.dir.join(crt.file_name()));
+        crt.file_name()
     }
 
     pub fn plugins_dir(&self) -> PathBuf {
@@ -114,15 +127,18 @@ impl Game {
 
 impl Run {
     /// The log, or a panic that shows what the stand-in printed.
+    #[track_caller]
     pub fn log(&self) -> &str {
         self.log.as_deref().unwrap_or_else(|| panic!("the plugin wrote no log\n{}", self.describe()))
     }
 
     /// Asserts that the stand-in printed `line` (exactly, as one line).
+    #[track_caller]
     pub fn assert_printed(&self, line: &str) {
         assert!(self.stdout.lines().any(|l| l == line), "expected the line {line:?}\n{}", self.describe());
     }
 
+    #[track_caller]
     pub fn assert_not_printed(&self, fragment: &str) {
         assert!(!self.stdout.contains(fragment), "did not expect {fragment:?}\n{}", self.describe());
     }
@@ -136,6 +152,7 @@ impl Run {
     }
 
     /// Asserts that log messages starting with each prefix appear, in this order.
+    #[track_caller]
     pub fn assert_log_in_order(&self, prefixes: &[&str]) {
         let messages = self.log_messages();
         let mut next = 0;
@@ -155,6 +172,148 @@ impl Run {
             self.log.as_deref().unwrap_or("(none)\n")
         )
     }
+
+    /// The check lines the stand-in printed for `module` (a fixture's file
+    /// name, or `nvse-host.exe`): `nvse-host: <module>: <check> key=value ...`,
+    /// as `(check, [(key, value)])`.
+    pub fn checks(&self, module: &str) -> Vec<(String, Vec<(String, String)>)> {
+        let prefix = format!("nvse-host: {module}: ");
+        self.stdout
+            .lines()
+            .filter_map(|line| line.strip_prefix(&prefix))
+            .map(|rest| {
+                let words: Vec<&str> = rest.split(' ').collect();
+                let facts_from = words.iter().position(|w| w.contains('=')).unwrap_or(words.len());
+                let facts = words[facts_from..]
+                    .iter()
+                    .filter_map(|w| w.split_once('='))
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect();
+                (words[..facts_from].join(" "), facts)
+            })
+            .collect()
+    }
+
+    /// Asserts that the check `check` of `module` printed `key=value`.
+    #[track_caller]
+    pub fn assert_fact(&self, module: &str, check: &str, key: &str, value: &str) {
+        let checks = self.checks(module);
+        let facts = checks
+            .iter()
+            .find(|(c, _)| c == check)
+            .map(|(_, facts)| facts)
+            .unwrap_or_else(|| panic!("no check {check:?} printed for {module}\n{}", self.describe()));
+        let actual = facts.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        assert_eq!(actual, Some(value), "{module}: {check} {key}\n{}", self.describe());
+    }
+
+    /// The first log message starting with `prefix`, or a panic.
+    #[track_caller]
+    pub fn log_message(&self, prefix: &str) -> String {
+        self.log_messages()
+            .into_iter()
+            .find(|m| m.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no log line starting with {prefix:?}\n{}", self.describe()))
+    }
+}
+
+/// The number right after `marker` in `text`, e.g. `number_after("3 freed", "")`.
+pub fn number_after(text: &str, marker: &str) -> Option<u64> {
+    let rest = &text[text.find(marker)? + marker.len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// The C runtimes the test module `fixtures/crt_client.c` is built against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Crt {
+    /// `msvcrt.dll`, Windows' own C runtime (no `_recalloc`).
+    Msvcrt,
+    /// `msvcr90.dll`, Visual C++ 2008's runtime.
+    Msvcr90,
+    /// The Universal C Runtime, through `api-ms-win-crt-heap-l1-1-0.dll`.
+    Ucrt,
+}
+
+impl Crt {
+    pub const ALL: [Crt; 3] = [Crt::Msvcrt, Crt::Msvcr90, Crt::Ucrt];
+
+    /// The test module's file name.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Crt::Msvcrt => "crt_msvcrt.dll",
+            Crt::Msvcr90 => "crt_msvcr90.dll",
+            Crt::Ucrt => "crt_ucrt.dll",
+        }
+    }
+
+    /// The DLL the test module imports its heap functions from.
+    pub fn import_dll(self) -> &'static str {
+        match self {
+            Crt::Msvcrt => "msvcrt.dll",
+            Crt::Msvcr90 => "msvcr90.dll",
+            Crt::Ucrt => "api-ms-win-crt-heap-l1-1-0.dll",
+        }
+    }
+
+    /// Whether the runtime has `_recalloc` (the module then exports `fx_recalloc`).
+    pub fn has_recalloc(self) -> bool {
+        self != Crt::Msvcrt
+    }
+
+    /// MinGW's import library for the runtime.
+    fn library(self) -> &'static str {
+        match self {
+            Crt::Msvcrt => "-lmsvcrt",
+            Crt::Msvcr90 => "-lmsvcr90",
+            Crt::Ucrt => "-lucrt",
+        }
+    }
+}
+
+/// The folder under `target/e2e/` that holds the built test modules.
+const FIXTURES_FOLDER: &str = "fixtures";
+
+/// Builds every test module once per process, into `target/e2e/fixtures/`,
+/// and returns that folder. Each is built under a temporary name and renamed
+/// into place, so a concurrent test process never sees half a DLL.
+pub fn fixtures_dir(target_dir: &Path) -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = target_dir.join("e2e").join(FIXTURES_FOLDER);
+        fs::create_dir_all(&dir).expect("create the fixtures folder");
+        for crt in Crt::ALL {
+            build_fixture(crt, &dir);
+        }
+        dir
+    })
+}
+
+fn build_fixture(crt: Crt, dir: &Path) {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join("crt_client.c");
+    let output = dir.join(crt.file_name());
+    let temporary = dir.join(format!("{}.{}.tmp", crt.file_name(), std::process::id()));
+    let mut gcc = Command::new("i686-w64-mingw32-gcc");
+    // No MinGW startup code: DllMain is the entry point, and every C runtime
+    // function comes from the one runtime DLL.
+    gcc.args(["-O2", "-Wall", "-shared", "-nostdlib", "-e", "_DllMain@12"]);
+    if crt.has_recalloc() {
+        gcc.arg("-DHAVE_RECALLOC");
+    }
+    gcc.arg("-o").arg(&temporary).arg(&source).args([crt.library(), "-lkernel32"]);
+    let result = gcc
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run i686-w64-mingw32-gcc (MinGW-w64; `cargo xtask dist` installs it): {e}"));
+    assert!(
+        result.status.success(),
+        "building {} failed:\n{}{}",
+        crt.file_name(),
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr)
+    );
+    fs::rename(&temporary, &output)
+        .unwrap_or_else(|e| panic!("rename {} to {}: {e}", temporary.display(), output.display()));
 }
 
 /// Splits `[hh:mm:ss.mmm] [LEVEL] message` into `(level, message)`.
@@ -178,7 +337,16 @@ fn copy(from: &Path, to: &Path) {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_log_line;
+    use super::{number_after, parse_log_line};
+
+    #[test]
+    fn numbers_are_read_after_a_marker() {
+        let line = "ExitGame: heap rpmalloc: 5 allocations, foreign blocks: 46 freed, 40 resized, 2 sized; 1 threads";
+        assert_eq!(number_after(line, "foreign blocks: "), Some(46));
+        assert_eq!(number_after(line, "freed, "), Some(40));
+        assert_eq!(number_after(line, "nowhere"), None);
+        assert_eq!(number_after("x: y", "x: "), None);
+    }
 
     #[test]
     fn log_lines_are_parsed() {

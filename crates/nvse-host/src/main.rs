@@ -7,10 +7,26 @@
 //! per event on stdout, for the end-to-end tests to check.
 //!
 //! ```text
-//! nvse-host session [--runtime 0xHEX] [--exit game|console]
-//! nvse-host editor
+//! nvse-host session [--runtime 0xHEX] [--exit game|console] [FIXTURE OPTIONS]
+//! nvse-host editor [FIXTURE OPTIONS]
+//!
+//! FIXTURE OPTIONS (test DLLs built from crates/e2e/fixtures/crt_client.c):
+//!   --fixture PATH.dll          load it before the plugins (repeatable)
+//!   --late-fixture PATH.dll     load it after PostPostLoad (repeatable)
+//!   --corrupt-imports NAME.dll  point that (early) fixture's import directory
+//!                               outside its image right after loading it
+//!   --churn-threads N           N threads churn every fixture's allocations
+//!                               from before the plugins load to the checks
+//!   --check-host                check this program's own malloc family too
 //! ```
+//!
+//! With fixtures (or `--check-host`), the session checks after the load phase
+//! and the first `MainGameLoop` (in the editor: after the load phase) that
+//! each fixture's allocations go where they should, prints one line per check
+//! and exits with 1 if any check failed.
 
+#[cfg(windows)]
+mod fixtures;
 #[cfg(windows)]
 mod nvse;
 #[cfg(windows)]
@@ -36,21 +52,48 @@ pub enum Exit {
     Console,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The test DLLs a session loads and checks, besides the plugins.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fixtures {
+    /// Loaded before plugin discovery, so their `DllMain` allocates before any hook.
+    pub early: Vec<String>,
+    /// Loaded after `PostPostLoad`, once the plugin's hooks exist.
+    pub late: Vec<String>,
+    /// The file name of an early fixture whose import directory is corrupted.
+    pub corrupt_imports: Option<String>,
+    /// Threads churning every fixture's allocations meanwhile.
+    pub churn_threads: usize,
+    /// Also check the host's own `malloc` family (msvcrt, imported by Rust's std).
+    pub check_host: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scenario {
     pub mode: Mode,
     pub exit: Exit,
+    pub fixtures: Fixtures,
 }
 
+/// The file name part of a path given on the command line (either separator).
+#[cfg_attr(not(windows), allow(dead_code))]
+pub fn file_name_of(path: &str) -> &str {
+    path.rsplit(['\\', '/']).next().unwrap_or(path)
+}
+
+// Only the Windows program runs; the parser is tested everywhere.
+#[cfg_attr(not(windows), allow(dead_code))]
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Scenario, String> {
-    let mut scenario = match args.next().as_deref() {
-        Some("session") => {
-            Scenario { mode: Mode::Game { runtime: nvse_abi::RUNTIME_VERSION_1_4_0_525 }, exit: Exit::Game }
-        }
-        Some("editor") => Scenario { mode: Mode::Editor, exit: Exit::Game },
+    let mode = match args.next().as_deref() {
+        Some("session") => Mode::Game { runtime: nvse_abi::RUNTIME_VERSION_1_4_0_525 },
+        Some("editor") => Mode::Editor,
         other => return Err(format!("unknown scenario {other:?}; expected `session` or `editor`")),
     };
+    let mut scenario = Scenario { mode, exit: Exit::Game, fixtures: Fixtures::default() };
     while let Some(flag) = args.next() {
+        if flag == "--check-host" {
+            scenario.fixtures.check_host = true;
+            continue;
+        }
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match (flag.as_str(), &mut scenario.mode) {
             ("--runtime", Mode::Game { runtime }) => {
@@ -64,7 +107,19 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Scenario, String
                     _ => return Err(format!("--exit {value}: expected `game` or `console`")),
                 }
             }
+            ("--fixture", _) => scenario.fixtures.early.push(value),
+            ("--late-fixture", _) => scenario.fixtures.late.push(value),
+            ("--corrupt-imports", _) => scenario.fixtures.corrupt_imports = Some(value),
+            ("--churn-threads", _) => {
+                scenario.fixtures.churn_threads = value.parse().map_err(|e| format!("--churn-threads {value}: {e}"))?;
+            }
             _ => return Err(format!("unknown option {flag} for this scenario")),
+        }
+    }
+    // Only a fixture loaded before the plugins can be damaged before they look at it.
+    if let Some(name) = &scenario.fixtures.corrupt_imports {
+        if !scenario.fixtures.early.iter().any(|f| file_name_of(f).eq_ignore_ascii_case(name)) {
+            return Err(format!("--corrupt-imports {name}: not the file name of a --fixture"));
         }
     }
     Ok(scenario)
@@ -79,7 +134,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    std::process::exit(session::run(scenario));
+    std::process::exit(session::run(&scenario));
 }
 
 #[cfg(not(windows))]
@@ -98,15 +153,46 @@ mod tests {
 
     #[test]
     fn scenarios_parse() {
+        let game = Mode::Game { runtime: 0x040020D0 };
         assert_eq!(
             parse(&["session"]).unwrap(),
-            Scenario { mode: Mode::Game { runtime: 0x040020D0 }, exit: Exit::Game }
+            Scenario { mode: game, exit: Exit::Game, fixtures: Fixtures::default() }
         );
         assert_eq!(
             parse(&["session", "--runtime", "0x03001C40", "--exit", "console"]).unwrap(),
-            Scenario { mode: Mode::Game { runtime: 0x03001C40 }, exit: Exit::Console }
+            Scenario { mode: Mode::Game { runtime: 0x03001C40 }, exit: Exit::Console, fixtures: Fixtures::default() }
         );
         assert_eq!(parse(&["editor"]).unwrap().mode, Mode::Editor);
+    }
+
+    #[test]
+    fn fixture_options_parse() {
+        let scenario = parse(&[
+            "session",
+            "--fixture",
+            "crt_msvcrt.dll",
+            "--fixture",
+            "sub\\crt_ucrt.dll",
+            "--late-fixture",
+            "crt_msvcr90.dll",
+            "--corrupt-imports",
+            "CRT_UCRT.dll",
+            "--churn-threads",
+            "2",
+            "--check-host",
+        ])
+        .unwrap();
+        assert_eq!(
+            scenario.fixtures,
+            Fixtures {
+                early: vec!["crt_msvcrt.dll".into(), "sub\\crt_ucrt.dll".into()],
+                late: vec!["crt_msvcr90.dll".into()],
+                corrupt_imports: Some("CRT_UCRT.dll".into()),
+                churn_threads: 2,
+                check_host: true,
+            }
+        );
+        assert!(parse(&["editor", "--check-host"]).unwrap().fixtures.check_host);
     }
 
     #[test]
@@ -116,5 +202,16 @@ mod tests {
         assert!(parse(&["session", "--runtime", "zz"]).is_err());
         assert!(parse(&["editor", "--runtime", "0x1"]).is_err());
         assert!(parse(&["session", "--exit", "later"]).is_err());
+        assert!(parse(&["session", "--fixture"]).is_err());
+        assert!(parse(&["session", "--churn-threads", "-1"]).is_err());
+        // Only an early fixture's imports can be corrupted.
+        assert!(parse(&["session", "--late-fixture", "a.dll", "--corrupt-imports", "a.dll"]).is_err());
+        assert!(parse(&["session", "--corrupt-imports", "a.dll"]).is_err());
+    }
+
+    #[test]
+    fn file_names_are_taken_from_either_separator() {
+        assert_eq!(file_name_of("a\\b/c.dll"), "c.dll");
+        assert_eq!(file_name_of("c.dll"), "c.dll");
     }
 }

@@ -1,20 +1,29 @@
 //! One run of the stand-in, in the order xNVSE and the game call plugins.
 
-use std::ffi::{c_void, CStr};
+use std::ffi::CStr;
 use std::io::Write as _;
 use std::path::PathBuf;
 
 use nvse_abi::{exports, msg, PluginHandle, PluginInfo};
+use windows_sys::Win32::Foundation::HMODULE;
 
+use crate::fixtures::Harness;
 use crate::plugins::{self, Library};
 use crate::{nvse, Exit, Mode, Scenario};
 
-/// Runs the scenario and returns the process exit code.
-pub fn run(scenario: Scenario) -> i32 {
+/// Runs the scenario and returns the process exit code: 0, or 1 if a
+/// fixture's check failed.
+pub fn run(scenario: &Scenario) -> i32 {
     match scenario.mode {
         Mode::Game { runtime } => println!("nvse-host: game, runtime 0x{runtime:08X}"),
         Mode::Editor => println!("nvse-host: editor"),
     }
+    // Test DLLs first, as modules the game loads before xNVSE: their DllMain
+    // allocates from their C runtime before any plugin can hook it. The churn
+    // threads start here too, and run until the checks are done.
+    let mut harness = Harness::new(&scenario.fixtures);
+    harness.load_early();
+
     let dlls = plugins::discover();
     println!("nvse-host: {} DLL(s) in Data\\NVSE\\Plugins", dlls.len());
     let candidates: Vec<(usize, PathBuf, Vec<String>)> = dlls
@@ -36,16 +45,26 @@ pub fn run(scenario: Scenario) -> i32 {
     let interface = nvse::interface(scenario.mode);
     let accepted = query_pass(&interface, &candidates);
     nvse::broadcast(msg::POST_QUERY_PLUGINS, std::ptr::null_mut(), 0);
-    load_pass(&interface, accepted);
+    let loaded = load_pass(&interface, accepted);
     nvse::broadcast(msg::POST_LOAD, std::ptr::null_mut(), 0);
     nvse::broadcast(msg::POST_POST_LOAD, std::ptr::null_mut(), 0);
 
-    if matches!(scenario.mode, Mode::Game { .. }) {
-        play(scenario.exit);
+    // Modules loaded once the plugins' hooks exist.
+    harness.load_late();
+    let mut passed = true;
+    match scenario.mode {
+        // The checks wait for the first frame: a plugin patches modules that
+        // loaded late at the latest there.
+        Mode::Game { .. } => play(scenario.exit, || passed = harness.check(&loaded)),
+        Mode::Editor => passed = harness.check(&loaded),
     }
     println!("nvse-host: session over");
     let _ = std::io::stdout().flush();
-    0
+    if passed {
+        0
+    } else {
+        1
+    }
 }
 
 /// The export check NVSE makes before loading a DLL.
@@ -134,7 +153,9 @@ fn query_pass(interface: &nvse_abi::NVSEInterface, candidates: &[(usize, PathBuf
 }
 
 /// Loads the plugins that accepted; the handle is the 1-based index over them.
-fn load_pass(interface: &nvse_abi::NVSEInterface, accepted: Vec<Accepted>) {
+/// Returns the file names and modules of those that loaded.
+fn load_pass(interface: &nvse_abi::NVSEInterface, accepted: Vec<Accepted>) -> Vec<(String, HMODULE)> {
+    let mut loaded = Vec::new();
     for (index, plugin) in accepted.into_iter().enumerate() {
         let handle = index as PluginHandle + 1;
         let Some(load) = plugin.library.load_fn() else { continue };
@@ -148,6 +169,7 @@ fn load_pass(interface: &nvse_abi::NVSEInterface, accepted: Vec<Accepted>) {
             nvse::listener_count(handle)
         );
         if result {
+            loaded.push((plugin.library.file_name(), plugin.library.module));
             std::mem::forget(plugin.library);
         } else {
             println!("nvse-host: plugin {} reported as incompatible during load", plugin.name);
@@ -155,12 +177,16 @@ fn load_pass(interface: &nvse_abi::NVSEInterface, accepted: Vec<Accepted>) {
             plugin.library.free();
         }
     }
+    loaded
 }
 
 /// The game's part: the main menu, a load, a save, back to the menu, quit.
-fn play(exit: Exit) {
+/// `after_first_frame` runs after the first `MainGameLoop`.
+fn play(exit: Exit, after_first_frame: impl FnOnce()) {
     nvse::broadcast(msg::DEFERRED_INIT, std::ptr::null_mut(), 0);
-    for _ in 0..3 {
+    nvse::broadcast(msg::MAIN_GAME_LOOP, std::ptr::null_mut(), 0);
+    after_first_frame();
+    for _ in 1..3 {
         nvse::broadcast(msg::MAIN_GAME_LOOP, std::ptr::null_mut(), 0);
     }
     let save = c"Saves\\Save 1.fos";
@@ -168,7 +194,7 @@ fn play(exit: Exit) {
     nvse::broadcast(msg::PRE_LOAD_GAME, save.as_ptr().cast_mut().cast(), save_len);
     nvse::broadcast(msg::LOAD_GAME, save.as_ptr().cast_mut().cast(), save_len);
     // PostLoadGame carries the bool itself in the pointer.
-    nvse::broadcast(msg::POST_LOAD_GAME, 1usize as *mut c_void, 1);
+    nvse::broadcast(msg::POST_LOAD_GAME, std::ptr::without_provenance_mut(1), 1);
     nvse::broadcast(msg::SAVE_GAME, save.as_ptr().cast_mut().cast(), save_len);
     nvse::broadcast(msg::EXIT_TO_MAIN_MENU, std::ptr::null_mut(), 0);
     let last = match exit {
