@@ -1,43 +1,19 @@
-//! The heap over rpmalloc.
+//! The heap over rpmalloc: 8 threads make 10^7 operations.
 mod common;
 
 use heap::Backend;
 
-const BACKEND: Backend = Backend::Rpmalloc;
-
-#[test]
-fn family_matches_the_model() {
-    common::start(BACKEND);
-    common::model::run(true, 256);
-}
-
-#[test]
-fn foreign_pointers_go_back_to_their_allocator() {
-    common::start(BACKEND);
-    common::suites::foreign_pointers(true);
-}
-
-#[test]
-fn eight_threads_churn_ten_million_operations() {
-    common::start(BACKEND);
-    common::suites::cross_thread_churn(8, 10_000_000);
-}
+backend_suite!(Backend::Rpmalloc, ours: true, model_cases: 256, churn: 10_000_000);
 
 #[test]
 fn leaks_are_reported_by_caller() {
-    common::start(BACKEND);
+    common::start(Backend::Rpmalloc);
     common::suites::leak_report();
 }
 
 #[test]
-fn statistics_count_calls() {
-    common::start(BACKEND);
-    common::suites::statistics_count();
-}
-
-#[test]
 fn mapped_address_space_is_counted() {
-    common::start(BACKEND);
+    common::start(Backend::Rpmalloc);
     let p = heap::malloc(common::crt(), 100);
     assert!(heap::stats().mapped_bytes > 0);
     // SAFETY: a live block.

@@ -59,3 +59,35 @@ pub fn zeroed(p: *const u8, len: usize) -> bool {
     // SAFETY: callers pass blocks of at least `len` readable bytes.
     (0..len).all(|i| unsafe { *p.add(i) } == 0)
 }
+
+/// The scenarios every backend's test binary runs: `ours` says whether the
+/// heap owns what it hands out (not in passthrough), `churn` how many
+/// operations the eight threads make.
+#[macro_export]
+macro_rules! backend_suite {
+    ($backend:expr, ours: $ours:expr, model_cases: $cases:expr, churn: $churn:expr) => {
+        #[test]
+        fn family_matches_the_model() {
+            common::start($backend);
+            common::model::run($ours, $cases);
+        }
+
+        #[test]
+        fn foreign_pointers_go_back_to_their_allocator() {
+            common::start($backend);
+            common::suites::foreign_pointers($ours);
+        }
+
+        #[test]
+        fn eight_threads_churn() {
+            common::start($backend);
+            common::suites::cross_thread_churn(8, $churn);
+        }
+
+        #[test]
+        fn statistics_count_calls() {
+            common::start($backend);
+            common::suites::statistics_count();
+        }
+    };
+}
