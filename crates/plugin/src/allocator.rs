@@ -23,7 +23,7 @@ pub fn start(stage: &str) -> bool {
             return;
         }
         RUNNING.store(true, Ordering::Relaxed);
-        let config = heap::Config::DEFAULT;
+        let config = heap::Config { caller: crate::callers::caller, ..heap::Config::DEFAULT };
         match heap::init(&config) {
             Ok(started) => info!(
                 "{stage}: heap started: {} ({} KiB mapped at a time), leak tracking {}",
@@ -64,4 +64,31 @@ pub fn report(stage: &str) {
         s.foreign_sizes,
         s.threads,
     );
+}
+
+/// Writes the leak report (live blocks by caller) to the log, if leak
+/// tracking is on.
+pub fn report_leaks(stage: &str) {
+    let report = heap::leaks::report(10);
+    if !report.enabled {
+        return;
+    }
+    info!(
+        "{stage}: leak report: {} block(s), {} KiB still live{}",
+        report.blocks,
+        report.bytes / 1024,
+        if report.untracked > 0 {
+            format!(" ({} more not tracked: the table was full)", report.untracked)
+        } else {
+            String::new()
+        }
+    );
+    for top in &report.top {
+        info!(
+            "{stage}:   {} KiB in {} block(s) from {}",
+            top.bytes / 1024,
+            top.blocks,
+            crate::callers::describe(top.caller)
+        );
+    }
 }

@@ -9,12 +9,14 @@
 //! - [`log`]: the log file beside the DLL.
 //! - [`module`]: the DLL's own handle and path.
 //! - [`allocator`]: starting the heap and reporting its statistics.
+//! - [`callers`]: who called the heap, for leak reports.
 //! - [`imports`]: redirecting other modules' C runtime imports to the heap.
 #![cfg(windows)]
 #![allow(non_snake_case)] // The DLL is named MemoryPoolNVSE.dll, and NVSE's exports are PascalCase.
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod allocator;
+pub mod callers;
 pub mod imports;
 pub mod log;
 pub mod module;

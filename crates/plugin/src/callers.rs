@@ -1,0 +1,112 @@
+//! Who called the heap: the code address leak reports attribute a block to,
+//! and how such an address is shown (`module.dll+0x1a2b`).
+
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use windows_sys::Win32::Foundation::HMODULE;
+use windows_sys::Win32::System::Diagnostics::Debug::RtlCaptureStackBackTrace;
+use windows_sys::Win32::System::LibraryLoader::{
+    GetModuleFileNameW, GetModuleHandleExW, GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS,
+    GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+};
+
+/// This DLL's address range, found once.
+static OWN_START: AtomicUsize = AtomicUsize::new(0);
+static OWN_END: AtomicUsize = AtomicUsize::new(0);
+
+/// Frames walked at most: the heap's own frames, then the caller's.
+const MAX_FRAMES: usize = 24;
+
+/// The first return address on the stack outside this DLL: the code in the
+/// game or a mod that called an allocation function (0 if none is found).
+/// Only used when leak tracking is on; walks frame pointers, and does not
+/// allocate.
+pub fn caller() -> usize {
+    let (start, end) = own_range();
+    let mut frames = [core::ptr::null_mut(); MAX_FRAMES];
+    // SAFETY: the buffer holds MAX_FRAMES entries; the hash is optional.
+    let count = unsafe { RtlCaptureStackBackTrace(1, MAX_FRAMES as u32, frames.as_mut_ptr(), core::ptr::null_mut()) };
+    frames[..usize::from(count).min(MAX_FRAMES)]
+        .iter()
+        .map(|&frame| frame as usize)
+        .find(|&address| address != 0 && !(start..end).contains(&address))
+        .unwrap_or(0)
+}
+
+fn own_range() -> (usize, usize) {
+    let start = OWN_START.load(Ordering::Relaxed);
+    if start != 0 {
+        return (start, OWN_END.load(Ordering::Relaxed));
+    }
+    let Some(base) = crate::module::own_handle().map(|h| h as usize) else { return (0, 0) };
+    // SAFETY: the base of a loaded module: its header page is readable and
+    // its headers say how large it is as mapped.
+    let size = unsafe { size_of_image(base) };
+    OWN_END.store(base + size, Ordering::Relaxed);
+    OWN_START.store(base, Ordering::Relaxed);
+    (base, base + size)
+}
+
+/// `SizeOfImage` from the headers of the module at `base`.
+///
+/// # Safety
+/// `base` is the base of a loaded module.
+unsafe fn size_of_image(base: usize) -> usize {
+    // SAFETY: the DOS header's `e_lfanew` at 0x3C and the optional header's
+    // `SizeOfImage` at NT headers + 0x50 lie in the mapped header page.
+    unsafe {
+        let nt = base + (*((base + 0x3C) as *const u32)) as usize;
+        *((nt + 0x50) as *const u32) as usize
+    }
+}
+
+/// Shows a code address as `module+0xoffset` (`0x12345678` outside any module).
+pub fn describe(address: usize) -> String {
+    let mut module: HMODULE = core::ptr::null_mut();
+    // SAFETY: with FROM_ADDRESS the "name" is an address; `module` is a valid out-pointer.
+    let found = unsafe {
+        GetModuleHandleExW(
+            GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+            address as *const u16,
+            &mut module,
+        )
+    } != 0;
+    if !found || module.is_null() {
+        return format!("{address:#010x}");
+    }
+    let mut buffer = [0u16; 512];
+    // SAFETY: the buffer holds as many u16s as the size argument says.
+    let len = unsafe { GetModuleFileNameW(module, buffer.as_mut_ptr(), buffer.len() as u32) } as usize;
+    let path = String::from_utf16_lossy(&buffer[..len.min(buffer.len())]);
+    let name = path.rsplit(['\\', '/']).next().unwrap_or("?");
+    format!("{name}+{:#x}", address - module as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[inline(never)]
+    fn call_through_caller() -> usize {
+        caller()
+    }
+
+    #[test]
+    fn addresses_show_as_module_and_offset() {
+        let inside = describe as *const () as usize;
+        let shown = describe(inside);
+        assert!(shown.ends_with(&format!("+{:#x}", inside - crate::module::own_handle().unwrap() as usize)), "{shown}");
+        assert!(shown.to_ascii_lowercase().contains(".exe+") || shown.contains(".dll+"), "{shown}");
+        assert_eq!(describe(0x10), "0x00000010");
+    }
+
+    #[test]
+    fn the_caller_is_outside_this_module() {
+        // In a test binary the plugin's code is the executable itself, so the
+        // first frame outside it is the thread's start in a system DLL.
+        let (start, end) = own_range();
+        assert!(start != 0 && end > start);
+        let caller = call_through_caller();
+        assert!(caller != 0 && !(start..end).contains(&caller), "{}", describe(caller));
+    }
+}
