@@ -2,12 +2,10 @@
 
 use core::iter::FusedIterator;
 
-use crate::image::add;
-use crate::imports::{read_fields, Symbol, Thunks};
+use crate::descriptors::Descriptors;
+use crate::imports::{Symbol, Thunks};
 use crate::{dll_name_eq, Error, Image, Name};
 
-/// Bytes in a delay-load descriptor (`IMAGE_DELAYLOAD_DESCRIPTOR`).
-const DESCRIPTOR_SIZE: u32 = 32;
 /// Attribute bit: the descriptor holds RVAs (`dlattrRva`).
 const ATTRIBUTE_RVA: u32 = 1;
 
@@ -44,29 +42,12 @@ pub struct DelayImport {
 #[derive(Debug, Clone)]
 pub struct DelayImports<'a> {
     image: Image<'a>,
-    index: u32,
-    done: bool,
+    table: Descriptors<8>,
 }
 
 impl<'a> DelayImports<'a> {
     pub(crate) fn new(image: Image<'a>) -> DelayImports<'a> {
-        DelayImports { image, index: 0, done: image.delay_imports.is_none() }
-    }
-
-    fn descriptor(&mut self) -> Result<Option<(u32, [u32; 8])>, Error> {
-        let Some(directory) = self.image.delay_imports else { return Ok(None) };
-        let limit = self.image.limits.max_descriptors;
-        if self.index >= limit {
-            return Err(Error::TooMany { rva: directory.rva, limit });
-        }
-        let offset = self.index.checked_mul(DESCRIPTOR_SIZE).ok_or(Error::TooMany { rva: directory.rva, limit })?;
-        let at = add(directory.rva, offset)?;
-        let fields = read_fields(&self.image, at)?;
-        if fields[1] == 0 {
-            return Ok(None);
-        }
-        self.index += 1;
-        Ok(Some((at, fields)))
+        DelayImports { image, table: Descriptors::new(image.delay_imports) }
     }
 }
 
@@ -74,38 +55,28 @@ impl<'a> Iterator for DelayImports<'a> {
     type Item = Result<DelayImportedDll<'a>, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
+        // A zero `DllNameRVA` ends the table.
+        let (descriptor_rva, fields) = match self.table.next(&self.image, |f| f[1] == 0)? {
+            Ok(descriptor) => descriptor,
+            Err(error) => return Some(Err(error)),
+        };
+        let [attributes, name_rva, module_handle_rva, iat_rva, name_table_rva, bound_iat_rva, unload_iat_rva, time_date_stamp] =
+            fields;
+        if attributes & ATTRIBUTE_RVA == 0 {
+            return Some(Err(Error::UnsupportedDelayDescriptor { descriptor_rva }));
         }
-        match self.descriptor() {
-            Ok(Some((descriptor_rva, fields))) => {
-                let [attributes, name_rva, module_handle_rva, iat_rva, name_table_rva, bound_iat_rva, unload_iat_rva, time_date_stamp] =
-                    fields;
-                if attributes & ATTRIBUTE_RVA == 0 {
-                    return Some(Err(Error::UnsupportedDelayDescriptor { descriptor_rva }));
-                }
-                Some(self.image.read_name(name_rva).map(|name| DelayImportedDll {
-                    image: self.image,
-                    descriptor_rva,
-                    name,
-                    attributes,
-                    module_handle_rva,
-                    iat_rva,
-                    name_table_rva,
-                    bound_iat_rva,
-                    unload_iat_rva,
-                    time_date_stamp,
-                }))
-            }
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(error) => {
-                self.done = true;
-                Some(Err(error))
-            }
-        }
+        Some(self.image.read_name(name_rva).map(|name| DelayImportedDll {
+            image: self.image,
+            descriptor_rva,
+            name,
+            attributes,
+            module_handle_rva,
+            iat_rva,
+            name_table_rva,
+            bound_iat_rva,
+            unload_iat_rva,
+            time_date_stamp,
+        }))
     }
 }
 

@@ -2,11 +2,9 @@
 
 use core::iter::FusedIterator;
 
+use crate::descriptors::Descriptors;
 use crate::image::add;
 use crate::{dll_name_eq, Error, Format, Image, Name};
-
-/// Bytes in an import descriptor (`IMAGE_IMPORT_DESCRIPTOR`).
-const DESCRIPTOR_SIZE: u32 = 20;
 
 /// What an import names in the exporting DLL.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -65,30 +63,12 @@ pub struct Import {
 #[derive(Debug, Clone)]
 pub struct Imports<'a> {
     image: Image<'a>,
-    index: u32,
-    done: bool,
+    table: Descriptors<5>,
 }
 
 impl<'a> Imports<'a> {
     pub(crate) fn new(image: Image<'a>) -> Imports<'a> {
-        Imports { image, index: 0, done: image.imports.is_none() }
-    }
-
-    fn descriptor(&mut self) -> Result<Option<(u32, [u32; 5])>, Error> {
-        let Some(directory) = self.image.imports else { return Ok(None) };
-        let limit = self.image.limits.max_descriptors;
-        if self.index >= limit {
-            return Err(Error::TooMany { rva: directory.rva, limit });
-        }
-        let offset = self.index.checked_mul(DESCRIPTOR_SIZE).ok_or(Error::TooMany { rva: directory.rva, limit })?;
-        let at = add(directory.rva, offset)?;
-        let fields = read_fields(&self.image, at)?;
-        // `Name` and `FirstThunk` both non-zero, as the loader requires.
-        if fields[3] == 0 || fields[4] == 0 {
-            return Ok(None);
-        }
-        self.index += 1;
-        Ok(Some((at, fields)))
+        Imports { image, table: Descriptors::new(image.imports) }
     }
 }
 
@@ -107,30 +87,21 @@ impl<'a> Iterator for Imports<'a> {
     type Item = Result<ImportedDll<'a>, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        match self.descriptor() {
-            Ok(Some((descriptor_rva, [lookup_rva, time_date_stamp, forwarder_chain, name_rva, iat_rva]))) => {
-                Some(self.image.read_name(name_rva).map(|name| ImportedDll {
-                    image: self.image,
-                    descriptor_rva,
-                    name,
-                    lookup_rva,
-                    time_date_stamp,
-                    forwarder_chain,
-                    iat_rva,
-                }))
-            }
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(error) => {
-                self.done = true;
-                Some(Err(error))
-            }
-        }
+        // `Name` and `FirstThunk` both non-zero, as the loader requires.
+        let (descriptor_rva, fields) = match self.table.next(&self.image, |f| f[3] == 0 || f[4] == 0)? {
+            Ok(descriptor) => descriptor,
+            Err(error) => return Some(Err(error)),
+        };
+        let [lookup_rva, time_date_stamp, forwarder_chain, name_rva, iat_rva] = fields;
+        Some(self.image.read_name(name_rva).map(|name| ImportedDll {
+            image: self.image,
+            descriptor_rva,
+            name,
+            lookup_rva,
+            time_date_stamp,
+            forwarder_chain,
+            iat_rva,
+        }))
     }
 }
 

@@ -69,6 +69,7 @@ extern crate alloc;
 extern crate std;
 
 mod delay;
+mod descriptors;
 mod error;
 mod image;
 mod imports;
