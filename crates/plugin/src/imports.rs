@@ -4,12 +4,18 @@
 //! PostPostLoad and DeferredInit rescan every module as a safety net, and
 //! MainGameLoop finishes modules that were still loading at the last look.
 
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Once;
 
-use crt_hooks::{ModuleOutcome, ModuleReport};
+use crt_hooks::{ModuleOutcome, ModuleReport, Skip};
 
 use crate::log::{info, warning};
 use crate::module;
+
+/// While the first scan runs, Windows' own DLLs are counted rather than
+/// listed one per line (there are dozens, all left alone for one reason).
+static FIRST_SCAN: AtomicBool = AtomicBool::new(false);
+static SYSTEM_DLLS_SKIPPED: AtomicU32 = AtomicU32::new(0);
 
 /// Installs the hooks once per process and logs the outcome.
 pub fn install(stage: &str) {
@@ -17,8 +23,12 @@ pub fn install(stage: &str) {
     INSTALL.call_once(|| {
         let own_base = module::own_handle().map_or(0, |h| h as usize);
         let settings = crt_hooks::Settings { own_base, excluded: Vec::new(), on_module: log_module };
-        match crt_hooks::install(settings) {
+        FIRST_SCAN.store(true, Ordering::Relaxed);
+        let installed = crt_hooks::install(settings);
+        FIRST_SCAN.store(false, Ordering::Relaxed);
+        match installed {
             Ok((summary, notifications)) => {
+                info!("{stage}: {} Windows system DLL(s) left alone", SYSTEM_DLLS_SKIPPED.load(Ordering::Relaxed));
                 info!(
                     "{stage}: hooks installed: {} slot(s) redirected in {} of {} module(s); {} module(s) still loading",
                     summary.slots, summary.patched, summary.modules, summary.pending
@@ -56,6 +66,9 @@ pub fn finish_pending(stage: &str) {
 fn log_module(report: &ModuleReport) {
     let name = &report.name;
     match &report.outcome {
+        ModuleOutcome::Skipped(Skip::SystemDll) if FIRST_SCAN.load(Ordering::Relaxed) => {
+            SYSTEM_DLLS_SKIPPED.fetch_add(1, Ordering::Relaxed);
+        }
         ModuleOutcome::Skipped(skip) => info!("Hooks: {name}: left alone: {}", skip.reason()),
         ModuleOutcome::Malformed(error) => warning!("Hooks: {name}: left alone: malformed import table ({error})"),
         ModuleOutcome::NotBoundYet => info!("Hooks: {name}: still loading; patched at the next look"),
