@@ -3,8 +3,8 @@
 //! Not a test: a binary that prints a table. Compares, per workload:
 //! - `dispatch`: `heap::malloc`/`free`/`realloc` over rpmalloc (ownership
 //!   check, statistics, slack zeroing, backend call);
-//! - `rpmalloc raw`, `mimalloc raw`, `system` (glibc): the allocators called
-//!   directly.
+//! - `rpmalloc raw`, `mimalloc raw`, `system` (the C runtime: glibc natively,
+//!   msvcrt.dll on Windows): the allocators called directly.
 //!
 //! ```text
 //! cargo bench -p heap --bench dispatch [-- --quick] [-- --only <workload> <allocator>]
@@ -14,6 +14,9 @@
 //! `--toggle-collect='*churn_steps*'` to count only the measured loop; build
 //! with `CARGO_PROFILE_BENCH_STRIP=none` to keep the symbols). Without
 //! `--bench` (under `cargo test --all-targets`) it is a quick smoke run.
+//!
+//! On the plugin's own target, under Wine (Wine's msvcrt as `system`):
+//! `cargo bench -p heap --bench dispatch --target i686-pc-windows-gnu`.
 
 use std::ffi::{c_int, c_void};
 use std::ptr;
@@ -32,7 +35,20 @@ extern "C" {
     fn rpmalloc_thread_finalize(release_caches: c_int);
 }
 
-/// The "original" C runtime for `dispatch`: glibc. Never used on the measured
+/// The C runtime this binary links: glibc natively, msvcrt.dll on Windows
+/// (under Wine, a 32-bit build measures what the plugin replaces).
+mod crt {
+    use std::ffi::c_void;
+
+    extern "C" {
+        pub fn malloc(size: usize) -> *mut c_void;
+        pub fn calloc(count: usize, size: usize) -> *mut c_void;
+        pub fn realloc(p: *mut c_void, size: usize) -> *mut c_void;
+        pub fn free(p: *mut c_void);
+    }
+}
+
+/// The "original" C runtime for `dispatch`. Never used on the measured
 /// paths (no block is foreign and rpmalloc never fails here), checked below.
 static CRT: Originals = Originals::new();
 
@@ -106,7 +122,7 @@ raw!(RpmallocRaw, "rpmalloc raw", rpmalloc, rpfree, rprealloc, {
 });
 // mimalloc starts itself and each thread lazily.
 raw!(MimallocRaw, "mimalloc raw", libmimalloc_sys::mi_malloc, libmimalloc_sys::mi_free, libmimalloc_sys::mi_realloc);
-raw!(System, "system", libc::malloc, libc::free, libc::realloc);
+raw!(System, "system", crt::malloc, crt::free, crt::realloc);
 
 /// xorshift64: the same sequence for every allocator.
 struct Rng(u64);
@@ -293,12 +309,12 @@ fn main() {
         _ => (1000, 1),
     };
     for (function, address) in [
-        (Function::Malloc, libc::malloc as *const () as usize),
-        (Function::Free, libc::free as *const () as usize),
-        (Function::Realloc, libc::realloc as *const () as usize),
-        (Function::Calloc, libc::calloc as *const () as usize),
+        (Function::Malloc, crt::malloc as *const () as usize),
+        (Function::Free, crt::free as *const () as usize),
+        (Function::Realloc, crt::realloc as *const () as usize),
+        (Function::Calloc, crt::calloc as *const () as usize),
     ] {
-        // SAFETY: glibc's functions have the family's signatures and semantics.
+        // SAFETY: the C runtime's functions have the family's signatures and semantics.
         unsafe { CRT.set(function, address) };
     }
     heap::init(&heap::Config { backend: heap::Backend::Rpmalloc, ..heap::Config::DEFAULT }).expect("heap starts");
