@@ -4,10 +4,12 @@
 //! a pointer the backend does not own goes to them, and a request the backend
 //! cannot serve is tried there before failing.
 //!
-//! One invariant makes `_recalloc` exact although the backend rounds sizes
-//! up: in every block of ours, the slack between the requested size and the
-//! usable size reads as zero. It is established when a block is handed out
-//! or resized, so `_recalloc` only has to zero what it grows.
+//! `_recalloc` must zero everything past the old requested size, which the
+//! backend rounds up. So every block of ours knows its request one of two
+//! ways: a block with room records it (rpmalloc's large and huge blocks, in
+//! their span header); in any other block the slack between the request and
+//! the usable size reads as zero (established when the block is handed out
+//! or resized, at most a few hundred bytes).
 
 use core::ffi::c_void;
 use core::ptr;
@@ -51,7 +53,7 @@ fn counters<'a>(state: *const ThreadState) -> Option<&'a crate::stats::Counters>
 /// How a fresh block's bytes must read.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Fill {
-    /// Only the slack after the request is zeroed (the invariant).
+    /// The request is recorded, or the slack after it zeroed.
     Slack,
     /// The whole block is zeroed (`calloc`).
     Zero,
@@ -69,11 +71,15 @@ fn allocate<E: Engine>(size: usize, align: usize, fill: Fill) -> *mut u8 {
         return p;
     }
     let usable = E::usable_size(p);
-    match fill {
+    let recorded = E::record_request(p, size);
+    match (fill, recorded) {
+        // SAFETY: `size` bytes from `p` belong to the fresh block.
+        (Fill::Zero, true) => unsafe { ptr::write_bytes(p, 0, size) },
         // SAFETY: `usable` bytes from `p` belong to the fresh block.
-        Fill::Zero => unsafe { ptr::write_bytes(p, 0, usable) },
+        (Fill::Zero, false) => unsafe { ptr::write_bytes(p, 0, usable) },
+        (Fill::Slack, true) => {}
         // SAFETY: as above, and `size <= usable`.
-        Fill::Slack => unsafe { zero_slack(p, size, usable) },
+        (Fill::Slack, false) => unsafe { zero_slack(p, size, usable) },
     }
     if let Some(c) = counters(state) {
         c.allocated(size, usable);
@@ -129,10 +135,12 @@ fn resize<E: Engine>(p: *mut u8, size: usize, align: usize) -> *mut u8 {
         return q;
     }
     let usable = E::usable_size(q);
-    // SAFETY: the block at `q` has `usable >= size` bytes; restore the
-    // invariant (a shrink in place leaves old data after `size`, a move copies
-    // whatever the backend chose to copy).
-    unsafe { ptr::write_bytes(q.add(size), 0, usable - size) };
+    if !E::record_request(q, size) {
+        // SAFETY: the block at `q` has `usable >= size` bytes; zero its slack
+        // (a shrink in place leaves old data after `size`, a move copies
+        // whatever the backend chose to copy).
+        unsafe { ptr::write_bytes(q.add(size), 0, usable - size) };
+    }
     if let Some(c) = counters(state) {
         c.freed(old_usable);
         c.allocated(size, usable);
@@ -417,9 +425,11 @@ unsafe fn expand_in<E: Engine>(crt: &Originals, p: *mut c_void, size: usize) -> 
         crt.set_errno(ENOMEM);
         return ptr::null_mut();
     }
-    // SAFETY: the block has `usable` bytes; what lies past the new size is
-    // given up, and zeroed for the invariant.
-    unsafe { ptr::write_bytes(p.cast::<u8>().add(size), 0, usable - size) };
+    if !E::record_request(p.cast(), size) {
+        // SAFETY: the block has `usable` bytes; what lies past the new size is
+        // given up, and zeroed as slack.
+        unsafe { ptr::write_bytes(p.cast::<u8>().add(size), 0, usable - size) };
+    }
     p
 }
 
@@ -464,7 +474,9 @@ unsafe fn recalloc_in<E: Engine>(
         // SAFETY: forwarded contract.
         return unsafe { recalloc_foreign::<E>(crt, p, count, size, total) };
     }
-    let keep = E::usable_size(p.cast()).min(total);
+    // The old request: recorded, or (slack being zero) the usable size.
+    let old = E::recorded_request(p.cast()).unwrap_or_else(|| E::usable_size(p.cast()));
+    let keep = old.min(total);
     let q = resize::<E>(p.cast(), total, 0);
     let q = if q.is_null() {
         // SAFETY: `p` is ours and live.
@@ -474,7 +486,7 @@ unsafe fn recalloc_in<E: Engine>(
     };
     if !q.is_null() {
         // SAFETY: the block at `q` has at least `total` bytes; below `keep` are
-        // the old block's (its slack zero by the invariant).
+        // the old block's contents.
         unsafe { ptr::write_bytes(q.add(keep), 0, total - keep) };
     }
     q.cast()

@@ -58,6 +58,17 @@ pub fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8 {
     }
 }
 
+/// mimalloc blocks have no room for a recorded size: the heap zeroes their
+/// slack instead.
+#[inline(always)]
+pub fn record_request(_p: *mut u8, _size: usize) -> bool {
+    false
+}
+
+pub fn recorded_request(_p: *const u8) -> Option<usize> {
+    None
+}
+
 pub fn thread_start() {
     // SAFETY: idempotent per thread.
     unsafe { mi::mi_thread_init() }

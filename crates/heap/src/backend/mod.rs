@@ -120,8 +120,14 @@ pub trait Engine {
     fn free(p: *mut u8);
     /// See [`usable_size`].
     fn usable_size(p: *const u8) -> usize;
-    /// See [`realloc`].
+    /// Resizes a block of ours, moving it if needed; null (block untouched)
+    /// when it cannot.
     fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8;
+    /// Records the size asked for a block that has room for it (rpmalloc's
+    /// large and huge blocks); false if it has none.
+    fn record_request(p: *mut u8, size: usize) -> bool;
+    /// The size recorded for a block by [`Engine::record_request`], if any.
+    fn recorded_request(p: *const u8) -> Option<usize>;
 }
 
 /// rpmalloc as an [`Engine`].
@@ -130,7 +136,7 @@ pub struct Rp;
 pub struct Mi;
 
 macro_rules! engine {
-    ($ty:ty, $module:ident, $owns:path) => {
+    ($ty:ty, $module:ident, $owns:path, $record:path, $recorded:path) => {
         impl Engine for $ty {
             #[inline(always)]
             fn owns(p: *const u8) -> bool {
@@ -160,9 +166,17 @@ macro_rules! engine {
                 }
                 $module::realloc(p, size, align)
             }
+            #[inline(always)]
+            fn record_request(p: *mut u8, size: usize) -> bool {
+                $record(p, size)
+            }
+            #[inline]
+            fn recorded_request(p: *const u8) -> Option<usize> {
+                $recorded(p)
+            }
         }
     };
 }
 
-engine!(Rp, rpmalloc, crate::owner::contains);
-engine!(Mi, mimalloc, mimalloc::owns);
+engine!(Rp, rpmalloc, crate::owner::contains, rpmalloc::record_request, rpmalloc::recorded_request);
+engine!(Mi, mimalloc, mimalloc::owns, mimalloc::record_request, mimalloc::recorded_request);

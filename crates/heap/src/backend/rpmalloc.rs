@@ -139,6 +139,9 @@ mod span {
     /// `SPAN_FLAG_ALIGNED_BLOCKS`: some block of the span was handed out at
     /// an offset into it (an aligned allocation).
     pub const ALIGNED_BLOCKS: u32 = 4;
+    /// The header is `SPAN_HEADER_SIZE` (128) bytes; `span_t` fills 68 of
+    /// them on i686 and 88 on x86-64. The last word of the rest is ours.
+    pub const REQUEST: usize = 128 - WORD;
 }
 
 /// The usable size of a block of ours. For a small or medium block handed
@@ -163,6 +166,35 @@ pub fn usable_size(p: *const u8) -> usize {
 /// Resizes through `rpaligned_realloc`. rpmalloc never shrinks a block in
 /// place below half of it and over-allocates small growth; both are fine for
 /// CRT semantics. `size == 0` is handled by the caller.
+/// Large and huge blocks are alone in their span: its header has room to
+/// record the size asked for, which spares zeroing the slack (up to 64 KiB).
+#[inline(always)]
+pub fn record_request(p: *mut u8, size: usize) -> bool {
+    let header = (p as usize & span::MASK) as *mut u8;
+    // SAFETY: `p` is a live block of ours, so its span header is mapped; the
+    // size class is an aligned u32 field, the request word lies in the
+    // header's padding, which rpmalloc never touches.
+    unsafe {
+        if core::ptr::read_volatile(header.add(span::SIZE_CLASS).cast::<u32>()) < span::CLASS_COUNT {
+            return false;
+        }
+        header.add(span::REQUEST).cast::<usize>().write(size);
+    }
+    true
+}
+
+/// The size recorded by [`record_request`] for a large or huge block.
+pub fn recorded_request(p: *const u8) -> Option<usize> {
+    let header = (p as usize & span::MASK) as *const u8;
+    // SAFETY: as in `record_request`.
+    unsafe {
+        if core::ptr::read_volatile(header.add(span::SIZE_CLASS).cast::<u32>()) < span::CLASS_COUNT {
+            return None;
+        }
+        Some(header.add(span::REQUEST).cast::<usize>().read())
+    }
+}
+
 pub fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8 {
     // SAFETY: `p` is a live block of ours and the thread's heap is started.
     unsafe { rpaligned_realloc(p.cast(), align.max(1), size, 0, 0).cast() }
@@ -200,6 +232,14 @@ mod tests {
                 let expected = unsafe { rpmalloc_usable_size(p.cast()) };
                 assert_eq!(usable_size(p), expected, "size {size} align {align}");
                 assert!(expected >= size);
+                if record_request(p, size) {
+                    // Large and huge blocks only: past the medium classes, or
+                    // aligned beyond what a span of blocks can give.
+                    assert!(size > 30_000 || align > 128, "size {size} align {align} has no room");
+                    assert_eq!(recorded_request(p), Some(size));
+                } else {
+                    assert_eq!(recorded_request(p), None);
+                }
                 free(p);
             }
         }
