@@ -36,6 +36,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::CallocOverflow),
         4 => (slot.clone(), size()).prop_map(|(i, s)| Op::Realloc(i, s)),
         2 => (slot.clone(), 0usize..60, 1usize..80).prop_map(|(i, n, s)| Op::Recalloc(i, n, s)),
+        1 => (slot.clone(), 1usize..3, 1000usize..40_000).prop_map(|(i, n, s)| Op::Recalloc(i, n, s)),
         1 => (slot.clone(), size()).prop_map(|(i, s)| Op::Expand(i, s)),
         4 => slot.clone().prop_map(Op::Free),
         2 => (size(), 3u32..13).prop_map(|(s, a)| Op::AlignedMalloc(s, a)),
