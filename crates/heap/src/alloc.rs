@@ -27,11 +27,6 @@ pub const MAX_REQUEST: usize = isize::MAX as usize - 2 * crate::os::GRANULE;
 /// Minimum alignment of `_aligned_malloc`, as MSVC's.
 const MIN_ALIGN: usize = core::mem::size_of::<*const ()>();
 
-#[inline(always)]
-fn passthrough() -> bool {
-    backend::active() == Active::Passthrough
-}
-
 /// Calls `$f::<Engine>(args)` for the active backend, or `$passthrough`:
 /// the backend is read once per call, and everything below is monomorphised.
 macro_rules! dispatch {
@@ -70,8 +65,7 @@ fn allocate<E: Engine>(size: usize, align: usize, fill: Fill) -> *mut u8 {
     if p.is_null() {
         return p;
     }
-    let usable = E::usable_size(p);
-    let recorded = E::record_request(p, size);
+    let (usable, recorded) = E::settle(p, size);
     match (fill, recorded) {
         // SAFETY: `size` bytes from `p` belong to the fresh block.
         (Fill::Zero, true) => unsafe { ptr::write_bytes(p, 0, size) },
@@ -134,8 +128,8 @@ fn resize<E: Engine>(p: *mut u8, size: usize, align: usize) -> *mut u8 {
     if q.is_null() {
         return q;
     }
-    let usable = E::usable_size(q);
-    if !E::record_request(q, size) {
+    let (usable, recorded) = E::settle(q, size);
+    if !recorded {
         // SAFETY: the block at `q` has `usable >= size` bytes; zero its slack
         // (a shrink in place leaves old data after `size`, a move copies
         // whatever the backend chose to copy).
@@ -425,7 +419,8 @@ unsafe fn expand_in<E: Engine>(crt: &Originals, p: *mut c_void, size: usize) -> 
         crt.set_errno(ENOMEM);
         return ptr::null_mut();
     }
-    if !E::record_request(p.cast(), size) {
+    let (_, recorded) = E::settle(p.cast(), size);
+    if !recorded {
         // SAFETY: the block has `usable` bytes; what lies past the new size is
         // given up, and zeroed as slack.
         unsafe { ptr::write_bytes(p.cast::<u8>().add(size), 0, usable - size) };
@@ -626,12 +621,24 @@ pub unsafe fn aligned_msize(crt: &Originals, p: *mut c_void, align: usize, offse
         crt.set_errno(EINVAL);
         return usize::MAX;
     }
-    if backend::owns(p.cast()) {
-        return backend::usable_size(p.cast());
+    // SAFETY: forwarded contract.
+    unsafe { dispatch!(aligned_msize_in(crt, p, align, offset), aligned_msize_foreign(crt, p, align, offset)) }
+}
+
+/// # Safety
+/// As for [`aligned_msize`], `p` not null.
+unsafe fn aligned_msize_in<E: Engine>(crt: &Originals, p: *mut c_void, align: usize, offset: usize) -> usize {
+    if E::owns(p.cast()) {
+        return E::usable_size(p.cast());
     }
-    if !passthrough() {
-        note_foreign(crate::stats::Counters::foreign_size);
-    }
+    note_foreign(crate::stats::Counters::foreign_size);
+    // SAFETY: forwarded contract.
+    unsafe { aligned_msize_foreign(crt, p, align, offset) }
+}
+
+/// # Safety
+/// `p` is a live block of this C runtime's `_aligned_*` family.
+unsafe fn aligned_msize_foreign(crt: &Originals, p: *mut c_void, align: usize, offset: usize) -> usize {
     match crt.aligned_msize() {
         // SAFETY: forwarded contract.
         Some(original) => unsafe { original(p, align, offset) },

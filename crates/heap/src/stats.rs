@@ -28,7 +28,6 @@ pub const PUBLISH_BYTES: usize = 64 * 1024;
 /// One thread's counters. Only the owning thread writes them. All zeros is
 /// the initial state (states live in zeroed pages).
 pub struct Counters {
-    allocations: AtomicU64,
     frees: AtomicU64,
     bytes_allocated: AtomicU64,
     bytes_freed: AtomicU64,
@@ -37,6 +36,7 @@ pub struct Counters {
     foreign_reallocs: AtomicU64,
     foreign_sizes: AtomicU64,
     fallbacks: AtomicU64,
+    /// Allocations by size class; their sum is the allocation count.
     histogram: [AtomicU64; SIZE_CLASSES],
     /// Operations left before the next publication.
     countdown: AtomicU32,
@@ -71,7 +71,6 @@ impl Counters {
     /// A block of `usable` bytes was handed out for a request of `requested`.
     #[inline(always)]
     pub fn allocated(&self, requested: usize, usable: usize) {
-        bump(&self.allocations, 1);
         bump(&self.bytes_allocated, usable as u64);
         bump(&self.histogram[size_class(requested)], 1);
         self.tick(usable >= PUBLISH_BYTES);
@@ -127,7 +126,7 @@ impl Counters {
     pub fn publish(&self) {
         self.countdown.store(PUBLISH_EVERY, Relaxed);
         let live_bytes = self.bytes_allocated.load(Relaxed).wrapping_sub(self.bytes_freed.load(Relaxed)) as i64;
-        let live_blocks = self.allocations.load(Relaxed).wrapping_sub(self.frees.load(Relaxed)) as i64;
+        let live_blocks = self.allocations().wrapping_sub(self.frees.load(Relaxed)) as i64;
         let bytes = live_bytes.wrapping_sub(self.published_bytes.swap(live_bytes, Relaxed));
         let blocks = live_blocks.wrapping_sub(self.published_blocks.swap(live_blocks, Relaxed));
         let global_bytes = LIVE_BYTES.fetch_add(bytes, Relaxed).wrapping_add(bytes);
@@ -136,8 +135,13 @@ impl Counters {
         PEAK_BLOCKS.fetch_max(global_blocks, Relaxed);
     }
 
+    /// Allocations made: the histogram's sum (one counter less per `malloc`).
+    fn allocations(&self) -> u64 {
+        self.histogram.iter().map(|class| class.load(Relaxed)).fold(0, u64::wrapping_add)
+    }
+
     fn add_into(&self, s: &mut Snapshot) {
-        s.allocations += self.allocations.load(Relaxed);
+        s.allocations += self.allocations();
         s.frees += self.frees.load(Relaxed);
         s.bytes_allocated += self.bytes_allocated.load(Relaxed);
         s.bytes_freed += self.bytes_freed.load(Relaxed);

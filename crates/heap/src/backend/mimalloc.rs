@@ -58,11 +58,11 @@ pub fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8 {
     }
 }
 
-/// mimalloc blocks have no room for a recorded size: the heap zeroes their
-/// slack instead.
+/// A block just handed out or resized: its usable size. mimalloc blocks have
+/// no room for a recorded request; the heap zeroes their slack instead.
 #[inline(always)]
-pub fn record_request(_p: *mut u8, _size: usize) -> bool {
-    false
+pub fn settle(p: *mut u8, _size: usize) -> (usize, bool) {
+    (usable_size(p), false)
 }
 
 pub fn recorded_request(_p: *const u8) -> Option<usize> {

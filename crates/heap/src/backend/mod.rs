@@ -75,19 +75,9 @@ pub fn current_backend() -> Backend {
 #[inline(always)]
 pub fn owns(p: *const u8) -> bool {
     match active() {
-        Active::Rpmalloc => crate::owner::contains(p),
+        Active::Rpmalloc => rpmalloc::owns(p),
         Active::Mimalloc => mimalloc::owns(p),
         Active::Passthrough => false,
-    }
-}
-
-/// Usable bytes of a block of ours, from `p` to the block's end.
-#[inline(always)]
-pub fn usable_size(p: *const u8) -> usize {
-    match active() {
-        Active::Rpmalloc => rpmalloc::usable_size(p),
-        Active::Mimalloc => mimalloc::usable_size(p),
-        Active::Passthrough => 0,
     }
 }
 
@@ -112,21 +102,23 @@ pub fn thread_finish() {
 /// One backend's operations, for code monomorphised per backend: the family's
 /// hot paths read [`active`] once and then call the backend directly.
 pub trait Engine {
-    /// See [`owns`].
+    /// Whether the backend allocated `p`.
     fn owns(p: *const u8) -> bool;
-    /// See [`alloc`].
+    /// `size` bytes: `align == 0` for `malloc`'s alignment (at least 8), or a
+    /// power of two. Null when the backend cannot serve it.
     fn alloc(size: usize, align: usize) -> *mut u8;
-    /// See [`free`].
+    /// Frees a block [`Engine::owns`] said is ours.
     fn free(p: *mut u8);
-    /// See [`usable_size`].
+    /// Usable bytes of a block of ours, from `p` to the block's end.
     fn usable_size(p: *const u8) -> usize;
-    /// Resizes a block of ours, moving it if needed; null (block untouched)
-    /// when it cannot.
+    /// Resizes a block of ours, moving it if needed (contents kept up to the
+    /// smaller size); null, the block untouched, when it cannot.
     fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8;
-    /// Records the size asked for a block that has room for it (rpmalloc's
-    /// large and huge blocks); false if it has none.
-    fn record_request(p: *mut u8, size: usize) -> bool;
-    /// The size recorded for a block by [`Engine::record_request`], if any.
+    /// A block just handed out or resized for `size` bytes: its usable size,
+    /// and whether the request is recorded in the block's metadata (then its
+    /// slack needs no zeroing; see `alloc.rs`).
+    fn settle(p: *mut u8, size: usize) -> (usize, bool);
+    /// The request recorded by [`Engine::settle`], if the block has room for one.
     fn recorded_request(p: *const u8) -> Option<usize>;
 }
 
@@ -136,11 +128,11 @@ pub struct Rp;
 pub struct Mi;
 
 macro_rules! engine {
-    ($ty:ty, $module:ident, $owns:path, $record:path, $recorded:path) => {
+    ($ty:ty, $module:ident) => {
         impl Engine for $ty {
             #[inline(always)]
             fn owns(p: *const u8) -> bool {
-                $owns(p)
+                $module::owns(p)
             }
             #[inline(always)]
             fn alloc(size: usize, align: usize) -> *mut u8 {
@@ -167,16 +159,16 @@ macro_rules! engine {
                 $module::realloc(p, size, align)
             }
             #[inline(always)]
-            fn record_request(p: *mut u8, size: usize) -> bool {
-                $record(p, size)
+            fn settle(p: *mut u8, size: usize) -> (usize, bool) {
+                $module::settle(p, size)
             }
             #[inline]
             fn recorded_request(p: *const u8) -> Option<usize> {
-                $recorded(p)
+                $module::recorded_request(p)
             }
         }
     };
 }
 
-engine!(Rp, rpmalloc, crate::owner::contains, rpmalloc::record_request, rpmalloc::recorded_request);
-engine!(Mi, mimalloc, mimalloc::owns, mimalloc::record_request, mimalloc::recorded_request);
+engine!(Rp, rpmalloc);
+engine!(Mi, mimalloc);

@@ -102,6 +102,12 @@ unsafe extern "C" fn unmap(address: *mut c_void, size: usize, offset: usize, rel
     }
 }
 
+/// Whether rpmalloc mapped the granule `p` lies in.
+#[inline(always)]
+pub fn owns(p: *const u8) -> bool {
+    crate::owner::contains(p)
+}
+
 #[inline(always)]
 pub fn alloc(size: usize, align: usize) -> *mut u8 {
     // SAFETY: the backend is started and the calling thread's heap is started
@@ -144,57 +150,88 @@ mod span {
     pub const REQUEST: usize = 128 - WORD;
 }
 
+/// The header of the span a block of ours lies in.
+#[derive(Clone, Copy)]
+struct Header(*mut u8);
+
+impl Header {
+    #[inline(always)]
+    fn of(p: *const u8) -> Header {
+        Header((p as usize & span::MASK) as *mut u8)
+    }
+
+    #[inline(always)]
+    fn field(self, offset: usize) -> u32 {
+        // SAFETY: a live block's span header is mapped and initialised (every
+        // `Header` is made from a live block of ours); the fields read are
+        // aligned u32s. Volatile: rpmalloc's owner thread may write them.
+        unsafe { core::ptr::read_volatile(self.0.add(offset).cast::<u32>()) }
+    }
+
+    /// Small and medium spans hold many blocks of one size; large and huge
+    /// ones hold one block.
+    #[inline(always)]
+    fn holds_one_block(self) -> bool {
+        self.field(span::SIZE_CLASS) >= span::CLASS_COUNT
+    }
+
+    /// The usable size of the small or medium block `p` in this span.
+    #[inline(always)]
+    fn block_usable_size(self, p: *const u8) -> usize {
+        if self.field(span::FLAGS) & span::ALIGNED_BLOCKS == 0 {
+            // Every block starts at a block boundary: its size is the span's.
+            self.field(span::BLOCK_SIZE) as usize
+        } else {
+            // SAFETY: `p` is a live block of ours.
+            unsafe { rpmalloc_usable_size(p.cast_mut().cast()) }
+        }
+    }
+
+    fn request(self) -> *mut usize {
+        self.0.wrapping_add(span::REQUEST).cast()
+    }
+}
+
 /// The usable size of a block of ours. For a small or medium block handed
 /// out at its start (every `malloc` block) that is the span's block size:
 /// read it, rather than pay `rpmalloc_usable_size`'s call and division.
 #[inline(always)]
 pub fn usable_size(p: *const u8) -> usize {
-    let header = (p as usize & span::MASK) as *const u8;
-    // SAFETY: `p` is a live block of ours (checked by the caller), so its
-    // span's header is mapped and initialised; the fields are aligned u32s.
-    // The flags are read once, as rpmalloc_usable_size would.
-    unsafe {
-        let class = core::ptr::read_volatile(header.add(span::SIZE_CLASS).cast::<u32>());
-        let flags = core::ptr::read_volatile(header.add(span::FLAGS).cast::<u32>());
-        if class < span::CLASS_COUNT && flags & span::ALIGNED_BLOCKS == 0 {
-            return core::ptr::read_volatile(header.add(span::BLOCK_SIZE).cast::<u32>()) as usize;
-        }
-        rpmalloc_usable_size(p.cast_mut().cast())
+    let header = Header::of(p);
+    if header.holds_one_block() {
+        // SAFETY: `p` is a live block of ours.
+        return unsafe { rpmalloc_usable_size(p.cast_mut().cast()) };
     }
+    header.block_usable_size(p)
+}
+
+/// Settles a block just handed out or resized for a request of `size`
+/// bytes, in one look at its span header: returns its usable size, and
+/// whether the request is recorded. Large and huge blocks are alone in their
+/// span, whose header has room for it; that spares zeroing their slack (up to
+/// 64 KiB).
+#[inline(always)]
+pub fn settle(p: *mut u8, size: usize) -> (usize, bool) {
+    let header = Header::of(p);
+    if !header.holds_one_block() {
+        return (header.block_usable_size(p), false);
+    }
+    // SAFETY: the request word lies in the header's padding past `span_t`,
+    // which rpmalloc never touches; only the block's owner writes it.
+    unsafe { header.request().write(size) };
+    (usable_size(p), true)
+}
+
+/// The size recorded by [`settle`] for a large or huge block.
+pub fn recorded_request(p: *const u8) -> Option<usize> {
+    let header = Header::of(p);
+    // SAFETY: as in `settle`.
+    header.holds_one_block().then(|| unsafe { header.request().read() })
 }
 
 /// Resizes through `rpaligned_realloc`. rpmalloc never shrinks a block in
 /// place below half of it and over-allocates small growth; both are fine for
 /// CRT semantics. `size == 0` is handled by the caller.
-/// Large and huge blocks are alone in their span: its header has room to
-/// record the size asked for, which spares zeroing the slack (up to 64 KiB).
-#[inline(always)]
-pub fn record_request(p: *mut u8, size: usize) -> bool {
-    let header = (p as usize & span::MASK) as *mut u8;
-    // SAFETY: `p` is a live block of ours, so its span header is mapped; the
-    // size class is an aligned u32 field, the request word lies in the
-    // header's padding, which rpmalloc never touches.
-    unsafe {
-        if core::ptr::read_volatile(header.add(span::SIZE_CLASS).cast::<u32>()) < span::CLASS_COUNT {
-            return false;
-        }
-        header.add(span::REQUEST).cast::<usize>().write(size);
-    }
-    true
-}
-
-/// The size recorded by [`record_request`] for a large or huge block.
-pub fn recorded_request(p: *const u8) -> Option<usize> {
-    let header = (p as usize & span::MASK) as *const u8;
-    // SAFETY: as in `record_request`.
-    unsafe {
-        if core::ptr::read_volatile(header.add(span::SIZE_CLASS).cast::<u32>()) < span::CLASS_COUNT {
-            return None;
-        }
-        Some(header.add(span::REQUEST).cast::<usize>().read())
-    }
-}
-
 pub fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8 {
     // SAFETY: `p` is a live block of ours and the thread's heap is started.
     unsafe { rpaligned_realloc(p.cast(), align.max(1), size, 0, 0).cast() }
@@ -232,7 +269,9 @@ mod tests {
                 let expected = unsafe { rpmalloc_usable_size(p.cast()) };
                 assert_eq!(usable_size(p), expected, "size {size} align {align}");
                 assert!(expected >= size);
-                if record_request(p, size) {
+                let (settled, recorded) = settle(p, size);
+                assert_eq!(settled, expected, "size {size} align {align}");
+                if recorded {
                     // Large and huge blocks only: past the medium classes, or
                     // aligned beyond what a span of blocks can give.
                     assert!(size > 30_000 || align > 128, "size {size} align {align} has no room");
