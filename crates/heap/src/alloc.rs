@@ -16,7 +16,7 @@ use core::ptr;
 
 use crate::backend::{self, Active, Engine, Mi, Rp};
 use crate::crt::{Originals, EINVAL, ENOMEM};
-use crate::thread::{self, ThreadState};
+use crate::thread;
 use crate::{leaks, passthrough};
 
 /// The largest request the backend is asked for. rpmalloc 1.4 rounds huge
@@ -39,12 +39,6 @@ macro_rules! dispatch {
     };
 }
 
-#[inline(always)]
-fn counters<'a>(state: *const ThreadState) -> Option<&'a crate::stats::Counters> {
-    // SAFETY: thread states are never freed.
-    unsafe { state.as_ref() }.map(|s| &s.counters)
-}
-
 /// How a fresh block's bytes must read.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Fill {
@@ -57,8 +51,8 @@ enum Fill {
 /// A new block of ours, or null if the backend cannot serve it.
 #[inline(always)]
 fn allocate<E: Engine>(size: usize, align: usize, fill: Fill) -> *mut u8 {
-    let state = thread::current();
-    if state.is_null() || size > MAX_REQUEST {
+    let Some(state) = thread::current() else { return ptr::null_mut() };
+    if size > MAX_REQUEST {
         return ptr::null_mut();
     }
     let p = E::alloc(size, align);
@@ -75,9 +69,7 @@ fn allocate<E: Engine>(size: usize, align: usize, fill: Fill) -> *mut u8 {
         // SAFETY: as above, and `size <= usable`.
         (Fill::Slack, false) => unsafe { zero_slack(p, size, usable) },
     }
-    if let Some(c) = counters(state) {
-        c.allocated(size, usable);
-    }
+    state.counters.allocated(size, usable);
     if leaks::enabled() {
         leaks::record(p, usable);
     }
@@ -108,7 +100,7 @@ unsafe fn zero_slack(p: *mut u8, size: usize, usable: usize) {
 #[inline(always)]
 fn release<E: Engine>(p: *mut u8) {
     let usable = E::usable_size(p);
-    if let Some(c) = counters(thread::current()) {
+    if let Some(c) = thread::counters() {
         c.freed(usable);
     }
     if leaks::enabled() {
@@ -119,8 +111,8 @@ fn release<E: Engine>(p: *mut u8) {
 
 /// Resizes a block of ours; null (block untouched) when it cannot.
 fn resize<E: Engine>(p: *mut u8, size: usize, align: usize) -> *mut u8 {
-    let state = thread::current();
-    if state.is_null() || size > MAX_REQUEST {
+    let Some(state) = thread::current() else { return ptr::null_mut() };
+    if size > MAX_REQUEST {
         return ptr::null_mut();
     }
     let old_usable = E::usable_size(p);
@@ -135,10 +127,8 @@ fn resize<E: Engine>(p: *mut u8, size: usize, align: usize) -> *mut u8 {
         // whatever the backend chose to copy).
         unsafe { ptr::write_bytes(q.add(size), 0, usable - size) };
     }
-    if let Some(c) = counters(state) {
-        c.freed(old_usable);
-        c.allocated(size, usable);
-    }
+    state.counters.freed(old_usable);
+    state.counters.allocated(size, usable);
     if leaks::enabled() {
         leaks::forget(p);
         leaks::record(q, usable);
@@ -149,7 +139,7 @@ fn resize<E: Engine>(p: *mut u8, size: usize, align: usize) -> *mut u8 {
 #[cold]
 fn fail(crt: &Originals, errno: core::ffi::c_int) -> *mut c_void {
     crt.set_errno(errno);
-    if let Some(c) = counters(thread::existing()) {
+    if let Some(c) = thread::existing().map(|state| &state.counters) {
         c.failed();
     }
     ptr::null_mut()
@@ -157,7 +147,7 @@ fn fail(crt: &Originals, errno: core::ffi::c_int) -> *mut c_void {
 
 #[cold]
 fn fell_back(p: *mut c_void) -> *mut c_void {
-    if let Some(c) = counters(thread::current()) {
+    if let Some(c) = thread::counters() {
         if p.is_null() {
             c.failed();
         } else {
@@ -167,9 +157,19 @@ fn fell_back(p: *mut c_void) -> *mut c_void {
     p
 }
 
+/// A request our heap could not serve, handed to the runtime's original
+/// (`call` makes the call); `ENOMEM` if the runtime has no such function.
+#[cold]
+fn fall_back<F>(crt: &Originals, original: Option<F>, call: impl FnOnce(F) -> *mut c_void) -> *mut c_void {
+    match original {
+        Some(original) => fell_back(call(original)),
+        None => fail(crt, ENOMEM),
+    }
+}
+
 #[cold]
 fn note_foreign(f: fn(&crate::stats::Counters)) {
-    if let Some(c) = counters(thread::current()) {
+    if let Some(c) = thread::counters() {
         f(c);
     }
 }
@@ -185,16 +185,8 @@ fn malloc_in<E: Engine>(crt: &Originals, size: usize) -> *mut c_void {
     if !p.is_null() {
         return p.cast();
     }
-    malloc_fallback(crt, size)
-}
-
-#[cold]
-fn malloc_fallback(crt: &Originals, size: usize) -> *mut c_void {
-    match crt.malloc() {
-        // SAFETY: the original malloc, called as its contract says.
-        Some(original) => fell_back(unsafe { original(size) }),
-        None => fail(crt, ENOMEM),
-    }
+    // SAFETY: the original malloc, called as its contract says.
+    fall_back(crt, crt.malloc(), |original| unsafe { original(size) })
 }
 
 /// `calloc`: `count * size` zeroed bytes; null with `ENOMEM` on overflow.
@@ -208,11 +200,8 @@ fn calloc_in<E: Engine>(crt: &Originals, count: usize, size: usize) -> *mut c_vo
     if !p.is_null() {
         return p.cast();
     }
-    match crt.calloc() {
-        // SAFETY: the original calloc, called as its contract says.
-        Some(original) => fell_back(unsafe { original(count, size) }),
-        None => fail(crt, ENOMEM),
-    }
+    // SAFETY: the original calloc, called as its contract says.
+    fall_back(crt, crt.calloc(), |original| unsafe { original(count, size) })
 }
 
 /// `free`: nothing for null; ours to the backend, anyone else's to the
@@ -307,21 +296,22 @@ unsafe fn move_out<E: Engine>(crt: &Originals, p: *mut u8, size: usize) -> *mut 
 }
 
 /// Moves a foreign block into our heap: a new block (`fill` as for any new
-/// one), the old contents up to its size copied, the old block freed by its
-/// allocator. Null, leaving the block alone, if its size is unknown or our
-/// heap cannot serve.
+/// one), the old contents up to the old size copied, the old block freed by
+/// its allocator. Null, leaving the block alone, if its runtime cannot tell
+/// its size (`old`) or free it, or our heap cannot serve.
 ///
 /// # Safety
 /// `p` is a live block of the family whose original `free` is `original_free`
 /// and whose size is `old` bytes.
 unsafe fn move_in<E: Engine>(
     p: *mut c_void,
-    old: usize,
+    old: Option<usize>,
+    original_free: Option<crate::crt::FreeFn>,
     size: usize,
     align: usize,
     fill: Fill,
-    original_free: crate::crt::FreeFn,
 ) -> *mut c_void {
+    let (Some(old), Some(original_free)) = (old, original_free) else { return ptr::null_mut() };
     let q = allocate::<E>(size, align, fill);
     if !q.is_null() {
         // SAFETY: `old` bytes of the foreign block are readable (its allocator
@@ -340,19 +330,12 @@ unsafe fn move_in<E: Engine>(
 unsafe fn realloc_foreign<E: Engine>(crt: &Originals, p: *mut c_void, size: usize) -> *mut c_void {
     note_foreign(crate::stats::Counters::foreign_realloc);
     // SAFETY: forwarded contract.
-    let old = crt.msize().map(|msize| unsafe { msize(p) }).filter(|&n| n != usize::MAX);
-    if let (Some(old), Some(original_free)) = (old, crt.free()) {
-        // SAFETY: forwarded contract.
-        let q = unsafe { move_in::<E>(p, old, size, 0, Fill::Slack, original_free) };
-        if !q.is_null() {
-            return q;
-        }
+    let q = unsafe { move_in::<E>(p, crt.size_of(p), crt.free(), size, 0, Fill::Slack) };
+    if !q.is_null() {
+        return q;
     }
-    match crt.realloc() {
-        // SAFETY: the original realloc on its own block.
-        Some(original) => fell_back(unsafe { original(p, size) }),
-        None => fail(crt, ENOMEM),
-    }
+    // SAFETY: the original realloc on its own block.
+    fall_back(crt, crt.realloc(), |original| unsafe { original(p, size) })
 }
 
 /// `_msize`: the usable size; `-1` (as `usize`) with `EINVAL` for null.
@@ -498,20 +481,13 @@ unsafe fn recalloc_foreign<E: Engine>(
     total: usize,
 ) -> *mut c_void {
     note_foreign(crate::stats::Counters::foreign_realloc);
-    // SAFETY: forwarded contract.
-    let old = crt.msize().map(|msize| unsafe { msize(p) }).filter(|&n| n != usize::MAX);
-    if let (Some(old), Some(original_free)) = (old, crt.free()) {
-        // SAFETY: forwarded contract; the new block is all zeros past `old`.
-        let q = unsafe { move_in::<E>(p, old, total, 0, Fill::Zero, original_free) };
-        if !q.is_null() {
-            return q;
-        }
+    // SAFETY: forwarded contract; the new block is all zeros past the old size.
+    let q = unsafe { move_in::<E>(p, crt.size_of(p), crt.free(), total, 0, Fill::Zero) };
+    if !q.is_null() {
+        return q;
     }
-    match crt.recalloc() {
-        // SAFETY: the original _recalloc on its own block.
-        Some(original) => fell_back(unsafe { original(p, count, size) }),
-        None => fail(crt, ENOMEM),
-    }
+    // SAFETY: the original _recalloc on its own block.
+    fall_back(crt, crt.recalloc(), |original| unsafe { original(p, count, size) })
 }
 
 /// Checks an `_aligned_*` alignment: a power of two, at least a pointer.
@@ -531,11 +507,8 @@ fn aligned_malloc_in<E: Engine>(crt: &Originals, size: usize, align: usize) -> *
     if !p.is_null() {
         return p.cast();
     }
-    match crt.aligned_malloc() {
-        // SAFETY: the original _aligned_malloc.
-        Some(original) => fell_back(unsafe { original(size, align) }),
-        None => fail(crt, ENOMEM),
-    }
+    // SAFETY: the original _aligned_malloc.
+    fall_back(crt, crt.aligned_malloc(), |original| unsafe { original(size, align) })
 }
 
 /// `_aligned_free`.
@@ -590,13 +563,9 @@ unsafe fn aligned_realloc_in<E: Engine>(crt: &Originals, p: *mut c_void, size: u
     }
     note_foreign(crate::stats::Counters::foreign_realloc);
     // SAFETY: forwarded contract.
-    let old = crt.aligned_msize().map(|msize| unsafe { msize(p, align, 0) }).filter(|&n| n != usize::MAX);
-    if let (Some(old), Some(original_free)) = (old, crt.aligned_free()) {
-        // SAFETY: forwarded contract.
-        let q = unsafe { move_in::<E>(p, old, size, align, Fill::Slack, original_free) };
-        if !q.is_null() {
-            return q;
-        }
+    let q = unsafe { move_in::<E>(p, crt.aligned_size_of(p, align), crt.aligned_free(), size, align, Fill::Slack) };
+    if !q.is_null() {
+        return q;
     }
     // SAFETY: forwarded contract.
     unsafe { aligned_realloc_original(crt, p, size, align) }
@@ -605,11 +574,8 @@ unsafe fn aligned_realloc_in<E: Engine>(crt: &Originals, p: *mut c_void, size: u
 /// # Safety
 /// `p` is a live block of this C runtime's `_aligned_*` family.
 unsafe fn aligned_realloc_original(crt: &Originals, p: *mut c_void, size: usize, align: usize) -> *mut c_void {
-    match crt.aligned_realloc() {
-        // SAFETY: the original _aligned_realloc on its own block.
-        Some(original) => fell_back(unsafe { original(p, size, align) }),
-        None => fail(crt, ENOMEM),
-    }
+    // SAFETY: the original _aligned_realloc on its own block.
+    fall_back(crt, crt.aligned_realloc(), |original| unsafe { original(p, size, align) })
 }
 
 /// `_aligned_msize`: the usable size of an aligned block.

@@ -92,7 +92,7 @@ impl Function {
 /// runtime without `_recalloc`, say) is null, and the heap does without it.
 ///
 /// Filled once, before any import is redirected to an entry point that uses
-/// it; read with relaxed loads on every foreign pointer.
+/// it; read on every foreign pointer.
 pub struct Originals {
     slots: [AtomicUsize; 12],
 }
@@ -126,43 +126,29 @@ impl Originals {
         debug_assert_eq!(core::mem::size_of::<F>(), core::mem::size_of::<usize>());
         let address = self.get(function);
         // SAFETY: `F` is one of the function pointer aliases above, the one
-        // matching `function` (the accessors below pair them); `set` requires
-        // a non-zero address to be a valid function of that signature.
+        // matching `function` (the `accessors!` table pairs them); `set`
+        // requires a non-zero address to be a valid function of that signature.
         (address != 0).then(|| unsafe { core::mem::transmute_copy::<usize, F>(&address) })
     }
 
-    pub(crate) fn malloc(&self) -> Option<MallocFn> {
-        self.fn_ptr(Function::Malloc)
+    /// The size of a block of this runtime by its `_msize`; `None` if the
+    /// runtime has none or it fails (`-1`).
+    ///
+    /// # Safety
+    /// `p` is a live block of this runtime's `malloc` family.
+    pub(crate) unsafe fn size_of(&self, p: *mut c_void) -> Option<usize> {
+        // SAFETY: forwarded contract.
+        self.msize().map(|msize| unsafe { msize(p) }).filter(|&n| n != usize::MAX)
     }
-    pub(crate) fn free(&self) -> Option<FreeFn> {
-        self.fn_ptr(Function::Free)
-    }
-    pub(crate) fn calloc(&self) -> Option<CallocFn> {
-        self.fn_ptr(Function::Calloc)
-    }
-    pub(crate) fn realloc(&self) -> Option<ReallocFn> {
-        self.fn_ptr(Function::Realloc)
-    }
-    pub(crate) fn msize(&self) -> Option<MsizeFn> {
-        self.fn_ptr(Function::Msize)
-    }
-    pub(crate) fn expand(&self) -> Option<ReallocFn> {
-        self.fn_ptr(Function::Expand)
-    }
-    pub(crate) fn recalloc(&self) -> Option<RecallocFn> {
-        self.fn_ptr(Function::Recalloc)
-    }
-    pub(crate) fn aligned_malloc(&self) -> Option<AlignedMallocFn> {
-        self.fn_ptr(Function::AlignedMalloc)
-    }
-    pub(crate) fn aligned_realloc(&self) -> Option<AlignedReallocFn> {
-        self.fn_ptr(Function::AlignedRealloc)
-    }
-    pub(crate) fn aligned_free(&self) -> Option<FreeFn> {
-        self.fn_ptr(Function::AlignedFree)
-    }
-    pub(crate) fn aligned_msize(&self) -> Option<AlignedMsizeFn> {
-        self.fn_ptr(Function::AlignedMsize)
+
+    /// As [`Originals::size_of`], for the `_aligned_*` family.
+    ///
+    /// # Safety
+    /// `p` is a live block of this runtime's `_aligned_*` family, allocated
+    /// with `align`.
+    pub(crate) unsafe fn aligned_size_of(&self, p: *mut c_void, align: usize) -> Option<usize> {
+        // SAFETY: forwarded contract.
+        self.aligned_msize().map(|msize| unsafe { msize(p, align, 0) }).filter(|&n| n != usize::MAX)
     }
 
     /// Sets the calling thread's `errno` of this C runtime, if it has one.
@@ -177,4 +163,33 @@ impl Originals {
             }
         }
     }
+}
+
+/// One typed accessor per original: the table pairs each function with its
+/// signature, once.
+macro_rules! accessors {
+    ($($name:ident: $function:ident => $signature:ty;)*) => {
+        impl Originals {
+            $(
+                #[inline(always)]
+                pub(crate) fn $name(&self) -> Option<$signature> {
+                    self.fn_ptr(Function::$function)
+                }
+            )*
+        }
+    };
+}
+
+accessors! {
+    malloc: Malloc => MallocFn;
+    free: Free => FreeFn;
+    calloc: Calloc => CallocFn;
+    realloc: Realloc => ReallocFn;
+    msize: Msize => MsizeFn;
+    expand: Expand => ReallocFn;
+    recalloc: Recalloc => RecallocFn;
+    aligned_malloc: AlignedMalloc => AlignedMallocFn;
+    aligned_realloc: AlignedRealloc => AlignedReallocFn;
+    aligned_free: AlignedFree => FreeFn;
+    aligned_msize: AlignedMsize => AlignedMsizeFn;
 }

@@ -6,22 +6,11 @@
 use core::ffi::c_void;
 
 use crate::crt::{Originals, ENOMEM};
-use crate::stats::Counters;
-
-fn counters() -> Option<&'static Counters> {
-    // SAFETY: thread states are never freed.
-    unsafe { crate::thread::current().as_ref() }.map(|s| &s.counters)
-}
+use crate::thread::counters;
 
 fn size_of(crt: &Originals, p: *mut c_void) -> usize {
-    match crt.msize() {
-        // SAFETY: `p` is a live block of this runtime (callers' contracts).
-        Some(msize) => match unsafe { msize(p) } {
-            usize::MAX => 0,
-            n => n,
-        },
-        None => 0,
-    }
+    // SAFETY: `p` is a live block of this runtime (callers' contracts).
+    unsafe { crt.size_of(p) }.unwrap_or(0)
 }
 
 fn allocated(crt: &Originals, requested: usize, p: *mut c_void) -> *mut c_void {

@@ -31,31 +31,37 @@ static STATES: AtomicPtr<ThreadState> = AtomicPtr::new(core::ptr::null_mut());
 const CHUNK: usize = 64 * 1024;
 
 /// The calling thread's state, starting it if this is the thread's first call.
-/// Null only if the OS refused the few KiB a new state needs.
+/// `None` only if the OS refused the few KiB a new state needs.
 #[inline(always)]
-pub fn current() -> *const ThreadState {
-    let state = tls::get();
-    if !state.is_null() {
-        return state;
+pub fn current() -> Option<&'static ThreadState> {
+    match existing() {
+        Some(state) => Some(state),
+        None => slow_path(),
     }
-    slow_path()
 }
 
 /// The calling thread's state if it has one; never starts anything.
 #[inline(always)]
-pub fn existing() -> *const ThreadState {
-    tls::get()
+pub fn existing() -> Option<&'static ThreadState> {
+    // SAFETY: the slot holds null or a state, and states are never freed.
+    unsafe { tls::get().as_ref() }
+}
+
+/// The calling thread's counters, starting its state if needed.
+#[inline(always)]
+pub fn counters() -> Option<&'static Counters> {
+    current().map(|state| &state.counters)
 }
 
 #[cold]
 #[inline(never)]
-fn slow_path() -> *const ThreadState {
+fn slow_path() -> Option<&'static ThreadState> {
     let _last_error = tls::PreserveLastError::new();
-    let Some(state) = claim() else { return core::ptr::null() };
+    let state = claim()?;
     crate::backend::thread_start();
     tls::set(state);
     exit_guard::arm();
-    state
+    Some(state)
 }
 
 /// Ends the calling thread's use of the heap: its backend heap goes back to
@@ -63,13 +69,8 @@ fn slow_path() -> *const ThreadState {
 /// and harmless on a thread that never allocated; a later call on the same
 /// thread starts it again.
 pub fn thread_exit() {
-    let state = tls::get();
-    if state.is_null() {
-        return;
-    }
+    let Some(state) = existing() else { return };
     crate::backend::thread_finish();
-    // SAFETY: states are never freed.
-    let state = unsafe { &*state };
     state.counters.publish();
     tls::set(core::ptr::null());
     state.in_use.store(false, Ordering::Release);
