@@ -3,12 +3,8 @@
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use windows_sys::Win32::Foundation::HMODULE;
+use crt_hooks::{loader, policy};
 use windows_sys::Win32::System::Diagnostics::Debug::RtlCaptureStackBackTrace;
-use windows_sys::Win32::System::LibraryLoader::{
-    GetModuleFileNameW, GetModuleHandleExW, GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS,
-    GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
-};
 
 /// This DLL's address range, found once.
 static OWN_START: AtomicUsize = AtomicUsize::new(0);
@@ -39,47 +35,21 @@ fn own_range() -> (usize, usize) {
         return (start, OWN_END.load(Ordering::Relaxed));
     }
     let Some(base) = crate::module::own_handle().map(|h| h as usize) else { return (0, 0) };
-    // SAFETY: the base of a loaded module: its header page is readable and
-    // its headers say how large it is as mapped.
-    let size = unsafe { size_of_image(base) };
-    OWN_END.store(base + size, Ordering::Relaxed);
+    // SAFETY: the base of a loaded module: its header page is readable.
+    let Ok(size) = (unsafe { pe_imports::size_of_image(base as *const u8) }) else { return (0, 0) };
+    let end = base + size as usize;
+    OWN_END.store(end, Ordering::Relaxed);
     OWN_START.store(base, Ordering::Relaxed);
-    (base, base + size)
-}
-
-/// `SizeOfImage` from the headers of the module at `base`.
-///
-/// # Safety
-/// `base` is the base of a loaded module.
-unsafe fn size_of_image(base: usize) -> usize {
-    // SAFETY: the DOS header's `e_lfanew` at 0x3C and the optional header's
-    // `SizeOfImage` at NT headers + 0x50 lie in the mapped header page.
-    unsafe {
-        let nt = base + (*((base + 0x3C) as *const u32)) as usize;
-        *((nt + 0x50) as *const u32) as usize
-    }
+    (base, end)
 }
 
 /// Shows a code address as `module+0xoffset` (`0x12345678` outside any module).
 pub fn describe(address: usize) -> String {
-    let mut module: HMODULE = core::ptr::null_mut();
-    // SAFETY: with FROM_ADDRESS the "name" is an address; `module` is a valid out-pointer.
-    let found = unsafe {
-        GetModuleHandleExW(
-            GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
-            address as *const u16,
-            &mut module,
-        )
-    } != 0;
-    if !found || module.is_null() {
+    let Some(base) = crate::module::containing(address).map(|h| h as usize) else {
         return format!("{address:#010x}");
-    }
-    let mut buffer = [0u16; 512];
-    // SAFETY: the buffer holds as many u16s as the size argument says.
-    let len = unsafe { GetModuleFileNameW(module, buffer.as_mut_ptr(), buffer.len() as u32) } as usize;
-    let path = String::from_utf16_lossy(&buffer[..len.min(buffer.len())]);
-    let name = path.rsplit(['\\', '/']).next().unwrap_or("?");
-    format!("{name}+{:#x}", address - module as usize)
+    };
+    let path = loader::module_path(base).unwrap_or_default();
+    format!("{}+{:#x}", policy::file_name(&path), address - base)
 }
 
 #[cfg(test)]

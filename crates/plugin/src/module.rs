@@ -24,12 +24,19 @@ pub fn pin() -> bool {
 }
 
 fn handle_with(flags: u32) -> Option<HMODULE> {
+    module_at((&raw const ANCHOR).cast(), flags)
+}
+
+/// The module that contains `address`, if any (its reference count untouched).
+pub fn containing(address: usize) -> Option<HMODULE> {
+    module_at(address as *const u8, GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT)
+}
+
+fn module_at(address: *const u8, flags: u32) -> Option<HMODULE> {
     let mut module: HMODULE = core::ptr::null_mut();
-    // SAFETY: with FROM_ADDRESS the "name" is an address inside this module;
-    // `module` is a valid out-pointer.
-    let ok = unsafe {
-        GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | flags, (&raw const ANCHOR).cast(), &mut module)
-    };
+    // SAFETY: with FROM_ADDRESS the "name" is an address, looked up, never
+    // read; `module` is a valid out-pointer.
+    let ok = unsafe { GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | flags, address.cast(), &mut module) };
     (ok != 0 && !module.is_null()).then_some(module)
 }
 
