@@ -6,7 +6,7 @@
 //! imports bound meanwhile, and patching is serialised. Rules under the loader
 //! lock: load nothing, wait for no other thread.
 
-use core::ffi::c_void;
+use core::ffi::{c_void, CStr};
 
 use windows_sys::Win32::Foundation::{HMODULE, UNICODE_STRING};
 use windows_sys::Win32::System::LibraryLoader::{GetModuleFileNameW, GetModuleHandleW, GetProcAddress};
@@ -21,22 +21,21 @@ type UnlockFn = unsafe extern "system" fn(u32, usize) -> i32;
 /// An ntdll export as `GetProcAddress` returns it.
 type NtProc = unsafe extern "system" fn() -> isize;
 
-fn ntdll_export(name: &[u8]) -> Option<NtProc> {
-    let ntdll: Vec<u16> = "ntdll.dll\0".encode_utf16().collect();
-    // SAFETY: ntdll is mapped in every process; the name is NUL-terminated.
-    let module = unsafe { GetModuleHandleW(ntdll.as_ptr()) };
+fn ntdll_export(name: &CStr) -> Option<NtProc> {
+    // SAFETY: ntdll is mapped in every process; the name is a NUL-terminated literal.
+    let module = unsafe { GetModuleHandleW(windows_sys::w!("ntdll.dll")) };
     if module.is_null() {
         return None;
     }
-    // SAFETY: `name` is NUL-terminated.
-    unsafe { GetProcAddress(module, name.as_ptr()) }
+    // SAFETY: a lookup in a loaded module with a NUL-terminated name.
+    unsafe { GetProcAddress(module, name.as_ptr().cast()) }
 }
 
 /// Runs `body` with the loader lock held (re-entrant: fine inside a loader
 /// notification or a DllMain).
 pub fn with_loader_lock<R>(body: impl FnOnce() -> R) -> R {
-    let lock = ntdll_export(b"LdrLockLoaderLock\0");
-    let unlock = ntdll_export(b"LdrUnlockLoaderLock\0");
+    let lock = ntdll_export(c"LdrLockLoaderLock");
+    let unlock = ntdll_export(c"LdrUnlockLoaderLock");
     let (Some(lock), Some(unlock)) = (lock, unlock) else { return body() };
     // SAFETY: both are ntdll exports with these signatures since Windows XP.
     let (lock, unlock) =
@@ -115,7 +114,7 @@ type RegisterFn = unsafe extern "system" fn(u32, NotificationFn, *mut c_void, *m
 
 /// Registers `callback` for loader notifications (Windows Vista and later, and Wine).
 pub fn register_notification(callback: NotificationFn) -> Result<(), i32> {
-    let register = ntdll_export(b"LdrRegisterDllNotification\0").ok_or(-1)?;
+    let register = ntdll_export(c"LdrRegisterDllNotification").ok_or(-1)?;
     // SAFETY: ntdll's LdrRegisterDllNotification has this signature.
     let register = unsafe { core::mem::transmute::<NtProc, RegisterFn>(register) };
     let mut cookie = core::ptr::null_mut();
