@@ -89,6 +89,27 @@ impl Model {
         Ok(())
     }
 
+    /// Takes the result `q` of resizing block `k` to `n` bytes: gone for 0
+    /// (true is returned when the block lives on). The old contents are kept
+    /// up to the smaller size; bytes past the old size are unspecified, and
+    /// the model adopts them.
+    fn resized(&mut self, k: usize, q: *mut u8, n: usize) -> Result<bool, TestCaseError> {
+        if n == 0 {
+            prop_assert!(q.is_null());
+            self.blocks.swap_remove(k);
+            return Ok(false);
+        }
+        prop_assert!(!q.is_null());
+        let b = &mut self.blocks[k];
+        b.ptr = q;
+        let keep = b.expected.len().min(n);
+        b.expected.resize(n, 0);
+        // SAFETY: the block has `n` bytes.
+        let now = unsafe { core::slice::from_raw_parts(q, n) };
+        b.expected[keep..].copy_from_slice(&now[keep..]);
+        Ok(true)
+    }
+
     fn owned(&self, p: *mut u8) -> bool {
         heap::owns(p as *const c_void)
     }
@@ -122,18 +143,7 @@ fn step(m: &mut Model, op: &Op, seed: u8) -> Result<(), TestCaseError> {
             let b = &mut m.blocks[k];
             // SAFETY: a live block of the malloc family.
             let q = unsafe { heap::realloc(crt, b.ptr.cast(), n) }.cast::<u8>();
-            if n == 0 {
-                prop_assert!(q.is_null());
-                m.blocks.swap_remove(k);
-            } else {
-                prop_assert!(!q.is_null());
-                b.ptr = q;
-                let keep = b.expected.len().min(n);
-                b.expected.resize(n, 0);
-                // Bytes past the old size are unspecified: adopt them.
-                // SAFETY: the block has `n` bytes.
-                let now = unsafe { core::slice::from_raw_parts(q, n) };
-                b.expected[keep..].copy_from_slice(&now[keep..]);
+            if m.resized(k, q, n)? {
                 prop_assert_eq!(heap::owns(q as *const c_void), m.ours_expected);
             }
         }
@@ -189,17 +199,7 @@ fn step(m: &mut Model, op: &Op, seed: u8) -> Result<(), TestCaseError> {
             let align = b.align.unwrap_or(16);
             // SAFETY: a live aligned block.
             let q = unsafe { heap::aligned_realloc(crt, b.ptr.cast(), n, align) }.cast::<u8>();
-            if n == 0 {
-                prop_assert!(q.is_null());
-                m.blocks.swap_remove(k);
-            } else {
-                prop_assert!(!q.is_null());
-                b.ptr = q;
-                let keep = b.expected.len().min(n);
-                b.expected.resize(n, 0);
-                // SAFETY: the block has `n` bytes.
-                let now = unsafe { core::slice::from_raw_parts(q, n) };
-                b.expected[keep..].copy_from_slice(&now[keep..]);
+            if m.resized(k, q, n)? {
                 // SAFETY: a live aligned block.
                 let usable = unsafe { heap::aligned_msize(crt, q.cast(), align, 0) };
                 prop_assert!(usable >= n);
