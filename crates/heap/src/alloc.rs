@@ -16,6 +16,7 @@ use core::ptr;
 
 use crate::backend::{self, Active, Engine, Mi, Rp};
 use crate::crt::{Originals, EINVAL, ENOMEM};
+use crate::stats::Event;
 use crate::thread;
 use crate::{leaks, passthrough};
 
@@ -55,7 +56,7 @@ fn allocate<E: Engine>(size: usize, align: usize, fill: Fill) -> *mut u8 {
     if size > MAX_REQUEST {
         return ptr::null_mut();
     }
-    let p = E::alloc(size, align);
+    let p = E::alloc(state.heap(), size, align);
     if p.is_null() {
         return p;
     }
@@ -69,7 +70,7 @@ fn allocate<E: Engine>(size: usize, align: usize, fill: Fill) -> *mut u8 {
         // SAFETY: as above, and `size <= usable`.
         (Fill::Slack, false) => unsafe { zero_slack(p, size, usable) },
     }
-    state.counters.allocated(size, usable);
+    state.counters.record(Event::Allocated { requested: size, usable });
     if leaks::enabled() {
         leaks::record(p, usable);
     }
@@ -96,13 +97,12 @@ unsafe fn zero_slack(p: *mut u8, size: usize, usable: usize) {
     }
 }
 
-/// Gives a block of ours back.
+/// Gives a block of ours back, from any thread: a thread that only frees
+/// is never started.
 #[inline(always)]
 fn release<E: Engine>(p: *mut u8) {
     let usable = E::usable_size(p);
-    if let Some(c) = thread::counters() {
-        c.freed(usable);
-    }
+    thread::count(Event::Freed { usable });
     if leaks::enabled() {
         leaks::forget(p);
     }
@@ -116,7 +116,7 @@ fn resize<E: Engine>(p: *mut u8, size: usize, align: usize) -> *mut u8 {
         return ptr::null_mut();
     }
     let old_usable = E::usable_size(p);
-    let q = E::realloc(p, size, align);
+    let q = E::realloc(state.heap(), p, size, align);
     if q.is_null() {
         return q;
     }
@@ -127,8 +127,8 @@ fn resize<E: Engine>(p: *mut u8, size: usize, align: usize) -> *mut u8 {
         // whatever the backend chose to copy).
         unsafe { ptr::write_bytes(q.add(size), 0, usable - size) };
     }
-    state.counters.freed(old_usable);
-    state.counters.allocated(size, usable);
+    state.counters.record(Event::Freed { usable: old_usable });
+    state.counters.record(Event::Allocated { requested: size, usable });
     if leaks::enabled() {
         leaks::forget(p);
         leaks::record(q, usable);
@@ -139,21 +139,13 @@ fn resize<E: Engine>(p: *mut u8, size: usize, align: usize) -> *mut u8 {
 #[cold]
 fn fail(crt: &Originals, errno: core::ffi::c_int) -> *mut c_void {
     crt.set_errno(errno);
-    if let Some(c) = thread::existing().map(|state| &state.counters) {
-        c.failed();
-    }
+    thread::count(Event::Failed);
     ptr::null_mut()
 }
 
 #[cold]
 fn fell_back(p: *mut c_void) -> *mut c_void {
-    if let Some(c) = thread::counters() {
-        if p.is_null() {
-            c.failed();
-        } else {
-            c.fell_back();
-        }
-    }
+    thread::count(if p.is_null() { Event::Failed } else { Event::FellBack });
     p
 }
 
@@ -168,10 +160,8 @@ fn fall_back<F>(crt: &Originals, original: Option<F>, call: impl FnOnce(F) -> *m
 }
 
 #[cold]
-fn note_foreign(f: fn(&crate::stats::Counters)) {
-    if let Some(c) = thread::counters() {
-        f(c);
-    }
+fn note_foreign(event: Event) {
+    thread::count(event);
 }
 
 /// `malloc`: a block of `size` bytes (a unique one for 0).
@@ -234,7 +224,7 @@ unsafe fn free_in<E: Engine>(crt: &Originals, p: *mut c_void) {
 /// `p` is a live block of this C runtime's `malloc` family.
 #[cold]
 unsafe fn free_foreign(crt: &Originals, p: *mut c_void) {
-    note_foreign(crate::stats::Counters::foreign_free);
+    note_foreign(Event::ForeignFree);
     if let Some(original) = crt.free() {
         // SAFETY: forwarded contract.
         unsafe { original(p) }
@@ -328,7 +318,7 @@ unsafe fn move_in<E: Engine>(
 /// `p` is a live block of this C runtime's `malloc` family.
 #[cold]
 unsafe fn realloc_foreign<E: Engine>(crt: &Originals, p: *mut c_void, size: usize) -> *mut c_void {
-    note_foreign(crate::stats::Counters::foreign_realloc);
+    note_foreign(Event::ForeignRealloc);
     // SAFETY: forwarded contract.
     let q = unsafe { move_in::<E>(p, crt.size_of(p), crt.free(), size, 0, Fill::Slack) };
     if !q.is_null() {
@@ -357,7 +347,7 @@ unsafe fn msize_in<E: Engine>(crt: &Originals, p: *mut c_void) -> usize {
     if E::owns(p.cast()) {
         return E::usable_size(p.cast());
     }
-    note_foreign(crate::stats::Counters::foreign_size);
+    note_foreign(Event::ForeignSize);
     // SAFETY: forwarded contract.
     unsafe { msize_foreign(crt, p) }
 }
@@ -392,7 +382,7 @@ pub unsafe fn expand(crt: &Originals, p: *mut c_void, size: usize) -> *mut c_voi
 /// As for [`expand`], `p` not null.
 unsafe fn expand_in<E: Engine>(crt: &Originals, p: *mut c_void, size: usize) -> *mut c_void {
     if !E::owns(p.cast()) {
-        note_foreign(crate::stats::Counters::foreign_realloc);
+        note_foreign(Event::ForeignRealloc);
         // SAFETY: forwarded contract.
         return unsafe { expand_foreign(crt, p, size) };
     }
@@ -480,7 +470,7 @@ unsafe fn recalloc_foreign<E: Engine>(
     size: usize,
     total: usize,
 ) -> *mut c_void {
-    note_foreign(crate::stats::Counters::foreign_realloc);
+    note_foreign(Event::ForeignRealloc);
     // SAFETY: forwarded contract; the new block is all zeros past the old size.
     let q = unsafe { move_in::<E>(p, crt.size_of(p), crt.free(), total, 0, Fill::Zero) };
     if !q.is_null() {
@@ -529,7 +519,7 @@ unsafe fn aligned_free_in<E: Engine>(crt: &Originals, p: *mut c_void) {
     if E::owns(p.cast()) {
         return release::<E>(p.cast());
     }
-    note_foreign(crate::stats::Counters::foreign_free);
+    note_foreign(Event::ForeignFree);
     if let Some(original) = crt.aligned_free() {
         // SAFETY: forwarded contract.
         unsafe { original(p) }
@@ -561,7 +551,7 @@ unsafe fn aligned_realloc_in<E: Engine>(crt: &Originals, p: *mut c_void, size: u
         let q = resize::<E>(p.cast(), size, align);
         return if q.is_null() { fail(crt, ENOMEM) } else { q.cast() };
     }
-    note_foreign(crate::stats::Counters::foreign_realloc);
+    note_foreign(Event::ForeignRealloc);
     // SAFETY: forwarded contract.
     let q = unsafe { move_in::<E>(p, crt.aligned_size_of(p, align), crt.aligned_free(), size, align, Fill::Slack) };
     if !q.is_null() {
@@ -597,7 +587,7 @@ unsafe fn aligned_msize_in<E: Engine>(crt: &Originals, p: *mut c_void, align: us
     if E::owns(p.cast()) {
         return E::usable_size(p.cast());
     }
-    note_foreign(crate::stats::Counters::foreign_size);
+    note_foreign(Event::ForeignSize);
     // SAFETY: forwarded contract.
     unsafe { aligned_msize_foreign(crt, p, align, offset) }
 }

@@ -61,6 +61,9 @@ pub struct Started {
 /// family. On error the heap stays in passthrough: every call goes to the
 /// original functions, and is counted.
 pub fn init(config: &Config) -> Result<Started, StartError> {
+    if !thread::init() {
+        return Err(StartError::Failed("no thread-local storage slot is left (TlsAlloc failed)"));
+    }
     let backend = backend::start(config)?;
     let tracking_leaks = config.track_leaks && leaks::start(config.leak_capacity, config.caller);
     Ok(Started { backend, tracking_leaks })

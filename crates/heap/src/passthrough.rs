@@ -1,12 +1,14 @@
 //! The passthrough backend: every call goes to the original function and is
-//! counted. Used when configured, and when the chosen backend cannot start.
+//! counted (into the shared counters: no thread starts in passthrough).
+//! Used when configured, and when the chosen backend cannot start.
 //!
 //! Bytes are measured with the original `_msize` where the runtime has one.
 
 use core::ffi::c_void;
 
 use crate::crt::{Originals, ENOMEM};
-use crate::thread::counters;
+use crate::stats::Event;
+use crate::thread;
 
 fn size_of(crt: &Originals, p: *mut c_void) -> usize {
     // SAFETY: `p` is a live block of this runtime (callers' contracts).
@@ -14,13 +16,7 @@ fn size_of(crt: &Originals, p: *mut c_void) -> usize {
 }
 
 fn allocated(crt: &Originals, requested: usize, p: *mut c_void) -> *mut c_void {
-    if let Some(c) = counters() {
-        if p.is_null() {
-            c.failed();
-        } else {
-            c.allocated(requested, size_of(crt, p));
-        }
-    }
+    thread::count(if p.is_null() { Event::Failed } else { Event::Allocated { requested, usable: size_of(crt, p) } });
     p
 }
 
@@ -48,9 +44,7 @@ pub fn calloc(crt: &Originals, count: usize, size: usize) -> *mut c_void {
 /// # Safety
 /// `p` is a live, non-null block of this runtime's `malloc` family.
 pub unsafe fn free(crt: &Originals, p: *mut c_void) {
-    if let Some(c) = counters() {
-        c.freed(size_of(crt, p));
-    }
+    thread::count(Event::Freed { usable: size_of(crt, p) });
     if let Some(f) = crt.free() {
         // SAFETY: forwarded contract.
         unsafe { f(p) }
@@ -66,9 +60,7 @@ pub unsafe fn realloc(crt: &Originals, p: *mut c_void, size: usize) -> *mut c_vo
             // SAFETY: forwarded contract.
             let q = unsafe { f(p, size) };
             if !q.is_null() {
-                if let Some(c) = counters() {
-                    c.freed(old);
-                }
+                thread::count(Event::Freed { usable: old });
             }
             allocated(crt, size, q)
         }
@@ -85,9 +77,7 @@ pub unsafe fn recalloc(crt: &Originals, p: *mut c_void, count: usize, size: usiz
             // SAFETY: forwarded contract.
             let q = unsafe { f(p, count, size) };
             if !q.is_null() {
-                if let Some(c) = counters() {
-                    c.freed(old);
-                }
+                thread::count(Event::Freed { usable: old });
             }
             allocated(crt, count.saturating_mul(size), q)
         }
@@ -102,9 +92,7 @@ pub unsafe fn recalloc(crt: &Originals, p: *mut c_void, count: usize, size: usiz
                         // SAFETY: the block has `total` bytes, `old` of them kept.
                         unsafe { core::ptr::write_bytes(q.cast::<u8>().add(old), 0, total - old) };
                     }
-                    if let Some(c) = counters() {
-                        c.freed(old);
-                    }
+                    thread::count(Event::Freed { usable: old });
                 }
                 allocated(crt, total, q)
             }
@@ -118,15 +106,9 @@ pub fn aligned_malloc(crt: &Originals, size: usize, align: usize) -> *mut c_void
         Some(f) => {
             // SAFETY: the original _aligned_malloc.
             let p = unsafe { f(size, align) };
-            if let Some(c) = counters() {
-                // Aligned blocks are counted by number; their bytes as 0 both
-                // ways, since `_aligned_msize` needs the caller's alignment.
-                if p.is_null() {
-                    c.failed();
-                } else {
-                    c.allocated(size, 0);
-                }
-            }
+            // Aligned blocks are counted by number; their bytes as 0 both
+            // ways, since `_aligned_msize` needs the caller's alignment.
+            thread::count(if p.is_null() { Event::Failed } else { Event::Allocated { requested: size, usable: 0 } });
             p
         }
         None => missing(crt),
@@ -136,9 +118,7 @@ pub fn aligned_malloc(crt: &Originals, size: usize, align: usize) -> *mut c_void
 /// # Safety
 /// `p` is a live, non-null block of this runtime's `_aligned_*` family.
 pub unsafe fn aligned_free(crt: &Originals, p: *mut c_void) {
-    if let Some(c) = counters() {
-        c.freed(0);
-    }
+    thread::count(Event::Freed { usable: 0 });
     if let Some(f) = crt.aligned_free() {
         // SAFETY: forwarded contract.
         unsafe { f(p) }

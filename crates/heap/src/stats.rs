@@ -2,6 +2,8 @@
 //!
 //! Each thread counts into its own [`Counters`] (see [`crate::thread`]) with
 //! plain loads and stores: one writer, no `lock` prefix on the hot path.
+//! A thread without a state of its own (it only frees, or it has ended its
+//! use of the heap) counts into [`SHARED`] with atomic additions instead.
 //! A reader sums every thread's counters; the sums are exact once the threads
 //! are quiet and at most a few operations behind while they run.
 //!
@@ -25,9 +27,30 @@ pub const PUBLISH_EVERY: u32 = 256;
 /// the peak never misses one.
 pub const PUBLISH_BYTES: usize = 64 * 1024;
 
-/// One thread's counters. Only the owning thread writes them. All zeros is
-/// the initial state (states live in zeroed pages).
-pub struct Counters {
+/// Something the heap counts.
+#[derive(Clone, Copy, Debug)]
+pub enum Event {
+    /// A block of `usable` bytes was handed out for a request of `requested`.
+    Allocated { requested: usize, usable: usize },
+    /// A block of `usable` bytes went back to the heap.
+    Freed { usable: usize },
+    /// A request could not be served, by the heap nor by the fallback.
+    Failed,
+    /// A request the heap could not serve went to the original allocator.
+    FellBack,
+    /// A foreign block was freed by its original allocator.
+    ForeignFree,
+    /// A foreign block was resized (moved into the heap, or by its original).
+    ForeignRealloc,
+    /// A foreign block's size was asked of its original allocator.
+    ForeignSize,
+}
+
+/// A set of counters. `SHARED == false`: one thread's, written by that thread
+/// alone with plain loads and stores; all zeros is the initial state (states
+/// live in zeroed pages). `SHARED == true`: [`SHARED`], written by any thread
+/// with atomic additions, and published at every event.
+pub struct Counters<const SHARED: bool = false> {
     frees: AtomicU64,
     bytes_allocated: AtomicU64,
     bytes_freed: AtomicU64,
@@ -54,10 +77,18 @@ static PEAK_BLOCKS: AtomicI64 = AtomicI64::new(0);
 static MAPPED: AtomicI64 = AtomicI64::new(0);
 static PEAK_MAPPED: AtomicI64 = AtomicI64::new(0);
 
-/// Adds to a counter only this thread writes: a load and a store, no RMW.
+/// The counters of threads that have no state of their own.
+pub static SHARED: Counters<true> = Counters::new();
+
+/// Adds to a counter: a load and a store where only this thread writes it
+/// (no RMW on the hot path), an atomic addition where any thread may.
 #[inline(always)]
-fn bump(counter: &AtomicU64, n: u64) {
-    counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
+fn bump<const SHARED: bool>(counter: &AtomicU64, n: u64) {
+    if SHARED {
+        counter.fetch_add(n, Relaxed);
+    } else {
+        counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
+    }
 }
 
 /// The histogram class of a request of `size` bytes.
@@ -67,61 +98,60 @@ pub fn size_class(size: usize) -> usize {
     bits.min(SIZE_CLASSES - 1)
 }
 
-impl Counters {
-    /// A block of `usable` bytes was handed out for a request of `requested`.
-    #[inline(always)]
-    pub fn allocated(&self, requested: usize, usable: usize) {
-        bump(&self.bytes_allocated, usable as u64);
-        bump(&self.histogram[size_class(requested)], 1);
-        self.tick(usable >= PUBLISH_BYTES);
+impl<const SHARED: bool> Counters<SHARED> {
+    const fn new() -> Self {
+        Counters {
+            frees: AtomicU64::new(0),
+            bytes_allocated: AtomicU64::new(0),
+            bytes_freed: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            foreign_frees: AtomicU64::new(0),
+            foreign_reallocs: AtomicU64::new(0),
+            foreign_sizes: AtomicU64::new(0),
+            fallbacks: AtomicU64::new(0),
+            histogram: [const { AtomicU64::new(0) }; SIZE_CLASSES],
+            countdown: AtomicU32::new(0),
+            published_bytes: AtomicI64::new(0),
+            published_blocks: AtomicI64::new(0),
+        }
     }
 
-    /// A block of `usable` bytes went back to the heap.
+    /// Counts `event`.
     #[inline(always)]
-    pub fn freed(&self, usable: usize) {
-        bump(&self.frees, 1);
-        bump(&self.bytes_freed, usable as u64);
-        self.tick(false);
+    pub fn record(&self, event: Event) {
+        match event {
+            Event::Allocated { requested, usable } => {
+                bump::<SHARED>(&self.bytes_allocated, usable as u64);
+                bump::<SHARED>(&self.histogram[size_class(requested)], 1);
+                self.tick(usable >= PUBLISH_BYTES);
+            }
+            Event::Freed { usable } => {
+                bump::<SHARED>(&self.frees, 1);
+                bump::<SHARED>(&self.bytes_freed, usable as u64);
+                self.tick(false);
+            }
+            Event::Failed => bump::<SHARED>(&self.failures, 1),
+            Event::FellBack => bump::<SHARED>(&self.fallbacks, 1),
+            Event::ForeignFree => bump::<SHARED>(&self.foreign_frees, 1),
+            Event::ForeignRealloc => bump::<SHARED>(&self.foreign_reallocs, 1),
+            Event::ForeignSize => bump::<SHARED>(&self.foreign_sizes, 1),
+        }
     }
 
     #[inline(always)]
     fn tick(&self, now: bool) {
         let left = self.countdown.load(Relaxed);
-        if left == 0 || now {
+        if SHARED || left == 0 || now {
             self.publish();
         } else {
             self.countdown.store(left - 1, Relaxed);
         }
     }
 
-    /// A request could not be served, by the heap nor by the fallback.
-    pub fn failed(&self) {
-        bump(&self.failures, 1);
-    }
-
-    /// A request the heap could not serve went to the original allocator.
-    pub fn fell_back(&self) {
-        bump(&self.fallbacks, 1);
-    }
-
-    /// A foreign block was freed by its original allocator.
-    pub fn foreign_free(&self) {
-        bump(&self.foreign_frees, 1);
-    }
-
-    /// A foreign block was resized (moved into the heap, or by its original).
-    pub fn foreign_realloc(&self) {
-        bump(&self.foreign_reallocs, 1);
-    }
-
-    /// A foreign block's size was asked of its original allocator.
-    pub fn foreign_size(&self) {
-        bump(&self.foreign_sizes, 1);
-    }
-
     /// Moves this thread's net change since the last publication into the
     /// global totals and updates the peaks. Called by the owner, and when the
-    /// owner exits.
+    /// owner exits. For [`SHARED`], racing publishers may leave the totals
+    /// off by their last events; the next publication corrects them.
     #[cold]
     pub fn publish(&self) {
         self.countdown.store(PUBLISH_EVERY, Relaxed);
@@ -212,6 +242,7 @@ impl Snapshot {
 /// Sums the counters of every thread into a snapshot.
 pub fn snapshot() -> Snapshot {
     let mut s = Snapshot::default();
+    SHARED.add_into(&mut s);
     crate::thread::for_each(|state, live| {
         state.counters.add_into(&mut s);
         s.threads += u64::from(live);

@@ -1,18 +1,32 @@
 //! Per-thread state: found through a thread-local pointer on every call,
-//! created lazily on a thread's first call, recycled when the thread exits.
+//! created lazily on a thread's first allocation, given back when the thread
+//! ends.
 //!
 //! Any thread may call at any moment: threads the game started before the
-//! heap existed, threads nobody announces. The hot path is one thread-local
-//! load and a null check; the first call of a thread takes [`slow_path`],
-//! which starts the backend's thread heap and claims a state.
+//! heap existed, threads nobody announces, threads that are ending. The
+//! thread-local slot says which:
+//!
+//! | slot | meaning | an allocation | a free, a size |
+//! |---|---|---|---|
+//! | null | not started | starts it ([`slow_path`]) | counts into [`stats::SHARED`] |
+//! | a state | started | served by the thread's backend heap | counted by the thread |
+//! | [`EXITED`] | its end was signalled ([`thread_exit`]) | goes to the original runtime | counts into [`stats::SHARED`] |
+//!
+//! Only an allocation starts a thread: a thread that merely frees or asks a
+//! size never takes a state nor a backend heap, so a thread that frees while
+//! it ends (another DLL's `DLL_THREAD_DETACH`, after ours) leaves nothing
+//! behind. The hot path is one thread-local load and one comparison.
 //!
 //! States live in chunks mapped from the OS (never from `malloc`), on one
-//! lock-free list that only grows; an exited thread's state is reused by the
+//! lock-free list that only grows; an ended thread's state is reused by the
 //! next new thread, counters and all, so totals never lose a thread's work.
+//!
+//! [`stats::SHARED`]: crate::stats::SHARED
 
+use core::ffi::c_void;
 use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
-use crate::stats::Counters;
+use crate::stats::{Counters, Event, SHARED};
 
 /// What the heap keeps per thread. Cache-line aligned: neighbouring
 /// threads' counters never share a line.
@@ -20,9 +34,24 @@ use crate::stats::Counters;
 pub struct ThreadState {
     /// This thread's statistics.
     pub counters: Counters,
+    /// The thread's backend heap (rpmalloc's; null for backends that keep
+    /// their own). Written by the owner only.
+    heap: AtomicPtr<c_void>,
     in_use: AtomicBool,
     next: AtomicPtr<ThreadState>,
 }
+
+impl ThreadState {
+    /// The thread's backend heap.
+    #[inline(always)]
+    pub fn heap(&self) -> *mut c_void {
+        self.heap.load(Ordering::Relaxed)
+    }
+}
+
+/// The slot value of a thread whose end was signalled. States are 64-byte
+/// aligned and never at the bottom of the address space: no state is here.
+const EXITED: usize = 1;
 
 /// Every state ever made, newest first.
 static STATES: AtomicPtr<ThreadState> = AtomicPtr::new(core::ptr::null_mut());
@@ -30,50 +59,87 @@ static STATES: AtomicPtr<ThreadState> = AtomicPtr::new(core::ptr::null_mut());
 /// Bytes mapped at a time for new states.
 const CHUNK: usize = 64 * 1024;
 
-/// The calling thread's state, starting it if this is the thread's first call.
-/// `None` only if the OS refused the few KiB a new state needs.
+/// Prepares per-thread state for the heap; called once by [`crate::init`]
+/// before anything can start a thread. False if the platform has no
+/// thread-local slot to give: then no thread ever starts, and every call
+/// goes to the original functions.
+pub fn init() -> bool {
+    #[cfg(feature = "fault-injection")]
+    if crate::fault::take_tls_failure() {
+        return false;
+    }
+    tls::init()
+}
+
+/// The calling thread's state, starting it if this is the thread's first
+/// allocation. `None` if the thread has ended its use of the heap, the heap
+/// has no thread-local slot, or the OS refused the memory a new state needs:
+/// the call then goes to the original runtime.
 #[inline(always)]
 pub fn current() -> Option<&'static ThreadState> {
-    match existing() {
-        Some(state) => Some(state),
-        None => slow_path(),
+    let slot = tls::get();
+    if slot as usize > EXITED {
+        // SAFETY: the slot holds a state, and states are never freed.
+        Some(unsafe { &*slot })
+    } else {
+        slow_path(slot)
     }
 }
 
 /// The calling thread's state if it has one; never starts anything.
 #[inline(always)]
 pub fn existing() -> Option<&'static ThreadState> {
-    // SAFETY: the slot holds null or a state, and states are never freed.
-    unsafe { tls::get().as_ref() }
+    let slot = tls::get();
+    // SAFETY: as in `current`.
+    (slot as usize > EXITED).then(|| unsafe { &*slot })
 }
 
-/// The calling thread's counters, starting its state if needed.
+/// Counts `event` for the calling thread, or into the shared counters if it
+/// has no state; never starts a thread.
 #[inline(always)]
-pub fn counters() -> Option<&'static Counters> {
-    current().map(|state| &state.counters)
+pub fn count(event: Event) {
+    match existing() {
+        Some(state) => state.counters.record(event),
+        None => SHARED.record(event),
+    }
 }
 
 #[cold]
 #[inline(never)]
-fn slow_path() -> Option<&'static ThreadState> {
+fn slow_path(slot: *const ThreadState) -> Option<&'static ThreadState> {
+    if slot as usize == EXITED || !tls::ready() {
+        return None;
+    }
     let _last_error = tls::PreserveLastError::new();
-    let state = claim()?;
-    crate::backend::thread_start();
+    let heap = crate::backend::thread_start()?;
+    let Some(state) = claim() else {
+        crate::backend::thread_finish(heap);
+        return None;
+    };
+    state.heap.store(heap, Ordering::Relaxed);
     tls::set(state);
     exit_guard::arm();
     Some(state)
 }
 
 /// Ends the calling thread's use of the heap: its backend heap goes back to
-/// the global caches and its state to the pool. Safe to call more than once,
-/// and harmless on a thread that never allocated; a later call on the same
-/// thread starts it again.
+/// the global caches, its state to the pool, and from now on its
+/// allocations go to the original runtime (a thread that frees or allocates
+/// while it ends, in another DLL's `DLL_THREAD_DETACH`, must not start
+/// again: nothing would end it a second time). Call it when the thread ends;
+/// safe to call more than once, and on a thread that never allocated.
 pub fn thread_exit() {
-    let Some(state) = existing() else { return };
-    crate::backend::thread_finish();
-    state.counters.publish();
-    tls::set(core::ptr::null());
-    state.in_use.store(false, Ordering::Release);
+    if !tls::ready() {
+        return;
+    }
+    let _last_error = tls::PreserveLastError::new();
+    let state = existing();
+    tls::set(EXITED as *const ThreadState);
+    if let Some(state) = state {
+        crate::backend::thread_finish(state.heap.swap(core::ptr::null_mut(), Ordering::Relaxed));
+        state.counters.publish();
+        state.in_use.store(false, Ordering::Release);
+    }
 }
 
 /// Calls `f(state, in_use)` for every state there is.
@@ -127,8 +193,12 @@ fn grow() -> Option<()> {
     Some(())
 }
 
-/// Runs [`thread_exit`] when a thread ends, where the platform tells us.
-/// On Windows a DLL also calls it from `DLL_THREAD_DETACH`.
+/// Where the platform tells us of a thread's end without help, runs
+/// [`thread_exit`] then. On Windows the embedder signals it (the plugin's
+/// `DllMain` sees `DLL_THREAD_DETACH`): a thread-local destructor there would
+/// need a TLS index of its own, which the standard library aborts the process
+/// for if none is left.
+#[cfg(not(windows))]
 mod exit_guard {
     struct Guard;
 
@@ -149,18 +219,37 @@ mod exit_guard {
     }
 }
 
+#[cfg(windows)]
+mod exit_guard {
+    pub fn arm() {}
+}
+
 #[cfg(not(windows))]
 mod tls {
-    use super::ThreadState;
+    use super::{ThreadState, EXITED};
     use core::cell::Cell;
+    use core::sync::atomic::{AtomicBool, Ordering};
+
+    static READY: AtomicBool = AtomicBool::new(false);
 
     std::thread_local! {
         static CURRENT: Cell<*const ThreadState> = const { Cell::new(core::ptr::null()) };
     }
 
+    pub fn init() -> bool {
+        READY.store(true, Ordering::Release);
+        true
+    }
+
+    pub fn ready() -> bool {
+        READY.load(Ordering::Acquire)
+    }
+
+    /// The slot; [`EXITED`] once the thread's thread-locals are destroyed
+    /// (the thread is ending).
     #[inline(always)]
     pub fn get() -> *const ThreadState {
-        CURRENT.try_with(Cell::get).unwrap_or(core::ptr::null())
+        CURRENT.try_with(Cell::get).unwrap_or(EXITED as *const ThreadState)
     }
 
     pub fn set(state: *const ThreadState) {
@@ -223,27 +312,32 @@ mod tls {
     }
 
     pub fn set(state: *const ThreadState) {
-        let index = index();
+        let index = INDEX.load(Ordering::Acquire);
         if index != TLS_OUT_OF_INDEXES {
             // SAFETY: a valid index of ours; the slot is this thread's.
             unsafe { TlsSetValue(index, state as *const core::ffi::c_void) };
         }
     }
 
-    fn index() -> u32 {
-        let index = INDEX.load(Ordering::Acquire);
-        if index != TLS_OUT_OF_INDEXES {
-            return index;
+    /// Allocates the heap's TLS index, once. False if Windows has none left
+    /// (1088 per process).
+    pub fn init() -> bool {
+        if ready() {
+            return true;
         }
         // SAFETY: plain Win32 call.
         let fresh = unsafe { TlsAlloc() };
-        match INDEX.compare_exchange(TLS_OUT_OF_INDEXES, fresh, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => fresh,
-            // Another thread allocated first. The spare index stays allocated:
-            // freeing it would race with nothing, but it is one of 1088 and
-            // this happens at most once per racing thread at start-up.
-            Err(winner) => winner,
+        if fresh == TLS_OUT_OF_INDEXES {
+            return false;
         }
+        // `crate::init` runs once at a time; a lost race would only leave a
+        // spare index allocated.
+        let _ = INDEX.compare_exchange(TLS_OUT_OF_INDEXES, fresh, Ordering::AcqRel, Ordering::Acquire);
+        true
+    }
+
+    pub fn ready() -> bool {
+        INDEX.load(Ordering::Acquire) != TLS_OUT_OF_INDEXES
     }
 
     /// Saves the thread's last-error code and restores it when dropped, so

@@ -32,7 +32,7 @@ pub fn start(stage: &str) -> bool {
                 if started.tracking_leaks { "on" } else { "off" }
             ),
             Err(why) => warning!(
-                "{stage}: heap could not start {} ({why:?}); allocations pass through to the original allocators",
+                "{stage}: heap could not start {}: {why}; allocations pass through to the original allocators",
                 config.backend.name()
             ),
         }

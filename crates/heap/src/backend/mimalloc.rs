@@ -23,7 +23,7 @@ pub fn owns(p: *const u8) -> bool {
 }
 
 #[inline(always)]
-pub fn alloc(size: usize, align: usize) -> *mut u8 {
+pub fn alloc(_heap: *mut c_void, size: usize, align: usize) -> *mut u8 {
     // SAFETY: plain allocation calls; `align` is a power of two.
     unsafe {
         // mimalloc aligns small blocks to their size only (8 for 8 bytes).
@@ -47,7 +47,7 @@ pub fn usable_size(p: *const u8) -> usize {
     unsafe { mi::mi_usable_size(p.cast::<c_void>()) }
 }
 
-pub fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8 {
+pub fn realloc(_heap: *mut c_void, p: *mut u8, size: usize, align: usize) -> *mut u8 {
     // SAFETY: `p` is a live block of ours; on failure it is left untouched.
     unsafe {
         if align == 0 {
@@ -69,9 +69,11 @@ pub fn recorded_request(_p: *const u8) -> Option<usize> {
     None
 }
 
-pub fn thread_start() {
+/// mimalloc keeps each thread's heap itself: no handle.
+pub fn thread_start() -> Option<*mut c_void> {
     // SAFETY: idempotent per thread.
-    unsafe { mi::mi_thread_init() }
+    unsafe { mi::mi_thread_init() };
+    Some(core::ptr::null_mut())
 }
 
 pub fn thread_finish() {

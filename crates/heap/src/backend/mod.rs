@@ -11,6 +11,7 @@
 mod mimalloc;
 mod rpmalloc;
 
+use core::ffi::c_void;
 use core::sync::atomic::{AtomicU8, Ordering};
 
 use crate::config::{Backend, Config};
@@ -42,6 +43,15 @@ pub enum StartError {
     Failed(&'static str),
     /// A backend is already running: the choice is made once per process.
     AlreadyStarted(Backend),
+}
+
+impl core::fmt::Display for StartError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            StartError::Failed(why) => f.write_str(why),
+            StartError::AlreadyStarted(backend) => write!(f, "{} already runs", backend.name()),
+        }
+    }
 }
 
 /// Starts the configured backend and makes it the active one.
@@ -81,19 +91,22 @@ pub fn owns(p: *const u8) -> bool {
     }
 }
 
-/// Starts the calling thread's backend heap.
-pub fn thread_start() {
+/// Starts the calling thread's backend heap: the handle the thread passes
+/// to [`Engine::alloc`] and [`Engine::realloc`] (null for backends that keep
+/// their own), or `None` if no heap can be had now. Passthrough starts no
+/// thread: its calls count into the shared counters.
+pub fn thread_start() -> Option<*mut c_void> {
     match active() {
         Active::Rpmalloc => rpmalloc::thread_start(),
         Active::Mimalloc => mimalloc::thread_start(),
-        Active::Passthrough => {}
+        Active::Passthrough => None,
     }
 }
 
-/// Ends the calling thread's backend heap.
-pub fn thread_finish() {
+/// Ends the calling thread's backend heap, `heap` as [`thread_start`] gave it.
+pub fn thread_finish(heap: *mut c_void) {
     match active() {
-        Active::Rpmalloc => rpmalloc::thread_finish(),
+        Active::Rpmalloc => rpmalloc::thread_finish(heap),
         Active::Mimalloc => mimalloc::thread_finish(),
         Active::Passthrough => {}
     }
@@ -104,16 +117,18 @@ pub fn thread_finish() {
 pub trait Engine {
     /// Whether the backend allocated `p`.
     fn owns(p: *const u8) -> bool;
-    /// `size` bytes: `align == 0` for `malloc`'s alignment (at least 8), or a
-    /// power of two. Null when the backend cannot serve it.
-    fn alloc(size: usize, align: usize) -> *mut u8;
+    /// `size` bytes from the calling thread's `heap` (see [`thread_start`]):
+    /// `align == 0` for `malloc`'s alignment (at least 8), or a power of
+    /// two. Null when the backend cannot serve it.
+    fn alloc(heap: *mut c_void, size: usize, align: usize) -> *mut u8;
     /// Frees a block [`Engine::owns`] said is ours.
     fn free(p: *mut u8);
     /// Usable bytes of a block of ours, from `p` to the block's end.
     fn usable_size(p: *const u8) -> usize;
-    /// Resizes a block of ours, moving it if needed (contents kept up to the
-    /// smaller size); null, the block untouched, when it cannot.
-    fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8;
+    /// Resizes a block of ours, moving it if needed (into the calling
+    /// thread's `heap`; contents kept up to the smaller size); null, the
+    /// block untouched, when it cannot.
+    fn realloc(heap: *mut c_void, p: *mut u8, size: usize, align: usize) -> *mut u8;
     /// A block just handed out or resized for `size` bytes: its usable size,
     /// and whether the request is recorded in the block's metadata (then its
     /// slack needs no zeroing; see `alloc.rs`).
@@ -135,12 +150,12 @@ macro_rules! engine {
                 $module::owns(p)
             }
             #[inline(always)]
-            fn alloc(size: usize, align: usize) -> *mut u8 {
+            fn alloc(heap: *mut c_void, size: usize, align: usize) -> *mut u8 {
                 #[cfg(feature = "fault-injection")]
                 if crate::fault::take_alloc_failure() {
                     return core::ptr::null_mut();
                 }
-                $module::alloc(size, align)
+                $module::alloc(heap, size, align)
             }
             #[inline(always)]
             fn free(p: *mut u8) {
@@ -151,12 +166,12 @@ macro_rules! engine {
                 $module::usable_size(p)
             }
             #[inline]
-            fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8 {
+            fn realloc(heap: *mut c_void, p: *mut u8, size: usize, align: usize) -> *mut u8 {
                 #[cfg(feature = "fault-injection")]
                 if crate::fault::take_alloc_failure() {
                     return core::ptr::null_mut();
                 }
-                $module::realloc(p, size, align)
+                $module::realloc(heap, p, size, align)
             }
             #[inline(always)]
             fn settle(p: *mut u8, size: usize) -> (usize, bool) {

@@ -1,52 +1,24 @@
-//! rpmalloc 1.4 (the copy bundled by `rpmalloc-sys` 0.2.3, upstream b097fd0).
-//!
-//! The crate's own bindings are not used: its thread statistics struct is
-//! too small for the C one, `rpmalloc_thread_finalize` lacks its argument,
-//! and `rpmalloc_initialize_config` is missing. The declarations below follow
-//! `rpmalloc.h` of that snapshot; the layout test below checks the struct against the C sizes.
+//! rpmalloc 1.4.5 (`crates/rpmalloc-sys`), with one first-class heap per
+//! thread, kept in the thread's state (see [`crate::thread`]): no emulated
+//! thread-local storage on the allocation path, and no callback of
+//! rpmalloc's own ending threads behind the heap's back.
 //!
 //! The heap gives rpmalloc its own mapper, so that every span comes from
 //! [`crate::os`] (granule-aligned) and is marked in [`crate::owner`] before a
 //! block in it can exist.
 
-use core::ffi::{c_char, c_int, c_uint, c_void};
+use core::ffi::c_void;
+
+use rpmalloc_sys as rp;
 
 use super::StartError;
 use crate::config::Config;
 
-// The C library is linked through the crate; none of its Rust items are used.
-use rpmalloc_sys as _;
-
-/// `rpmalloc_config_t` of rpmalloc 1.4.3 (36 bytes on 32-bit targets).
-#[repr(C)]
-pub struct RpmallocConfig {
-    pub memory_map: Option<unsafe extern "C" fn(size: usize, offset: *mut usize) -> *mut c_void>,
-    pub memory_unmap: Option<unsafe extern "C" fn(address: *mut c_void, size: usize, offset: usize, release: usize)>,
-    pub error_callback: Option<unsafe extern "C" fn(message: *const c_char)>,
-    pub map_fail_callback: Option<unsafe extern "C" fn(size: usize) -> c_int>,
-    pub page_size: usize,
-    pub span_size: usize,
-    pub span_map_count: usize,
-    pub enable_huge_pages: c_int,
-    pub unused: c_int,
-}
-
 /// rpmalloc's natural alignment: every block is aligned to this.
 const NATURAL_ALIGN: usize = 16;
 
-extern "C" {
-    fn rpmalloc_initialize_config(config: *const RpmallocConfig) -> c_int;
-    fn rpmalloc_thread_initialize();
-    fn rpmalloc_thread_finalize(release_caches: c_int);
-    fn rpmalloc(size: usize) -> *mut c_void;
-    fn rpaligned_alloc(alignment: usize, size: usize) -> *mut c_void;
-    fn rpaligned_realloc(p: *mut c_void, alignment: usize, size: usize, oldsize: usize, flags: c_uint) -> *mut c_void;
-    fn rpfree(p: *mut c_void);
-    fn rpmalloc_usable_size(p: *mut c_void) -> usize;
-}
-
 pub fn start(config: &Config) -> Result<(), StartError> {
-    let rp_config = RpmallocConfig {
+    let rp_config = rp::rpmalloc_config_t {
         memory_map: Some(map),
         memory_unmap: Some(unmap),
         error_callback: None,
@@ -55,11 +27,12 @@ pub fn start(config: &Config) -> Result<(), StartError> {
         span_size: 0,
         span_map_count: config.span_map_count.max(1),
         enable_huge_pages: 0,
-        unused: 0,
+        page_name: core::ptr::null(),
+        huge_page_name: core::ptr::null(),
     };
     // SAFETY: the config is a valid `rpmalloc_config_t`, copied by rpmalloc;
     // the callbacks honour rpmalloc's contract (see `map`, `unmap`).
-    match unsafe { rpmalloc_initialize_config(&rp_config) } {
+    match unsafe { rp::rpmalloc_initialize_config(&rp_config) } {
         0 => Ok(()),
         _ => Err(StartError::Failed("rpmalloc_initialize_config failed")),
     }
@@ -109,26 +82,26 @@ pub fn owns(p: *const u8) -> bool {
 }
 
 #[inline(always)]
-pub fn alloc(size: usize, align: usize) -> *mut u8 {
-    // SAFETY: the backend is started and the calling thread's heap is started
-    // (the caller went through `thread::current`); `align` is a power of two.
+pub fn alloc(heap: *mut c_void, size: usize, align: usize) -> *mut u8 {
+    // SAFETY: `heap` is the calling thread's own, from `thread_start` (the
+    // caller went through `thread::current`); `align` is a power of two.
     unsafe {
         if align <= NATURAL_ALIGN {
-            rpmalloc(size).cast()
+            rp::rpmalloc_heap_alloc(heap.cast(), size).cast()
         } else {
-            rpaligned_alloc(align, size).cast()
+            rp::rpmalloc_heap_aligned_alloc(heap.cast(), align, size).cast()
         }
     }
 }
 
 #[inline(always)]
 pub fn free(p: *mut u8) {
-    // SAFETY: `p` is a live block of ours (checked by the caller). rpfree is
-    // safe from any thread, started or not.
-    unsafe { rpfree(p.cast()) }
+    // SAFETY: `p` is a live block of ours (checked by the caller). rpfree
+    // needs no heap: a block of another thread's heap is handed back to it.
+    unsafe { rp::rpfree(p.cast()) }
 }
 
-/// Where rpmalloc 1.4.3 keeps what `usable_size` needs, in the header of the
+/// Where rpmalloc 1.4.5 keeps what `usable_size` needs, in the header of the
 /// 64 KiB span every block lies in (`struct span_t` in rpmalloc.c): after
 /// `void* free_list`, `uint32_t block_count`, then `size_class`; after two
 /// more `uint32_t` and `atomicptr_t free_list_deferred`, `list_size`, then
@@ -183,7 +156,7 @@ impl Header {
             self.field(span::BLOCK_SIZE) as usize
         } else {
             // SAFETY: `p` is a live block of ours.
-            unsafe { rpmalloc_usable_size(p.cast_mut().cast()) }
+            unsafe { rp::rpmalloc_usable_size(p.cast_mut().cast()) }
         }
     }
 
@@ -200,7 +173,7 @@ pub fn usable_size(p: *const u8) -> usize {
     let header = Header::of(p);
     if header.holds_one_block() {
         // SAFETY: `p` is a live block of ours.
-        return unsafe { rpmalloc_usable_size(p.cast_mut().cast()) };
+        return unsafe { rp::rpmalloc_usable_size(p.cast_mut().cast()) };
     }
     header.block_usable_size(p)
 }
@@ -229,44 +202,48 @@ pub fn recorded_request(p: *const u8) -> Option<usize> {
     header.holds_one_block().then(|| unsafe { header.request().read() })
 }
 
-/// Resizes through `rpaligned_realloc`. rpmalloc never shrinks a block in
-/// place below half of it and over-allocates small growth; both are fine for
-/// CRT semantics. `size == 0` is handled by the caller.
-pub fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8 {
-    // SAFETY: `p` is a live block of ours and the thread's heap is started.
-    unsafe { rpaligned_realloc(p.cast(), align.max(1), size, 0, 0).cast() }
+/// Resizes through `rpmalloc_heap_aligned_realloc`. rpmalloc never shrinks
+/// a block in place below half of it and over-allocates small growth; both
+/// are fine for CRT semantics. `size == 0` is handled by the caller.
+pub fn realloc(heap: *mut c_void, p: *mut u8, size: usize, align: usize) -> *mut u8 {
+    // SAFETY: `p` is a live block of ours and `heap` the calling thread's own.
+    unsafe { rp::rpmalloc_heap_aligned_realloc(heap.cast(), p.cast(), align.max(1), size, 0).cast() }
 }
 
-pub fn thread_start() {
-    // SAFETY: the backend is started; idempotent per thread.
-    unsafe { rpmalloc_thread_initialize() }
+/// A heap for the calling thread, owned by it: blocks other threads free
+/// go back to it through its deferred lists.
+pub fn thread_start() -> Option<*mut c_void> {
+    // SAFETY: the backend is started.
+    let heap = unsafe { rp::rpmalloc_heap_acquire() };
+    (!heap.is_null()).then_some(heap.cast())
 }
 
-pub fn thread_finish() {
-    // Caches go to the global cache, where other threads find them, rather
-    // than staying with an orphaned heap.
-    // SAFETY: finalising a thread with no heap does nothing.
-    unsafe { rpmalloc_thread_finalize(1) }
+/// Gives the thread's heap back. Its caches go to the global cache, where
+/// other threads find them; its live blocks stay valid, and the heap is
+/// handed to the next thread that starts.
+pub fn thread_finish(heap: *mut c_void) {
+    // SAFETY: `heap` came from `thread_start` on this thread and is not used
+    // again by it; null is ignored.
+    unsafe { rp::rpmalloc_heap_release(heap.cast()) }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use core::mem::{offset_of, size_of};
 
     /// The span-header fast path agrees with rpmalloc for every size class,
     /// aligned blocks included.
     #[test]
     fn usable_size_matches_rpmalloc() {
         let _ = crate::init(&crate::Config::DEFAULT);
-        crate::thread::current();
+        let heap = crate::thread::current().expect("a thread state").heap();
         let sizes = (0..2048).chain((2048..70_000).step_by(97)).chain([4 << 20, (4 << 20) + 1, 9 << 20]);
         for size in sizes {
             for align in [0, 32, 256, 4096] {
-                let p = alloc(size, align);
+                let p = alloc(heap, size, align);
                 assert!(!p.is_null());
                 // SAFETY: a live block of ours.
-                let expected = unsafe { rpmalloc_usable_size(p.cast()) };
+                let expected = unsafe { rp::rpmalloc_usable_size(p.cast()) };
                 assert_eq!(usable_size(p), expected, "size {size} align {align}");
                 assert!(expected >= size);
                 let (settled, recorded) = settle(p, size);
@@ -282,22 +259,5 @@ mod tests {
                 free(p);
             }
         }
-    }
-
-    /// `rpmalloc_config_t` as the C compiler lays it out: four function
-    /// pointers, three `size_t`, two `int` (36 bytes on i686, 64 on x86-64).
-    #[test]
-    fn config_matches_the_c_layout() {
-        let word = size_of::<usize>();
-        assert_eq!(offset_of!(RpmallocConfig, memory_map), 0);
-        assert_eq!(offset_of!(RpmallocConfig, memory_unmap), word);
-        assert_eq!(offset_of!(RpmallocConfig, error_callback), 2 * word);
-        assert_eq!(offset_of!(RpmallocConfig, map_fail_callback), 3 * word);
-        assert_eq!(offset_of!(RpmallocConfig, page_size), 4 * word);
-        assert_eq!(offset_of!(RpmallocConfig, span_size), 5 * word);
-        assert_eq!(offset_of!(RpmallocConfig, span_map_count), 6 * word);
-        assert_eq!(offset_of!(RpmallocConfig, enable_huge_pages), 7 * word);
-        assert_eq!(offset_of!(RpmallocConfig, unused), 7 * word + 4);
-        assert_eq!(size_of::<RpmallocConfig>(), if word == 4 { 36 } else { 64 });
     }
 }

@@ -31,6 +31,27 @@ pub fn start(backend: Backend) {
     assert_eq!(started, backend, "one backend per test process");
 }
 
+/// On Windows the embedder tells the heap when a thread ends (the plugin's
+/// `DllMain` at `DLL_THREAD_DETACH`); a test program does it from a TLS
+/// callback, which Windows calls at the same moments.
+#[cfg(windows)]
+mod exit_signal {
+    use core::ffi::c_void;
+
+    unsafe extern "system" fn on_tls_event(_module: *mut c_void, reason: u32, _reserved: *mut c_void) {
+        const DLL_THREAD_DETACH: u32 = 3;
+        if reason == DLL_THREAD_DETACH {
+            heap::thread_exit();
+        }
+    }
+
+    // The loader calls every pointer between MinGW's `.CRT$XLA` and
+    // `.CRT$XLZ` markers for each thread attach and detach.
+    #[used]
+    #[link_section = ".CRT$XLM"]
+    static ON_TLS_EVENT: unsafe extern "system" fn(*mut c_void, u32, *mut c_void) = on_tls_event;
+}
+
 /// A stand-in for a stack walk: leak reports group by this value.
 fn test_caller() -> usize {
     CALLER.with(|c| c.get())
