@@ -183,8 +183,10 @@ impl Harness {
         let mut ok = self.broken.is_empty();
         if !self.fixtures.is_empty() || self.options.check_host {
             let owner = Owner::find(plugins);
+            // Without a TLS index the plugin's heap cannot start.
+            let heap_runs = !self.options.exhaust_tls;
             for fixture in &self.fixtures {
-                ok &= check_fixture(fixture, &owner);
+                ok &= check_fixture(fixture, &owner, heap_runs);
             }
             if self.options.check_host {
                 ok &= check_host(&owner);
@@ -383,12 +385,12 @@ fn is_aligned(p: *const u8, alignment: usize) -> bool {
 
 /// Exercises every allocation function of one fixture and the blocks its
 /// `DllMain` made, printing one line per check.
-fn check_fixture(fixture: &Fixture, owner: &Owner) -> bool {
+fn check_fixture(fixture: &Fixture, owner: &Owner, heap_runs: bool) -> bool {
     let api = fixture.api;
     let mut checks = Checks::new(&fixture.name);
     // Blocks allocated now come from the plugin's heap, unless the plugin had
-    // to leave the module alone.
-    let fresh = Some(!fixture.corrupted);
+    // to leave the module alone or has no heap running.
+    let fresh = Some(heap_runs && !fixture.corrupted);
     // Blocks made before any plugin loaded are the C runtime's. A late
     // fixture's DllMain may run before or after its imports are patched.
     let early = if fixture.early { Some(false) } else { None };

@@ -18,6 +18,12 @@
 //!   --churn-threads N           N threads churn every fixture's allocations
 //!                               from before the plugins load to the checks
 //!   --check-host                check this program's own malloc family too
+//!   --exit-checks               fixtures use their C runtime in every thread
+//!                               and process detach (see exits.rs)
+//!   --thread-storm N            after the checks, N short-lived threads leave
+//!                               blocks that the fixtures free as they end
+//!   --exhaust-tls               take every TLS index before the plugins load
+//!                               (given back after the load phase)
 //! ```
 //!
 //! With fixtures (or `--check-host`), the session checks after the load phase
@@ -25,6 +31,8 @@
 //! each fixture's allocations go where they should, prints one line per check
 //! and exits with 1 if any check failed.
 
+#[cfg(windows)]
+mod exits;
 #[cfg(windows)]
 mod fixtures;
 #[cfg(windows)]
@@ -65,6 +73,12 @@ pub struct Fixtures {
     pub churn_threads: usize,
     /// Also check the host's own `malloc` family (msvcrt, imported by Rust's std).
     pub check_host: bool,
+    /// Fixtures use their C runtime in every thread and process detach.
+    pub exit_checks: bool,
+    /// Short-lived threads run after the checks (see `exits.rs`).
+    pub thread_storm: usize,
+    /// Every TLS index is taken while the plugins load.
+    pub exhaust_tls: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,8 +104,14 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Scenario, String
     };
     let mut scenario = Scenario { mode, exit: Exit::Game, fixtures: Fixtures::default() };
     while let Some(flag) = args.next() {
-        if flag == "--check-host" {
-            scenario.fixtures.check_host = true;
+        let switch = match flag.as_str() {
+            "--check-host" => Some(&mut scenario.fixtures.check_host),
+            "--exit-checks" => Some(&mut scenario.fixtures.exit_checks),
+            "--exhaust-tls" => Some(&mut scenario.fixtures.exhaust_tls),
+            _ => None,
+        };
+        if let Some(switch) = switch {
+            *switch = true;
             continue;
         }
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -112,6 +132,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Scenario, String
             ("--corrupt-imports", _) => scenario.fixtures.corrupt_imports = Some(value),
             ("--churn-threads", _) => {
                 scenario.fixtures.churn_threads = value.parse().map_err(|e| format!("--churn-threads {value}: {e}"))?;
+            }
+            ("--thread-storm", _) => {
+                scenario.fixtures.thread_storm = value.parse().map_err(|e| format!("--thread-storm {value}: {e}"))?;
             }
             _ => return Err(format!("unknown option {flag} for this scenario")),
         }
@@ -180,6 +203,10 @@ mod tests {
             "--churn-threads",
             "2",
             "--check-host",
+            "--exit-checks",
+            "--thread-storm",
+            "1000",
+            "--exhaust-tls",
         ])
         .unwrap();
         assert_eq!(
@@ -190,6 +217,9 @@ mod tests {
                 corrupt_imports: Some("CRT_UCRT.dll".into()),
                 churn_threads: 2,
                 check_host: true,
+                exit_checks: true,
+                thread_storm: 1000,
+                exhaust_tls: true,
             }
         );
         assert!(parse(&["editor", "--check-host"]).unwrap().fixtures.check_host);

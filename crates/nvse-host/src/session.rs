@@ -9,7 +9,7 @@ use windows_sys::Win32::Foundation::HMODULE;
 
 use crate::fixtures::Harness;
 use crate::plugins::{self, Library};
-use crate::{nvse, Exit, Mode, Scenario};
+use crate::{exits, file_name_of, nvse, Exit, Mode, Scenario};
 
 /// Runs the scenario and returns the process exit code: 0, or 1 if a
 /// fixture's check failed.
@@ -23,6 +23,7 @@ pub fn run(scenario: &Scenario) -> i32 {
     // threads start here too, and run until the checks are done.
     let mut harness = Harness::new(&scenario.fixtures);
     harness.load_early();
+    let taken_tls = scenario.fixtures.exhaust_tls.then(exits::exhaust_tls);
 
     let dlls = plugins::discover();
     println!("nvse-host: {} DLL(s) in Data\\NVSE\\Plugins", dlls.len());
@@ -46,17 +47,32 @@ pub fn run(scenario: &Scenario) -> i32 {
     let accepted = query_pass(&interface, &candidates);
     nvse::broadcast(msg::POST_QUERY_PLUGINS, std::ptr::null_mut(), 0);
     let loaded = load_pass(&interface, accepted);
+    if let Some(taken) = taken_tls {
+        exits::restore_tls(taken);
+    }
     nvse::broadcast(msg::POST_LOAD, std::ptr::null_mut(), 0);
     nvse::broadcast(msg::POST_POST_LOAD, std::ptr::null_mut(), 0);
 
     // Modules loaded once the plugins' hooks exist.
     harness.load_late();
+    let fixture_names: Vec<String> =
+        scenario.fixtures.early.iter().chain(&scenario.fixtures.late).map(|f| file_name_of(f).to_owned()).collect();
+    if scenario.fixtures.exit_checks {
+        exits::enable_exit_checks(&fixture_names);
+    }
+    let mut checks = || {
+        let mut passed = harness.check(&loaded);
+        if scenario.fixtures.thread_storm > 0 {
+            passed &= exits::thread_storm(scenario.fixtures.thread_storm, &fixture_names);
+        }
+        passed
+    };
     let mut passed = true;
     match scenario.mode {
         // The checks wait for the first frame: a plugin patches modules that
         // loaded late at the latest there.
-        Mode::Game { .. } => play(scenario.exit, || passed = harness.check(&loaded)),
-        Mode::Editor => passed = harness.check(&loaded),
+        Mode::Game { .. } => play(scenario.exit, || passed = checks()),
+        Mode::Editor => passed = checks(),
     }
     println!("nvse-host: session over");
     let _ = std::io::stdout().flush();

@@ -27,8 +27,13 @@ use windows_sys::Win32::Foundation::{HINSTANCE, TRUE};
 use windows_sys::Win32::System::SystemServices::DLL_THREAD_DETACH;
 
 /// The DLL's entry point. It does as little as possible: it runs under the
-/// loader lock. A thread that ends gives its heap back (a thread that never
-/// allocated has nothing to give).
+/// loader lock.
+///
+/// A thread that ends gives its heap back; DLLs that detach after this one
+/// (those loaded before it) and still allocate on that thread are served by
+/// their original runtime from then on. The process's end changes nothing:
+/// DLLs detach after this one too, and may still free and allocate, so the
+/// heap stays as it is until the process is gone.
 #[no_mangle]
 extern "system" fn DllMain(_module: HINSTANCE, reason: u32, _reserved: *mut core::ffi::c_void) -> BOOL {
     if reason == DLL_THREAD_DETACH {

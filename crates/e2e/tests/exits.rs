@@ -1,0 +1,102 @@
+//! Modules that use their C runtime while threads and the process end, under
+//! the plugin: the test module (`fixtures/crt_client.c`) allocates, resizes
+//! and frees in every `DLL_THREAD_DETACH` and in its `DLL_PROCESS_DETACH`,
+//! loaded before the plugin (it detaches after it) and after it (it detaches
+//! before it), and frees the blocks short-lived threads leave behind.
+
+use e2e::{number_after, Crt, Game, Run};
+
+/// The number after `key=` in the stand-in's line starting with `prefix`.
+fn fact(run: &Run, prefix: &str, key: &str) -> i64 {
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line starting with {prefix:?}\n{}", run.describe()));
+    let marker = format!("{key}=");
+    let rest = &line[line.find(&marker).unwrap_or_else(|| panic!("no {key} in {line:?}")) + marker.len()..];
+    let end = rest.find(' ').unwrap_or(rest.len());
+    rest[..end].parse().unwrap_or_else(|e| panic!("{key} in {line:?}: {e}"))
+}
+
+/// Threads that use the heap and have not ended, from the ExitGame statistics.
+fn heap_threads(run: &Run) -> u64 {
+    let line = run.log_message("ExitGame: heap ");
+    let threads = line.rsplit("; ").next().unwrap_or_default();
+    number_after(threads, "").unwrap_or_else(|| panic!("no thread count in {line:?}"))
+}
+
+#[test]
+fn threads_and_the_process_end_while_modules_allocate() {
+    const THREADS: i64 = 1000;
+    let game = Game::new("exits_threads_and_process");
+    let early = game.add_fixture(Crt::Msvcrt);
+    let late = game.add_fixture(Crt::Msvcr90);
+    let run = game.run(&[
+        "session",
+        "--fixture",
+        early,
+        "--late-fixture",
+        late,
+        "--churn-threads",
+        "2",
+        "--exit-checks",
+        "--thread-storm",
+        &THREADS.to_string(),
+    ]);
+    assert!(run.success, "{}", run.describe());
+    run.assert_printed("nvse-host: session over");
+    for module in [early, late] {
+        // Every detach of every thread found a usable block, and every block
+        // a thread left was freed as it ended.
+        let exits = format!("nvse-host: {module}: thread exits ");
+        assert_eq!(fact(&run, &exits, "freed"), THREADS, "{}", run.describe());
+        assert_eq!(fact(&run, &exits, "unusable"), 0, "{}", run.describe());
+        // Both batches ran the exit checks: the control threads too.
+        assert_eq!(fact(&run, &exits, "usable"), 2 * THREADS, "{}", run.describe());
+        // The process's end: the module detaches after the plugin (early) or
+        // before it (late), and its runtime still serves it.
+        run.assert_printed(&format!("nvse-host: {module}: process detach usable=1"));
+        run.assert_printed(&format!("nvse-host: {module}: ok"));
+    }
+    let churn = run.stdout.lines().find(|l| l.starts_with("nvse-host: churn: ")).unwrap_or_default();
+    assert!(churn.ends_with(" calls, 0 corrupted"), "{}", run.describe());
+
+    // Ended threads leave nothing behind: no thread state, no heap, no
+    // committed memory beyond what threads that never touch the heap cost.
+    assert!(heap_threads(&run) <= 1, "{}", run.describe());
+    let control = fact(&run, "nvse-host: thread storm: ", "control_growth_kib");
+    let storm = fact(&run, "nvse-host: thread storm: ", "storm_growth_kib");
+    assert!(storm <= control + 128, "{THREADS} threads grew committed memory by {storm} KiB (control {control} KiB)");
+}
+
+#[test]
+fn without_a_tls_index_everything_goes_to_the_original_runtimes() {
+    let game = Game::new("exits_no_tls_index");
+    let early = game.add_fixture(Crt::Msvcrt);
+    let late = game.add_fixture(Crt::Ucrt);
+    let run = game.run(&[
+        "session",
+        "--fixture",
+        early,
+        "--late-fixture",
+        late,
+        "--exhaust-tls",
+        "--churn-threads",
+        "2",
+        "--exit-checks",
+        "--thread-storm",
+        "100",
+    ]);
+    assert!(run.success, "{}", run.describe());
+    run.assert_printed("nvse-host: session over");
+    assert!(run.stdout.contains("nvse-host: thread-local storage exhausted ("), "{}", run.describe());
+    let line = run.log_message("Preload: heap could not start");
+    assert!(line.contains("TlsAlloc failed") && line.contains("pass through"), "{line}");
+    for module in [early, late] {
+        // The checks expect every block to be the runtime's (owned=0).
+        run.assert_printed(&format!("nvse-host: {module}: ok"));
+        run.assert_printed(&format!("nvse-host: {module}: process detach usable=1"));
+    }
+    assert_eq!(heap_threads(&run), 0, "{}", run.describe());
+}
