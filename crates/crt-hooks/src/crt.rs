@@ -32,18 +32,23 @@ impl Crt {
         self.dll.eq_ignore_ascii_case(name) || self.aliases.iter().any(|alias| alias.eq_ignore_ascii_case(name))
     }
 
-    /// Fills the originals from the loaded runtime, once. False if the
-    /// runtime is not loaded (then nothing imports it yet). Call with the
-    /// loader lock held.
+    /// Fills the originals from the loaded runtime, once, and pins the
+    /// runtime: blocks it made may reach our hooks at any time until the
+    /// process ends, and go back to these originals. False if the runtime is
+    /// not loaded (then nothing imports it yet). Call with the loader lock
+    /// held.
     pub fn resolve(&self) -> bool {
         if self.originals.get(Function::Free) != 0 {
             return true;
         }
+        if !loader::pin(self.dll) {
+            return false;
+        }
         for function in Function::ALL {
             let address = loader::export_address(self.dll, function.export_name()).unwrap_or(0);
             // SAFETY: the address is the runtime's own export of that name,
-            // which has the family's signature; the runtime is never unloaded
-            // while modules import it, and the plugin keeps it referenced.
+            // which has the family's signature; the runtime is pinned above,
+            // so the address stays valid until the process ends.
             unsafe { self.originals.set(function, address) };
         }
         self.originals.get(Function::Free) != 0

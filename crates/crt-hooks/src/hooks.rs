@@ -130,7 +130,7 @@ fn visit(base: usize, path: Option<String>, summary: &mut Summary) {
         summary.patched += 1;
         summary.slots += report.total_redirected();
     }
-    let news = report.total_redirected() > 0 || !report.foreign.is_empty() || report.unwritable > 0;
+    let news = report.total_redirected() > 0 || report.left_alone.iter().any(|left| !left.reason.is_waiting());
     if (first_time && report.outcome != ModuleOutcome::NotBoundYet) || (!first_time && news) {
         (state.on_module)(&report);
     }

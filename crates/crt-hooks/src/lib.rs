@@ -8,8 +8,8 @@
 //! |---|---|
 //! | [`crt`] | the runtimes, their originals and generated entry points |
 //! | [`policy`] | which modules are left alone, and why |
-//! | [`patch`] | one module: read its imports, redirect its runtime slots |
-//! | [`slot`] | one slot: an atomic write under lifted page protection |
+//! | [`patch`] | one module: read its imports, redirect each runtime's slots all or nothing |
+//! | [`slot`] | a group of slots: checked, then written under lifted page protection, or put back |
 //! | [`loader`] | the loader lock, the module list, load notifications |
 //! | [`hooks`] | installing, pending modules, rescans |
 //!
@@ -26,5 +26,5 @@ pub mod policy;
 pub mod slot;
 
 pub use hooks::{has_pending, install, rescan, InstallError, Settings, Summary};
-pub use patch::{ModuleOutcome, ModuleReport};
+pub use patch::{LeftAlone, ModuleOutcome, ModuleReport, Reason};
 pub use policy::Skip;

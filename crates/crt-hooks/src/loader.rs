@@ -9,7 +9,9 @@
 use core::ffi::{c_void, CStr};
 
 use windows_sys::Win32::Foundation::{HMODULE, UNICODE_STRING};
-use windows_sys::Win32::System::LibraryLoader::{GetModuleFileNameW, GetModuleHandleW, GetProcAddress};
+use windows_sys::Win32::System::LibraryLoader::{
+    GetModuleFileNameW, GetModuleHandleExW, GetModuleHandleW, GetProcAddress, GET_MODULE_HANDLE_EX_FLAG_PIN,
+};
 use windows_sys::Win32::System::ProcessStatus::K32EnumProcessModules;
 use windows_sys::Win32::System::Threading::GetCurrentProcess;
 
@@ -79,6 +81,16 @@ pub fn module_path(base: usize) -> Option<String> {
     // SAFETY: the buffer holds as many u16s as the size argument says.
     let len = unsafe { GetModuleFileNameW(module, buffer.as_mut_ptr(), buffer.len() as u32) } as usize;
     (len > 0 && len < buffer.len()).then(|| String::from_utf16_lossy(&buffer[..len]))
+}
+
+/// Keeps the loaded module named `dll` loaded until the process ends, however
+/// often it is freed. False if it is not loaded.
+pub fn pin(dll: &str) -> bool {
+    let wide: Vec<u16> = dll.encode_utf16().chain(Some(0)).collect();
+    let mut module: HMODULE = core::ptr::null_mut();
+    // SAFETY: the name is NUL-terminated and `module` a valid out-pointer;
+    // GetModuleHandleExW loads nothing, it only marks a loaded module.
+    unsafe { GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_PIN, wide.as_ptr(), &mut module) != 0 }
 }
 
 /// The address of `function` in the loaded module named `dll`, following forwarders.

@@ -256,3 +256,63 @@ fn the_hosts_own_c_runtime_imports_are_redirected() {
     let line = hooks_line(&run, "nvse-host.exe");
     assert!(line.contains(" slot(s) redirected (msvcrt.dll: "), "{line}\n{}", run.describe());
 }
+
+#[test]
+fn a_module_whose_free_another_hook_took_keeps_its_runtime_for_everything() {
+    let game = Game::new("crt_hooked_free");
+    let msvcrt = game.add_fixture(Crt::Msvcrt);
+    let ucrt = game.add_fixture(Crt::Ucrt);
+    let msvcr90 = game.add_fixture(Crt::Msvcr90);
+    let run = game.run(&[
+        "session",
+        "--fixture",
+        msvcrt,
+        "--fixture",
+        ucrt,
+        "--late-fixture",
+        msvcr90,
+        "--hook-free",
+        msvcrt,
+    ]);
+    assert!(run.success, "{}", run.describe());
+    run.assert_printed("nvse-host: session over");
+    let loaded = format!("nvse-host: fixture {msvcrt} loaded before the plugins, its free import hooked by ");
+    let hook = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(loaded.as_str()))
+        .unwrap_or_else(|| panic!("the hook's address is not printed\n{}", run.describe()))
+        .to_owned();
+
+    // Every block the module makes now is its runtime's, and none of the
+    // plugin's reached the runtime's free through the hook.
+    run.assert_printed(&format!("nvse-host: {msvcrt}: ok"));
+    for check in ["malloc", "realloc", "calloc", "aligned_malloc", "aligned_realloc", "early realloc"] {
+        run.assert_fact(msvcrt, check, "owned", "0");
+    }
+    run.assert_fact(msvcrt, "hooked free", "owned", "0");
+    let checks = run.checks(msvcrt);
+    let calls = checks
+        .iter()
+        .find(|(check, _)| check == "hooked free")
+        .and_then(|(_, facts)| facts.iter().find(|(key, _)| key == "calls"))
+        .and_then(|(_, calls)| calls.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no hooked free calls\n{}", run.describe()));
+    assert!(calls > 0, "the module's frees went around the hook\n{}", run.describe());
+
+    // The log names the module, its runtime and the slot.
+    let line = hooks_line(&run, msvcrt);
+    assert_eq!(
+        line,
+        format!(
+            "Hooks: {msvcrt}: msvcrt.dll left alone (all or nothing): free's slot points at {hook}, another hook's"
+        ),
+        "{}",
+        run.describe()
+    );
+
+    // The other modules are redirected as usual.
+    for crt in [Crt::Ucrt, Crt::Msvcr90] {
+        assert_redirected(&run, crt);
+    }
+}

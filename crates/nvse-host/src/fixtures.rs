@@ -1,8 +1,8 @@
 //! Test DLLs that allocate through their C runtime's imports
 //! (`crates/e2e/fixtures/crt_client.c`): loading them before or after the
-//! plugins, damaging one's import directory, churning their allocations from
-//! other threads, and checking afterwards that every kind of block goes where
-//! the plugin's hooks should send it.
+//! plugins, damaging one's import directory or hooking its `free` import,
+//! churning their allocations from other threads, and checking afterwards
+//! that every kind of block goes where the plugin's hooks should send it.
 //!
 //! Each check prints one line, `nvse-host: <module>: <check> <fact>=<value>...`,
 //! and each module ends with `nvse-host: <module>: ok` or
@@ -27,7 +27,7 @@ use windows_sys::Win32::System::Memory::{VirtualProtect, PAGE_READWRITE};
 use windows_sys::Win32::System::SystemServices::{IMAGE_DOS_HEADER, IMAGE_DOS_SIGNATURE, IMAGE_NT_SIGNATURE};
 
 use crate::plugins::{self, Library};
-use crate::{file_name_of, Fixtures};
+use crate::{file_name_of, free_hook, Fixtures};
 
 /// The plugin's answer to "did your heap allocate this block?".
 pub const IS_OWNED_EXPORT: &str = "MemoryPoolNVSE_IsOwned";
@@ -38,7 +38,7 @@ const BAD_IMPORT_DIRECTORY: IMAGE_DATA_DIRECTORY = IMAGE_DATA_DIRECTORY { Virtua
 /// Rounds of allocation per `fx_churn` call of a churn thread.
 const CHURN_ROUNDS: u32 = 500;
 
-type IsOwnedFn = unsafe extern "C" fn(*const c_void) -> bool;
+pub type IsOwnedFn = unsafe extern "C" fn(*const c_void) -> bool;
 type ChurnFn = unsafe extern "C" fn(u32, u32) -> u32;
 
 /// The fixture's exports (`crt_client.c`), each calling the C runtime through
@@ -116,13 +116,30 @@ impl Api {
     }
 }
 
+/// What the session does to an early fixture right after loading it, before
+/// the plugins load, as other tools may have done in the game.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tampering {
+    /// Its import directory points outside the image: the plugin must leave it alone.
+    corrupt_imports: bool,
+    /// Its `free` import leads to another hook ([`free_hook`]): the plugin
+    /// must leave its runtime's imports alone, all of them.
+    hook_free: bool,
+}
+
+impl Tampering {
+    /// Whether the plugin must leave the fixture's C runtime imports alone.
+    fn leaves_it_alone(self) -> bool {
+        self.corrupt_imports || self.hook_free
+    }
+}
+
 /// A loaded fixture.
 struct Fixture {
     name: String,
     /// Loaded before the plugins: the blocks its `DllMain` made are its C runtime's.
     early: bool,
-    /// Its import directory was damaged: the plugin must leave it alone.
-    corrupted: bool,
+    tampering: Tampering,
     api: Api,
 }
 
@@ -140,13 +157,19 @@ impl Harness {
         Harness { options: options.clone(), fixtures: Vec::new(), broken: Vec::new(), churn: Churn::default() }
     }
 
-    /// Loads the `--fixture` DLLs (damaging the `--corrupt-imports` one), then
-    /// starts the churn threads. Call before plugin discovery.
+    /// Loads the `--fixture` DLLs (damaging the `--corrupt-imports` one and
+    /// hooking the `--hook-free` one), then starts the churn threads. Call
+    /// before plugin discovery.
     pub fn load_early(&mut self) {
         for path in self.options.early.clone() {
-            let corrupt =
-                self.options.corrupt_imports.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(file_name_of(&path)));
-            self.load(&path, true, corrupt);
+            let named = |option: &Option<String>| {
+                option.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(file_name_of(&path)))
+            };
+            let tampering = Tampering {
+                corrupt_imports: named(&self.options.corrupt_imports),
+                hook_free: named(&self.options.hook_free),
+            };
+            self.load(&path, true, tampering);
         }
         self.churn = Churn::start(self.options.churn_threads, &self.fixtures);
     }
@@ -154,19 +177,18 @@ impl Harness {
     /// Loads the `--late-fixture` DLLs; the churn threads pick them up.
     pub fn load_late(&mut self) {
         for path in self.options.late.clone() {
-            self.load(&path, false, false);
+            self.load(&path, false, Tampering::default());
         }
     }
 
-    fn load(&mut self, path: &str, early: bool, corrupt: bool) {
+    fn load(&mut self, path: &str, early: bool, tampering: Tampering) {
         let name = file_name_of(path).to_owned();
-        match load_fixture(path, corrupt) {
-            Ok(api) => {
+        match load_fixture(path, tampering) {
+            Ok((api, damage)) => {
                 let when = if early { "before the plugins" } else { "after the load phase" };
-                let damage = if corrupt { ", import directory pointed outside the image" } else { "" };
                 println!("nvse-host: fixture {name} loaded {when}{damage}");
                 self.churn.add(api.churn);
-                self.fixtures.push(Fixture { name, early, corrupted: corrupt, api });
+                self.fixtures.push(Fixture { name, early, tampering, api });
             }
             Err(e) => {
                 println!("nvse-host: {name}: FAILED to load ({e})");
@@ -196,20 +218,39 @@ impl Harness {
     }
 }
 
-/// Loads a fixture (a relative path is taken from the game folder) and
-/// resolves its exports. The module is never unloaded.
-fn load_fixture(path: &str, corrupt: bool) -> Result<Api, String> {
+/// Loads a fixture (a relative path is taken from the game folder), tampers
+/// with it, and resolves its exports. Returns them and what was done, as
+/// printed after "loaded". The module is never unloaded.
+fn load_fixture(path: &str, tampering: Tampering) -> Result<(Api, String), String> {
     let path = Path::new(path);
     let path = if path.is_absolute() { path.to_path_buf() } else { plugins::game_dir().join(path) };
     let library = Library::load(&path)?;
     let module = library.module;
     std::mem::forget(library);
-    if corrupt {
+    let mut done = String::new();
+    if tampering.hook_free {
+        // SAFETY: `module` was just loaded and stays loaded; a fixture's free
+        // is its C runtime's.
+        let hook = unsafe { free_hook::install(module) }?;
+        let _ = write!(done, ", its free import hooked by {hook:#010x}");
+    }
+    if tampering.corrupt_imports {
         // SAFETY: `module` was just loaded and stays loaded.
         unsafe { corrupt_import_directory(module) }?;
+        done.push_str(", import directory pointed outside the image");
     }
     // SAFETY: the fixtures are built from crt_client.c, whose exports `Api` mirrors.
-    unsafe { Api::resolve(module) }
+    Ok((unsafe { Api::resolve(module) }?, done))
+}
+
+/// Tells the `--hook-free` hook which blocks are the plugin's, as soon as a
+/// plugin DLL that can tell is loaded (before its code runs).
+pub fn plugin_loaded(module: HMODULE) {
+    // SAFETY: the module is a loaded plugin; the export's contract is
+    // `extern "C" bool MemoryPoolNVSE_IsOwned(const void*)`.
+    if let Some(is_owned) = unsafe { export::<IsOwnedFn>(module, IS_OWNED_EXPORT) } {
+        free_hook::set_is_owned(is_owned);
+    }
 }
 
 /// Points the import directory (data directory 1) of a loaded module outside
@@ -390,7 +431,7 @@ fn check_fixture(fixture: &Fixture, owner: &Owner, heap_runs: bool) -> bool {
     let mut checks = Checks::new(&fixture.name);
     // Blocks allocated now come from the plugin's heap, unless the plugin had
     // to leave the module alone or has no heap running.
-    let fresh = Some(heap_runs && !fixture.corrupted);
+    let fresh = Some(heap_runs && !fixture.tampering.leaves_it_alone());
     // Blocks made before any plugin loaded are the C runtime's. A late
     // fixture's DllMain may run before or after its imports are patched.
     let early = if fixture.early { Some(false) } else { None };
@@ -544,7 +585,23 @@ fn check_fixture(fixture: &Fixture, owner: &Owner, heap_runs: bool) -> bool {
             (api.aligned_free)(aligned);
         }
     }
+    if fixture.tampering.hook_free {
+        check_free_hook(&mut checks);
+    }
     checks.verdict()
+}
+
+/// What the `--hook-free` hook saw: the fixture's frees went through it, and
+/// none of the blocks was the plugin's.
+fn check_free_hook(checks: &mut Checks) {
+    let (calls, owned) = free_hook::tally();
+    checks.line(
+        "hooked free",
+        &[
+            size_fact("calls", calls as usize, 1, false),
+            Fact { key: "owned", shown: owned.to_string(), ok: owned == 0 },
+        ],
+    );
 }
 
 extern "C" {

@@ -15,6 +15,9 @@
 //!   --late-fixture PATH.dll     load it after PostPostLoad (repeatable)
 //!   --corrupt-imports NAME.dll  point that (early) fixture's import directory
 //!                               outside its image right after loading it
+//!   --hook-free NAME.dll        hook that (early) fixture's `free` import right
+//!                               after loading it, as another tool would; the
+//!                               hook counts its calls and the plugin's blocks
 //!   --churn-threads N           N threads churn every fixture's allocations
 //!                               from before the plugins load to the checks
 //!   --check-host                check this program's own malloc family too
@@ -35,6 +38,8 @@
 mod exits;
 #[cfg(windows)]
 mod fixtures;
+#[cfg(windows)]
+mod free_hook;
 #[cfg(windows)]
 mod nvse;
 #[cfg(windows)]
@@ -69,6 +74,8 @@ pub struct Fixtures {
     pub late: Vec<String>,
     /// The file name of an early fixture whose import directory is corrupted.
     pub corrupt_imports: Option<String>,
+    /// The file name of an early fixture whose `free` import another hook takes.
+    pub hook_free: Option<String>,
     /// Threads churning every fixture's allocations meanwhile.
     pub churn_threads: usize,
     /// Also check the host's own `malloc` family (msvcrt, imported by Rust's std).
@@ -130,6 +137,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Scenario, String
             ("--fixture", _) => scenario.fixtures.early.push(value),
             ("--late-fixture", _) => scenario.fixtures.late.push(value),
             ("--corrupt-imports", _) => scenario.fixtures.corrupt_imports = Some(value),
+            ("--hook-free", _) => scenario.fixtures.hook_free = Some(value),
             ("--churn-threads", _) => {
                 scenario.fixtures.churn_threads = value.parse().map_err(|e| format!("--churn-threads {value}: {e}"))?;
             }
@@ -139,10 +147,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Scenario, String
             _ => return Err(format!("unknown option {flag} for this scenario")),
         }
     }
-    // Only a fixture loaded before the plugins can be damaged before they look at it.
-    if let Some(name) = &scenario.fixtures.corrupt_imports {
-        if !scenario.fixtures.early.iter().any(|f| file_name_of(f).eq_ignore_ascii_case(name)) {
-            return Err(format!("--corrupt-imports {name}: not the file name of a --fixture"));
+    // Only a fixture loaded before the plugins can be tampered with before they look at it.
+    let fixtures = &scenario.fixtures;
+    for (option, name) in [("--corrupt-imports", &fixtures.corrupt_imports), ("--hook-free", &fixtures.hook_free)] {
+        if let Some(name) = name {
+            if !fixtures.early.iter().any(|f| file_name_of(f).eq_ignore_ascii_case(name)) {
+                return Err(format!("{option} {name}: not the file name of a --fixture"));
+            }
         }
     }
     Ok(scenario)
@@ -200,6 +211,8 @@ mod tests {
             "crt_msvcr90.dll",
             "--corrupt-imports",
             "CRT_UCRT.dll",
+            "--hook-free",
+            "crt_msvcrt.dll",
             "--churn-threads",
             "2",
             "--check-host",
@@ -215,6 +228,7 @@ mod tests {
                 early: vec!["crt_msvcrt.dll".into(), "sub\\crt_ucrt.dll".into()],
                 late: vec!["crt_msvcr90.dll".into()],
                 corrupt_imports: Some("CRT_UCRT.dll".into()),
+                hook_free: Some("crt_msvcrt.dll".into()),
                 churn_threads: 2,
                 check_host: true,
                 exit_checks: true,
@@ -234,9 +248,12 @@ mod tests {
         assert!(parse(&["session", "--exit", "later"]).is_err());
         assert!(parse(&["session", "--fixture"]).is_err());
         assert!(parse(&["session", "--churn-threads", "-1"]).is_err());
-        // Only an early fixture's imports can be corrupted.
+        // Only an early fixture can be tampered with.
         assert!(parse(&["session", "--late-fixture", "a.dll", "--corrupt-imports", "a.dll"]).is_err());
         assert!(parse(&["session", "--corrupt-imports", "a.dll"]).is_err());
+        // Likewise for hooking one's free.
+        assert!(parse(&["session", "--late-fixture", "a.dll", "--hook-free", "a.dll"]).is_err());
+        assert!(parse(&["session", "--hook-free"]).is_err());
     }
 
     #[test]

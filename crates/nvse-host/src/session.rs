@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use nvse_abi::{exports, msg, PluginHandle, PluginInfo};
 use windows_sys::Win32::Foundation::HMODULE;
 
-use crate::fixtures::Harness;
+use crate::fixtures::{self, Harness};
 use crate::plugins::{self, Library};
 use crate::{exits, file_name_of, nvse, Exit, Mode, Scenario};
 
@@ -110,6 +110,7 @@ fn preload(path: &std::path::Path) {
         Ok(library) => library,
         Err(e) => return println!("nvse-host: preload {}: {e}", path.display()),
     };
+    fixtures::plugin_loaded(library.module);
     let Some(preload) = library.preload() else { return };
     // SAFETY: the export has NVSE's Preload signature.
     let result = unsafe { preload() };
@@ -135,6 +136,7 @@ fn query_pass(interface: &nvse_abi::NVSEInterface, candidates: &[(usize, PathBuf
                 continue;
             }
         };
+        fixtures::plugin_loaded(library.module);
         let file = library.file_name();
         let (Some(query), Some(_)) = (library.query(), library.load_fn()) else {
             println!("nvse-host: query {file}: does not appear to be an NVSE plugin");

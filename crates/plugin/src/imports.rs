@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Once;
 
-use crt_hooks::{ModuleOutcome, ModuleReport, Skip};
+use crt_hooks::{LeftAlone, ModuleOutcome, ModuleReport, Skip};
 
 use crate::log::{info, warning};
 use crate::module;
@@ -77,21 +77,23 @@ fn log_module(report: &ModuleReport) {
             if total > 0 {
                 let per_dll: Vec<String> = report.redirected.iter().map(|(dll, n)| format!("{dll}: {n}")).collect();
                 info!("Hooks: {name}: {total} slot(s) redirected ({})", per_dll.join(", "));
-            } else if report.already == 0 && report.foreign.is_empty() {
+            } else if report.already == 0 && report.left_alone.is_empty() {
                 info!("Hooks: {name}: no C runtime allocation imports");
             }
-            for (function, address) in &report.foreign {
-                warning!("Hooks: {name}: {function} left alone: its slot points at {address:#010x}, another hook's");
-            }
-            if report.unwritable > 0 {
-                warning!("Hooks: {name}: {} slot(s) could not be made writable", report.unwritable);
-            }
-            if report.delay_unbound > 0 {
-                info!(
-                    "Hooks: {name}: {} delay-loaded slot(s) not bound yet; a later rescan patches them",
-                    report.delay_unbound
-                );
+            for left in &report.left_alone {
+                log_left_alone(name, left);
             }
         }
+    }
+}
+
+/// A runtime's allocation imports that a module keeps calling the runtime
+/// through, naming the slot that decided it: a warning unless the group only
+/// waits for the loader to bind it.
+fn log_left_alone(name: &str, left: &LeftAlone) {
+    if left.reason.is_waiting() {
+        info!("Hooks: {name}: {} left alone (all or nothing): {left}", left.runtime);
+    } else {
+        warning!("Hooks: {name}: {} left alone (all or nothing): {left}", left.runtime);
     }
 }
