@@ -21,7 +21,7 @@ use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleA, GetProcAddress
 use windows_sys::Win32::System::ProcessStatus::{K32GetProcessMemoryInfo, PROCESS_MEMORY_COUNTERS};
 use windows_sys::Win32::System::Threading::{GetCurrentProcess, TlsAlloc, TlsFree, TLS_OUT_OF_INDEXES};
 
-type EnableFn = unsafe extern "C" fn();
+type SetChecksFn = unsafe extern "C" fn(i32);
 type LeaveFn = unsafe extern "C" fn(usize) -> i32;
 type TallyFn = unsafe extern "C" fn(*mut u32, *mut u32, *mut u32);
 
@@ -32,7 +32,7 @@ const WARM_UP_THREADS: usize = 100;
 /// The exit-related exports of one loaded fixture.
 struct Fixture {
     name: String,
-    enable: EnableFn,
+    set_checks: SetChecksFn,
     leave: LeaveFn,
     tally: TallyFn,
 }
@@ -50,7 +50,7 @@ impl Fixture {
         unsafe {
             Some(Fixture {
                 name: name.to_owned(),
-                enable: export(module, c"fx_enable_exit_checks")?,
+                set_checks: export(module, c"fx_set_exit_checks")?,
                 leave: export(module, c"fx_leave_block")?,
                 tally: export(module, c"fx_exit_tally")?,
             })
@@ -82,18 +82,26 @@ fn fixtures(names: &[String]) -> Vec<Fixture> {
     names.iter().filter_map(|name| Fixture::find(name)).collect()
 }
 
+impl Fixture {
+    fn set_checks(&self, on: bool) {
+        // SAFETY: sets a flag in the fixture.
+        unsafe { (self.set_checks)(i32::from(on)) };
+    }
+}
+
 /// Turns on every fixture's exit checks.
 pub fn enable_exit_checks(names: &[String]) {
     for fixture in fixtures(names) {
-        // SAFETY: sets a flag in the fixture.
-        unsafe { (fixture.enable)() };
+        fixture.set_checks(true);
         println!("nvse-host: {}: exit checks on", fixture.name);
     }
 }
 
-/// The storm described in the module's documentation. Returns whether every
+/// The storm described in the module's documentation. The control threads
+/// run with the fixtures' exit checks off: they touch no heap at all, and
+/// measure what a thread costs the process by itself. Returns whether every
 /// fixture freed every block left to it and every exit check was usable.
-pub fn thread_storm(count: usize, names: &[String]) -> bool {
+pub fn thread_storm(count: usize, names: &[String], exit_checks: bool) -> bool {
     let fixtures = fixtures(names);
     let leave: Vec<LeaveFn> = fixtures.iter().map(|f| f.leave).collect();
     let leaving = move || {
@@ -105,9 +113,11 @@ pub fn thread_storm(count: usize, names: &[String]) -> bool {
     run_threads(WARM_UP_THREADS, || {});
     run_threads(WARM_UP_THREADS, leaving.clone());
     let before: Vec<_> = fixtures.iter().map(Fixture::tally).collect();
+    fixtures.iter().for_each(|f| f.set_checks(false));
     let start = committed();
     run_threads(count, || {});
     let control = committed();
+    fixtures.iter().for_each(|f| f.set_checks(exit_checks));
     run_threads(count, leaving);
     let storm = committed();
     println!(
@@ -117,15 +127,15 @@ pub fn thread_storm(count: usize, names: &[String]) -> bool {
         storm / 1024,
     );
     let mut ok = true;
-    for (fixture, (usable_0, _, freed_0)) in fixtures.iter().zip(before) {
+    for (fixture, (usable_before, _, freed_before)) in fixtures.iter().zip(before) {
         let (usable, unusable, freed) = fixture.tally();
         println!(
             "nvse-host: {}: thread exits left={count} freed={} usable={} unusable={unusable}",
             fixture.name,
-            freed - freed_0,
-            usable - usable_0,
+            freed - freed_before,
+            usable - usable_before,
         );
-        ok &= freed - freed_0 == count as u32 && unusable == 0;
+        ok &= freed - freed_before == count as u32 && unusable == 0;
     }
     ok
 }

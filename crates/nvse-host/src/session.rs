@@ -63,7 +63,8 @@ pub fn run(scenario: &Scenario) -> i32 {
     let mut checks = || {
         let mut passed = harness.check(&loaded);
         if scenario.fixtures.thread_storm > 0 {
-            passed &= exits::thread_storm(scenario.fixtures.thread_storm, &fixture_names);
+            passed &=
+                exits::thread_storm(scenario.fixtures.thread_storm, &fixture_names, scenario.fixtures.exit_checks);
         }
         passed
     };
