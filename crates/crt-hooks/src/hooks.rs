@@ -61,6 +61,25 @@ struct State {
 struct Modules {
     seen: Vec<usize>,
     pending: Vec<usize>,
+    /// Modules with groups left alone for something other than the loader,
+    /// and how many: a rescan reports them again only when that changes.
+    refused: Vec<(usize, usize)>,
+}
+
+impl Modules {
+    /// Records how many of the module's groups are refused now; true if
+    /// that differs from the last look.
+    fn refusals_changed(&mut self, base: usize, refused: usize) -> bool {
+        let last = self.refused.iter().position(|&(b, _)| b == base);
+        let before = last.map_or(0, |i| self.refused[i].1);
+        match (last, refused) {
+            (Some(i), 0) => drop(self.refused.swap_remove(i)),
+            (Some(i), n) => self.refused[i].1 = n,
+            (None, 0) => {}
+            (None, n) => self.refused.push((base, n)),
+        }
+        before != refused
+    }
 }
 
 static STATE: OnceLock<State> = OnceLock::new();
@@ -125,12 +144,14 @@ fn visit(base: usize, path: Option<String>, summary: &mut Summary) {
         modules.seen.push(base);
     }
     PENDING.store(!modules.pending.is_empty(), Ordering::Relaxed);
+    let refused = report.left_alone.iter().filter(|left| !left.reason.is_waiting()).count();
+    let refusals_changed = modules.refusals_changed(base, refused);
     drop(modules);
     if report.total_redirected() > 0 {
         summary.patched += 1;
         summary.slots += report.total_redirected();
     }
-    let news = report.total_redirected() > 0 || report.left_alone.iter().any(|left| !left.reason.is_waiting());
+    let news = report.total_redirected() > 0 || refusals_changed;
     if (first_time && report.outcome != ModuleOutcome::NotBoundYet) || (!first_time && news) {
         (state.on_module)(&report);
     }
@@ -147,6 +168,7 @@ unsafe extern "system" fn on_notification(reason: u32, data: *const LoadedNotifi
         let mut modules = state.modules.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         modules.seen.retain(|&b| b != base);
         modules.pending.retain(|&b| b != base);
+        modules.refused.retain(|&(b, _)| b != base);
         PENDING.store(!modules.pending.is_empty(), Ordering::Relaxed);
         return;
     }

@@ -126,8 +126,12 @@ unsafe fn swap_all(group: &[Redirect], pending: &[usize]) -> Result<u32, Refused
     for (done, &index) in pending.iter().enumerate() {
         let Redirect { slot, expected, replacement } = group[index];
         // SAFETY: the caller's contract.
-        let Some(cell) = (unsafe { cell(slot) }) else { unreachable!("alignment was checked") };
-        if let Err(current) = cell.compare_exchange(expected, replacement, Ordering::AcqRel, Ordering::Acquire) {
+        let swapped = match unsafe { cell(slot) } {
+            Some(cell) => cell.compare_exchange(expected, replacement, Ordering::AcqRel, Ordering::Acquire),
+            // Alignment was checked with the group; refused all the same.
+            None => Err(expected),
+        };
+        if let Err(current) = swapped {
             // SAFETY: the same slots, still writable.
             unsafe { put_back(group, &pending[..done]) };
             return Err(Refused { index, refusal: Refusal::LostRace(current) });

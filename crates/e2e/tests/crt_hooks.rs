@@ -310,6 +310,9 @@ fn a_module_whose_free_another_hook_took_keeps_its_runtime_for_everything() {
         "{}",
         run.describe()
     );
+    // Said once: the rescans find nothing new to say.
+    let said = run.log_messages().iter().filter(|m| m.contains("left alone (all or nothing)")).count();
+    assert_eq!(said, 1, "{}", run.describe());
 
     // The other modules are redirected as usual.
     for crt in [Crt::Ucrt, Crt::Msvcr90] {
