@@ -18,22 +18,14 @@
 //! On the plugin's own target, under Wine (Wine's msvcrt as `system`):
 //! `cargo bench -p heap --bench dispatch --target i686-pc-windows-gnu`.
 
-use std::ffi::{c_int, c_void};
+use std::cell::Cell;
 use std::ptr;
 use std::sync::{mpsc, Barrier};
 use std::time::{Duration, Instant};
 
 use heap::{Function, Originals};
 
-// rpmalloc's C symbols, linked into this binary through the heap crate
-// (which starts rpmalloc process-wide in `heap::init`).
-extern "C" {
-    fn rpmalloc(size: usize) -> *mut c_void;
-    fn rpfree(p: *mut c_void);
-    fn rprealloc(p: *mut c_void, size: usize) -> *mut c_void;
-    fn rpmalloc_thread_initialize();
-    fn rpmalloc_thread_finalize(release_caches: c_int);
-}
+use rpmalloc_sys as rp;
 
 /// The C runtime this binary links: glibc natively, msvcrt.dll on Windows
 /// (under Wine, a 32-bit build measures what the plugin replaces).
@@ -109,17 +101,39 @@ macro_rules! raw {
     };
 }
 
-raw!(RpmallocRaw, "rpmalloc raw", rpmalloc, rpfree, rprealloc, {
+/// rpmalloc as the heap builds it (`crates/rpmalloc-sys`): one first-class
+/// heap per thread, here kept in a plain thread-local.
+struct RpmallocRaw;
+
+std::thread_local! {
+    static RP_HEAP: Cell<*mut rp::rpmalloc_heap_t> = const { Cell::new(ptr::null_mut()) };
+}
+
+impl Allocator for RpmallocRaw {
+    const NAME: &'static str = "rpmalloc raw";
     fn thread_start() {
-        // SAFETY: rpmalloc is initialised (heap::init); idempotent per thread.
-        unsafe { rpmalloc_thread_initialize() }
+        if RP_HEAP.get().is_null() {
+            // SAFETY: rpmalloc is initialised (heap::init).
+            RP_HEAP.set(unsafe { rp::rpmalloc_heap_acquire() });
+        }
     }
     fn thread_end() {
-        // rpmalloc 1.4 has no thread-exit hook on Linux: hand the heap back.
-        // SAFETY: the thread is done with rpmalloc until its next initialise.
-        unsafe { rpmalloc_thread_finalize(1) }
+        // SAFETY: the thread's own heap, not used by it again.
+        unsafe { rp::rpmalloc_heap_release(RP_HEAP.replace(ptr::null_mut())) }
     }
-});
+    fn malloc(size: usize) -> *mut u8 {
+        // SAFETY: the thread's heap, acquired in `thread_start`.
+        unsafe { rp::rpmalloc_heap_alloc(RP_HEAP.get(), size).cast() }
+    }
+    unsafe fn free(p: *mut u8) {
+        // SAFETY: forwarded contract.
+        unsafe { rp::rpfree(p.cast()) }
+    }
+    unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
+        // SAFETY: forwarded contract, and the thread's heap.
+        unsafe { rp::rpmalloc_heap_realloc(RP_HEAP.get(), p.cast(), size, 0).cast() }
+    }
+}
 // mimalloc starts itself and each thread lazily.
 raw!(MimallocRaw, "mimalloc raw", libmimalloc_sys::mi_malloc, libmimalloc_sys::mi_free, libmimalloc_sys::mi_realloc);
 raw!(System, "system", crt::malloc, crt::free, crt::realloc);

@@ -49,7 +49,7 @@ pub enum Event {
 /// A set of counters. `SHARED == false`: one thread's, written by that thread
 /// alone with plain loads and stores; all zeros is the initial state (states
 /// live in zeroed pages). `SHARED == true`: [`SHARED`], written by any thread
-/// with atomic additions, and published at every event.
+/// with atomic additions.
 pub struct Counters<const SHARED: bool = false> {
     frees: AtomicU64,
     bytes_allocated: AtomicU64,
@@ -138,10 +138,13 @@ impl<const SHARED: bool> Counters<SHARED> {
         }
     }
 
+    /// Counts an operation towards the next publication. For [`SHARED`] the
+    /// countdown is racy (two threads may take the same value): it only
+    /// spaces publications out, which any thread may make.
     #[inline(always)]
     fn tick(&self, now: bool) {
         let left = self.countdown.load(Relaxed);
-        if SHARED || left == 0 || now {
+        if left == 0 || now {
             self.publish();
         } else {
             self.countdown.store(left - 1, Relaxed);
