@@ -19,3 +19,12 @@ fn mapped_address_space_is_counted() {
     // SAFETY: a live block.
     unsafe { heap::free(common::crt(), p) };
 }
+
+/// Allocations in a thread's fiber-local-storage callbacks, which Windows
+/// runs before any `DLL_THREAD_DETACH`, are served by the thread's heap.
+#[cfg(windows)]
+#[test]
+fn allocations_in_late_fls_callbacks_are_served() {
+    common::start(Backend::Rpmalloc);
+    common::suites::allocations_in_late_fls_callbacks();
+}

@@ -190,3 +190,50 @@ pub fn statistics_count() {
         assert!(after.threads >= 1);
     }
 }
+
+/// Threads whose fiber-local-storage callback, run as the thread ends (before
+/// any `DLL_THREAD_DETACH`, and after the callbacks allocated before it:
+/// Windows and Wine run them in index order, a backend's own included),
+/// allocates, resizes and frees through the heap, as another module's
+/// cleanup may. Every block must be usable.
+#[cfg(windows)]
+pub fn allocations_in_late_fls_callbacks() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use windows_sys::Win32::System::Threading::{FlsAlloc, FlsSetValue, FLS_OUT_OF_INDEXES};
+
+    static USABLE: AtomicU32 = AtomicU32::new(0);
+    static UNUSABLE: AtomicU32 = AtomicU32::new(0);
+
+    unsafe extern "system" fn at_thread_end(_value: *const c_void) {
+        let crt = crt();
+        let p = heap::malloc(crt, 300).cast::<u8>();
+        let usable = !p.is_null() && {
+            super::fill(p, 300, 5);
+            // SAFETY: a live block of 300 bytes, resized and freed once.
+            let q = unsafe { heap::realloc(crt, p.cast(), 5000) }.cast::<u8>();
+            let intact = !q.is_null() && super::intact(q, 300, 5);
+            // SAFETY: as above.
+            unsafe { heap::free(crt, q.cast()) };
+            intact
+        };
+        if usable { &USABLE } else { &UNUSABLE }.fetch_add(1, Ordering::SeqCst);
+    }
+
+    // SAFETY: registers a callback with the signature Windows calls.
+    let index = unsafe { FlsAlloc(Some(at_thread_end)) };
+    assert_ne!(index, FLS_OUT_OF_INDEXES);
+    for _ in 0..20 {
+        std::thread::spawn(move || {
+            let p = heap::malloc(crt(), 64);
+            assert!(heap::owns(p));
+            // SAFETY: a live block, freed once; a non-null value arms the callback.
+            unsafe {
+                heap::free(crt(), p);
+                FlsSetValue(index, 1 as *const c_void);
+            }
+        })
+        .join()
+        .unwrap();
+    }
+    assert_eq!((USABLE.load(Ordering::SeqCst), UNUSABLE.load(Ordering::SeqCst)), (20, 0));
+}
