@@ -1,9 +1,9 @@
 //! Which modules get their C-runtime imports redirected, and why not.
 //!
 //! Every loaded module is patched except:
-//! - the plugin itself: its own allocations (including rpmalloc's emulated
-//!   thread-local storage, which calls the CRT's `malloc`) must reach the real
-//!   C runtime, or the heap would call itself;
+//! - the plugin itself: its own allocations (the standard library's, the
+//!   log's, MinGW's emulated thread-local storage) must reach the real C
+//!   runtime, or the heap would call itself;
 //! - the C and C++ runtime DLLs: their code is never touched, and their internal
 //!   allocations must stay with their own heap;
 //! - Windows' own DLLs (in the system, SysWOW64 or WinSxS folders): they free

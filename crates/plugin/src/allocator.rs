@@ -16,8 +16,9 @@ pub fn start(stage: &str) -> bool {
     static START: Once = Once::new();
     static RUNNING: AtomicBool = AtomicBool::new(false);
     START.call_once(|| {
-        // rpmalloc registers a fiber-local-storage callback in this DLL: it
-        // must never be unmapped once the heap runs.
+        // Once the heap runs, other modules' import slots and blocks lead
+        // into this DLL (and mimalloc registers a fiber-local-storage
+        // callback in it): it must never be unmapped.
         if !crate::module::pin() {
             warning!("{stage}: could not pin the DLL in memory; heap not started, nothing is redirected");
             return;

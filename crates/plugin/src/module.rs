@@ -17,8 +17,8 @@ pub fn own_handle() -> Option<HMODULE> {
 /// Keeps this DLL mapped until the process ends, whatever `FreeLibrary` calls follow.
 ///
 /// Once the heap has started, other modules hold blocks and function pointers
-/// that lead into this DLL, and the allocator has registered a fiber-local
-/// storage callback here: unmapping it would leave all of those dangling.
+/// that lead into this DLL (and mimalloc registers a fiber-local-storage
+/// callback here): unmapping it would leave all of those dangling.
 pub fn pin() -> bool {
     handle_with(GET_MODULE_HANDLE_EX_FLAG_PIN).is_some()
 }

@@ -78,9 +78,10 @@ pub fn thread_start() -> Option<*mut c_void> {
 
 pub fn thread_finish() {
     // On Windows mimalloc ends its thread heaps itself, from a fiber-local
-    // storage callback; calling `mi_thread_done` from a thread-local
-    // destructor as well races mingw's emulated TLS teardown (the thread's
-    // default-heap variable can be gone by then) and crashes.
+    // storage callback (and starts a thread again if it allocates after
+    // that). `mi_thread_done` cannot be called at DLL_THREAD_DETACH: MinGW
+    // frees the emulated TLS holding mimalloc's default-heap variable in
+    // the DLL's TLS callback, which runs before DllMain.
     #[cfg(not(windows))]
     // SAFETY: releases the calling thread's heap; a later call on the thread
     // starts a new one.
