@@ -207,6 +207,28 @@ impl Run {
         assert_eq!(actual, Some(value), "{module}: {check} {key}\n{}", self.describe());
     }
 
+    /// The number the check `check` of `module` printed for `key`, or a panic.
+    #[track_caller]
+    pub fn fact_number(&self, module: &str, check: &str, key: &str) -> i64 {
+        let checks = self.checks(module);
+        let value = checks
+            .iter()
+            .find(|(c, _)| c == check)
+            .and_then(|(_, facts)| facts.iter().find(|(k, _)| k == key))
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("no {key} in the check {check:?} of {module}\n{}", self.describe()));
+        value.parse().unwrap_or_else(|e| panic!("{module}: {check} {key}={value}: {e}"))
+    }
+
+    /// The churn threads' tally, `<calls> calls, <bad> corrupted`, or a panic.
+    #[track_caller]
+    pub fn churn_tally(&self) -> &str {
+        self.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("nvse-host: churn: "))
+            .unwrap_or_else(|| panic!("no churn tally\n{}", self.describe()))
+    }
+
     /// The first log message starting with `prefix`, or a panic.
     #[track_caller]
     pub fn log_message(&self, prefix: &str) -> String {

@@ -224,14 +224,9 @@ fn allocations_on_other_threads_survive_the_patching() {
         "--churn-threads",
         "2",
     ]);
-    let churn = run
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("nvse-host: churn: "))
-        .unwrap_or_else(|| panic!("no churn tally\n{}", run.describe()))
-        .to_owned();
+    let churn = run.churn_tally();
     assert!(churn.ends_with(" calls, 0 corrupted"), "{churn}\n{}", run.describe());
-    let calls = number_after(&churn, "").unwrap_or(0);
+    let calls = number_after(churn, "").unwrap_or(0);
     assert!(calls >= 2, "{churn}\n{}", run.describe());
     assert!(run.success, "{}", run.describe());
 

@@ -6,19 +6,6 @@
 
 use e2e::{number_after, Crt, Game, Run};
 
-/// The number after `key=` in the stand-in's line starting with `prefix`.
-fn fact(run: &Run, prefix: &str, key: &str) -> i64 {
-    let line = run
-        .stdout
-        .lines()
-        .find(|l| l.starts_with(prefix))
-        .unwrap_or_else(|| panic!("no line starting with {prefix:?}\n{}", run.describe()));
-    let marker = format!("{key}=");
-    let rest = &line[line.find(&marker).unwrap_or_else(|| panic!("no {key} in {line:?}")) + marker.len()..];
-    let end = rest.find(' ').unwrap_or(rest.len());
-    rest[..end].parse().unwrap_or_else(|e| panic!("{key} in {line:?}: {e}"))
-}
-
 /// Threads that use the heap and have not ended, from the ExitGame statistics.
 fn heap_threads(run: &Run) -> u64 {
     let line = run.log_message("ExitGame: heap ");
@@ -49,23 +36,21 @@ fn threads_and_the_process_end_while_modules_allocate() {
     for module in [early, late] {
         // Every detach of every thread found a usable block, and every block
         // a thread left was freed as it ended.
-        let exits = format!("nvse-host: {module}: thread exits ");
-        assert_eq!(fact(&run, &exits, "freed"), THREADS, "{}", run.describe());
-        assert_eq!(fact(&run, &exits, "unusable"), 0, "{}", run.describe());
-        assert_eq!(fact(&run, &exits, "usable"), THREADS, "{}", run.describe());
+        assert_eq!(run.fact_number(module, "thread exits", "freed"), THREADS);
+        assert_eq!(run.fact_number(module, "thread exits", "unusable"), 0);
+        assert_eq!(run.fact_number(module, "thread exits", "usable"), THREADS);
         // The process's end: the module detaches after the plugin (early) or
         // before it (late), and its runtime still serves it.
         run.assert_printed(&format!("nvse-host: {module}: process detach usable=1"));
         run.assert_printed(&format!("nvse-host: {module}: ok"));
     }
-    let churn = run.stdout.lines().find(|l| l.starts_with("nvse-host: churn: ")).unwrap_or_default();
-    assert!(churn.ends_with(" calls, 0 corrupted"), "{}", run.describe());
+    assert!(run.churn_tally().ends_with(" calls, 0 corrupted"), "{}", run.describe());
 
     // Ended threads leave nothing behind: no thread state, no heap, no
     // committed memory beyond what threads that never touch the heap cost.
     assert!(heap_threads(&run) <= 1, "{}", run.describe());
-    let control = fact(&run, "nvse-host: thread storm: ", "control_growth_kib");
-    let storm = fact(&run, "nvse-host: thread storm: ", "storm_growth_kib");
+    let control = run.fact_number("thread storm", "", "control_growth_kib");
+    let storm = run.fact_number("thread storm", "", "storm_growth_kib");
     assert!(storm <= control + 128, "{THREADS} threads grew committed memory by {storm} KiB (control {control} KiB)");
 }
 
