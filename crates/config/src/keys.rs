@@ -1,0 +1,273 @@
+//! Every key of `MemoryPoolNVSE.ini`: its section, name, kind, default and
+//! range, and where it lands in [`Settings`].
+
+use core::fmt;
+
+/// The allocator serving the heap (`[General] Backend`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Rpmalloc,
+    Mimalloc,
+    Passthrough,
+}
+
+/// The least serious log line written (`[General] LogLevel`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// Everything the file sets: the plugin's settings for one session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub enabled: bool,
+    pub backend: Backend,
+    pub log_level: LogLevel,
+    pub import_hooks: bool,
+    /// File names, lower case.
+    pub exclude_modules: Vec<String>,
+    pub span_map_count: u32,
+    pub touch_pages: bool,
+    pub log_interval_seconds: u32,
+    pub leak_tracking: bool,
+    pub leak_table_size: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            enabled: true,
+            backend: Backend::Rpmalloc,
+            log_level: LogLevel::Info,
+            import_hooks: true,
+            exclude_modules: Vec::new(),
+            span_map_count: 16,
+            touch_pages: false,
+            log_interval_seconds: 0,
+            leak_tracking: false,
+            leak_table_size: 32_768,
+        }
+    }
+}
+
+/// What a key holds, and what it accepts.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    /// `0` or `1`.
+    Switch,
+    /// A whole number in `min..=max`.
+    Number { min: u32, max: u32 },
+    /// One of these names (any case).
+    Choice(&'static [&'static str]),
+    /// Comma-separated module file names.
+    Modules,
+}
+
+/// A key's value, as read or as in force.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    Switch(bool),
+    Number(u32),
+    Choice(&'static str),
+    Modules(Vec<String>),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Switch(on) => f.write_str(if *on { "1" } else { "0" }),
+            Value::Number(n) => write!(f, "{n}"),
+            Value::Choice(name) => f.write_str(name),
+            Value::Modules(names) if names.is_empty() => f.write_str("(none)"),
+            Value::Modules(names) => f.write_str(&names.join(", ")),
+        }
+    }
+}
+
+/// One key of the file.
+pub struct Key {
+    pub section: &'static str,
+    pub name: &'static str,
+    pub kind: Kind,
+    get: fn(&Settings) -> Value,
+    set: fn(&mut Settings, Value),
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}] {}", self.section, self.name)
+    }
+}
+
+/// Keys are the entries of [`KEYS`]: one is equal only to itself.
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        core::ptr::eq(self, other)
+    }
+}
+
+impl Eq for Key {}
+
+impl Key {
+    /// The key's value in `settings`.
+    pub fn get(&self, settings: &Settings) -> Value {
+        (self.get)(settings)
+    }
+
+    /// Stores a value of this key's kind (checked by the parser).
+    pub(crate) fn set(&self, settings: &mut Settings, value: Value) {
+        (self.set)(settings, value)
+    }
+
+    /// The key's default value.
+    pub fn default_value(&self) -> Value {
+        self.get(&Settings::default())
+    }
+}
+
+const BACKENDS: &[&str] = &["rpmalloc", "mimalloc", "passthrough"];
+const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug"];
+
+fn backend_name(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Rpmalloc => "rpmalloc",
+        Backend::Mimalloc => "mimalloc",
+        Backend::Passthrough => "passthrough",
+    }
+}
+
+fn log_level_name(level: LogLevel) -> &'static str {
+    match level {
+        LogLevel::Error => "error",
+        LogLevel::Warn => "warn",
+        LogLevel::Info => "info",
+        LogLevel::Debug => "debug",
+    }
+}
+
+impl Backend {
+    /// The name the file and the log use.
+    pub fn name(self) -> &'static str {
+        backend_name(self)
+    }
+}
+
+impl LogLevel {
+    /// The name the file uses.
+    pub fn name(self) -> &'static str {
+        log_level_name(self)
+    }
+}
+
+/// Declares a key whose [`Settings`] field holds `$variant`'s payload.
+macro_rules! key {
+    ($section:literal, $name:literal, $kind:expr, $field:ident: Switch) => {
+        key!(@ $section, $name, $kind, |s| Value::Switch(s.$field), |s, v| if let Value::Switch(x) = v { s.$field = x })
+    };
+    ($section:literal, $name:literal, $kind:expr, $field:ident: Number) => {
+        key!(@ $section, $name, $kind, |s| Value::Number(s.$field), |s, v| if let Value::Number(x) = v { s.$field = x })
+    };
+    ($section:literal, $name:literal, $kind:expr, $field:ident: Modules) => {
+        key!(@ $section, $name, $kind, |s| Value::Modules(s.$field.clone()), |s, v| if let Value::Modules(x) = v {
+            s.$field = x
+        })
+    };
+    (@ $section:literal, $name:literal, $kind:expr, $get:expr, $set:expr) => {
+        Key { section: $section, name: $name, kind: $kind, get: $get, set: $set }
+    };
+}
+
+/// Every key, in the order the shipped file and the log list them.
+pub static KEYS: &[Key] = &[
+    key!("General", "Enabled", Kind::Switch, enabled: Switch),
+    Key {
+        section: "General",
+        name: "Backend",
+        kind: Kind::Choice(BACKENDS),
+        get: |s| Value::Choice(backend_name(s.backend)),
+        set: |s, v| {
+            if let Value::Choice(name) = v {
+                s.backend = match name {
+                    "mimalloc" => Backend::Mimalloc,
+                    "passthrough" => Backend::Passthrough,
+                    _ => Backend::Rpmalloc,
+                }
+            }
+        },
+    },
+    Key {
+        section: "General",
+        name: "LogLevel",
+        kind: Kind::Choice(LOG_LEVELS),
+        get: |s| Value::Choice(log_level_name(s.log_level)),
+        set: |s, v| {
+            if let Value::Choice(name) = v {
+                s.log_level = match name {
+                    "error" => LogLevel::Error,
+                    "warn" => LogLevel::Warn,
+                    "debug" => LogLevel::Debug,
+                    _ => LogLevel::Info,
+                }
+            }
+        },
+    },
+    key!("Hooks", "ImportHooks", Kind::Switch, import_hooks: Switch),
+    key!("Hooks", "ExcludeModules", Kind::Modules, exclude_modules: Modules),
+    key!("Heap", "SpanMapCount", Kind::Number { min: 1, max: 256 }, span_map_count: Number),
+    key!("Heap", "TouchPages", Kind::Switch, touch_pages: Switch),
+    key!("Stats", "LogIntervalSeconds", Kind::Number { min: 0, max: 86_400 }, log_interval_seconds: Number),
+    key!("Debug", "LeakTracking", Kind::Switch, leak_tracking: Switch),
+    key!("Debug", "LeakTableSize", Kind::Number { min: 1024, max: 1 << 20 }, leak_table_size: Number),
+];
+
+/// The sections, in order.
+pub fn sections() -> impl Iterator<Item = &'static str> {
+    let mut last = "";
+    KEYS.iter().map(|key| key.section).filter(move |&section| section != core::mem::replace(&mut last, section))
+}
+
+/// The key `name` of `section` (any case).
+pub fn find(section: &str, name: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|key| key.section.eq_ignore_ascii_case(section) && key.name.eq_ignore_ascii_case(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_reads_back_what_it_stores() {
+        for key in KEYS {
+            let mut settings = Settings::default();
+            let value = match key.kind {
+                Kind::Switch => Value::Switch(!matches!(key.default_value(), Value::Switch(true))),
+                Kind::Number { max, .. } => Value::Number(max),
+                Kind::Choice(names) => Value::Choice(names[names.len() - 1]),
+                Kind::Modules => Value::Modules(vec!["a.dll".into()]),
+            };
+            assert_ne!(value, key.default_value(), "{}", key.name);
+            key.set(&mut settings, value.clone());
+            assert_eq!(key.get(&settings), value, "{}", key.name);
+        }
+    }
+
+    #[test]
+    fn sections_are_listed_once_in_order() {
+        assert_eq!(sections().collect::<Vec<_>>(), ["General", "Hooks", "Heap", "Stats", "Debug"]);
+    }
+
+    #[test]
+    fn defaults_are_in_range() {
+        for key in KEYS {
+            match (key.kind, key.default_value()) {
+                (Kind::Number { min, max }, Value::Number(n)) => assert!((min..=max).contains(&n), "{}", key.name),
+                (Kind::Choice(names), Value::Choice(name)) => assert!(names.contains(&name), "{}", key.name),
+                (Kind::Switch, Value::Switch(_)) | (Kind::Modules, Value::Modules(_)) => {}
+                (kind, value) => panic!("{}: {kind:?} holds {value:?}", key.name),
+            }
+        }
+    }
+}
