@@ -1,34 +1,45 @@
-//! Fuzzing the PE import reader (`crates/pe-imports`) with cargo-fuzz.
+//! Fuzzing what reads untrusted input with cargo-fuzz: the PE import reader
+//! (`crates/pe-imports`, modules of any shape) and the INI parser
+//! (`crates/config`, files players edit).
 //!
-//! The fuzz target lives in `fuzz/`, a workspace of its own: libFuzzer needs a
+//! The fuzz targets live in `fuzz/`, a workspace of its own: libFuzzer needs a
 //! nightly toolchain (`-Zsanitizer`), so it is kept out of the main build.
 //! Installs what is missing first: the nightly toolchain (minimal profile) and
-//! `cargo-fuzz`. Inputs that crash are saved under `fuzz/artifacts/pe_imports/`;
-//! the corpus grows in `fuzz/corpus/pe_imports/` (both ignored by git).
+//! `cargo-fuzz`. Inputs that crash are saved under `fuzz/artifacts/<target>/`;
+//! the corpus grows in `fuzz/corpus/<target>/` (both ignored by git).
 
 use crate::run::{cmd, output, step, Result};
 
-/// The cargo-fuzz target (`fuzz/fuzz_targets/pe_imports.rs`).
-const TARGET: &str = "pe_imports";
+/// The cargo-fuzz targets (`fuzz/fuzz_targets/<name>.rs`) and their shares
+/// of the time: the PE reader has far more paths to explore.
+const TARGETS: &[(&str, u32)] = &[("pe_imports", 2), ("config", 1)];
 
-/// Fuzzes the `pe_imports` target for `seconds` seconds; fails if it finds a
-/// crash (a panic, an overflow, a sanitizer report) or cannot run.
+/// Fuzzes every target, `seconds` in all, shared by weight; fails if one
+/// finds a crash (a panic, an overflow, a sanitizer report) or cannot run.
 pub fn run(seconds: u32) -> Result {
-    if seconds == 0 {
+    let weights: u32 = TARGETS.iter().map(|&(_, weight)| weight).sum();
+    if seconds < weights {
         // libFuzzer reads `-max_total_time=0` as "no limit".
-        return Err("fuzzing needs a time limit of at least one second".into());
+        return Err(format!("fuzzing needs a time limit of at least {weights} seconds"));
     }
     step("setup (fuzzing)", || {
         nightly()?;
         cargo_fuzz()
     })?;
-    step(&format!("fuzz {TARGET} for {seconds} s"), || {
+    for &(target, weight) in TARGETS {
+        fuzz(target, seconds * weight / weights)?;
+    }
+    Ok(())
+}
+
+fn fuzz(target: &str, seconds: u32) -> Result {
+    step(&format!("fuzz {target} for {seconds} s"), || {
         // Without `-O`, cargo-fuzz builds optimised with debug assertions and
         // overflow checks on, so arithmetic overflow on input is a crash too.
-        cmd("cargo", &["+nightly", "fuzz", "run", TARGET, "--", &format!("-max_total_time={seconds}")]).map_err(|e| {
+        cmd("cargo", &["+nightly", "fuzz", "run", target, "--", &format!("-max_total_time={seconds}")]).map_err(|e| {
             format!(
-                "{e}\nif libFuzzer found a crash, its input is in fuzz/artifacts/{TARGET}/; \
-                 replay it with `cargo +nightly fuzz run {TARGET} <file>`"
+                "{e}\nif libFuzzer found a crash, its input is in fuzz/artifacts/{target}/; \
+                 replay it with `cargo +nightly fuzz run {target} <file>`"
             )
         })
     })
