@@ -94,14 +94,31 @@ impl Game {
         crt.file_name()
     }
 
+    /// Writes the plugin's settings file (`<plugin name>.ini` beside it).
+    pub fn write_ini(&self, text: &str) {
+        let path = self.plugins_dir().join(self.file_beside_plugin("ini"));
+        fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
+
+    /// Installs the settings file the package ships, as a player does.
+    pub fn install_shipped_ini(&self) {
+        let shipped = self.artifacts.dll.with_extension("ini");
+        copy(&shipped, &self.plugins_dir().join(self.file_beside_plugin("ini")));
+    }
+
+    /// `<plugin name>.<ext>`, the file the plugin finds beside itself.
+    fn file_beside_plugin(&self, ext: &str) -> String {
+        let stem = Path::new(&self.plugin_name).file_stem().expect("plugin file name").to_string_lossy().into_owned();
+        format!("{stem}.{ext}")
+    }
+
     pub fn plugins_dir(&self) -> PathBuf {
         self.dir.join("Data").join("NVSE").join("Plugins")
     }
 
     /// The log the plugin writes beside itself.
     pub fn log_path(&self) -> PathBuf {
-        let stem = Path::new(&self.plugin_name).file_stem().expect("plugin file name").to_string_lossy().into_owned();
-        self.plugins_dir().join(format!("{stem}.log"))
+        self.plugins_dir().join(self.file_beside_plugin("log"))
     }
 
     /// Runs `nvse-host.exe <args>` under Wine in the game folder.

@@ -32,8 +32,12 @@ fn a_normal_session_loads_listens_and_logs_every_phase() {
 
     run.assert_log_in_order(&[
         "MemoryPoolNVSE 0.1.0",
+        "Config: ",
+        "Config: settings in force",
+        "Config:   [General] Enabled=1 Backend=rpmalloc LogLevel=info",
         "Preload:",
-        "Preload: heap started: rpmalloc (1024 KiB mapped at a time), leak tracking off",
+        "Preload: heap started in ",
+        "Preload: hooks installed in ",
         "Query: NVSE 6.4.8, runtime 1.4.0.525",
         "Query: accepted",
         "Load: listening to NVSE's messages",
@@ -45,6 +49,8 @@ fn a_normal_session_loads_listens_and_logs_every_phase() {
         "ExitGame: heap rpmalloc:",
         "ExitGame: the game is quitting",
     ]);
+    let started = run.log_message("Preload: heap started in ");
+    assert!(started.ends_with(" ms: rpmalloc (1.0 MiB mapped at a time), leak tracking off"), "{started}");
 }
 
 #[test]

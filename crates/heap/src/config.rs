@@ -38,6 +38,9 @@ pub struct Config {
     /// default is 64 (4 MiB); on 32-bit a smaller count keeps address space
     /// from being reserved ahead of need.
     pub span_map_count: usize,
+    /// rpmalloc: write to every page of a mapping as soon as it is made, so
+    /// that no allocation later waits for the OS to supply a first-touched page.
+    pub touch_pages: bool,
     /// Track live blocks and their callers, for leak reports.
     pub track_leaks: bool,
     /// Live blocks the leak table holds; blocks beyond it are counted as
@@ -57,6 +60,7 @@ impl Config {
     pub const DEFAULT: Config = Config {
         backend: Backend::Rpmalloc,
         span_map_count: 16,
+        touch_pages: false,
         track_leaks: false,
         leak_capacity: 32_768,
         caller: no_caller,

@@ -47,6 +47,9 @@ pub use crt::{Function, Originals};
 pub use stats::{snapshot as stats, Snapshot};
 pub use thread::thread_exit;
 
+/// The version of rpmalloc the heap is built with.
+pub const RPMALLOC_VERSION: &str = rpmalloc_sys::VERSION;
+
 /// What [`init`] started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Started {

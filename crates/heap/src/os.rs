@@ -125,6 +125,21 @@ pub unsafe fn decommit(base: *mut u8, len: usize) {
     unsafe { imp::decommit(base, len) }
 }
 
+/// Writes one byte of every page of `len` bytes at `base`, so that the OS
+/// supplies them now rather than at their first use.
+///
+/// # Safety
+/// The range is a fresh mapping of ours, readable and writable, that nothing
+/// else uses yet (its bytes are zero and stay zero).
+pub unsafe fn touch(base: *mut u8, len: usize) {
+    const PAGE: usize = 4096;
+    for offset in (0..len).step_by(PAGE) {
+        // SAFETY: `offset < len`, inside the mapping (the caller's contract);
+        // a volatile write the compiler cannot drop.
+        unsafe { base.add(offset).write_volatile(0) };
+    }
+}
+
 /// Maps zeroed memory for the heap's own bookkeeping, for the life of the
 /// process. Returns null when the system is out of address space.
 pub fn map_forever(len: usize) -> *mut u8 {

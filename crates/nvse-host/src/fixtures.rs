@@ -64,6 +64,7 @@ struct Api {
     early_alignment: unsafe extern "C" fn() -> usize,
     early_intact: unsafe extern "C" fn() -> i32,
     churn: ChurnFn,
+    leak: unsafe extern "C" fn(usize) -> i32,
 }
 
 /// An export of `module` as a function pointer of type `F`.
@@ -112,6 +113,7 @@ impl Api {
             early_alignment: required!("fx_early_alignment"),
             early_intact: required!("fx_early_intact"),
             churn: required!("fx_churn"),
+            leak: required!("fx_leak"),
         })
     }
 }
@@ -206,15 +208,35 @@ impl Harness {
         if !self.fixtures.is_empty() || self.options.check_host {
             let owner = Owner::find(plugins);
             // Without a TLS index the plugin's heap cannot start.
-            let heap_runs = !self.options.exhaust_tls;
+            let heap_runs = !self.options.exhaust_tls && !self.options.expect_no_heap;
             for fixture in &self.fixtures {
-                ok &= check_fixture(fixture, &owner, heap_runs);
+                let excluded = self.options.left_alone.iter().any(|name| name.eq_ignore_ascii_case(&fixture.name));
+                ok &= check_fixture(fixture, &owner, heap_runs && !excluded);
             }
             if self.options.check_host {
                 ok &= check_host(&owner);
             }
         }
         ok & std::mem::take(&mut self.churn).stop()
+    }
+
+    /// One frame's worth of allocation in every fixture.
+    pub fn frame(&self, frame: u32) {
+        for fixture in &self.fixtures {
+            // SAFETY: fx_churn takes any round count and seed, and frees
+            // everything it allocated before returning.
+            unsafe { (fixture.api.churn)(CHURN_ROUNDS, frame) };
+        }
+    }
+
+    /// Makes every fixture leak a block of `bytes` (`--leak`), for the
+    /// plugin's leak report to find.
+    pub fn leak(&self, bytes: usize) {
+        for fixture in &self.fixtures {
+            // SAFETY: fx_leak allocates and keeps the block; any size is valid.
+            let ok = unsafe { (fixture.api.leak)(bytes) };
+            println!("nvse-host: {}: leaked {bytes} bytes ok={ok}", fixture.name);
+        }
     }
 }
 
@@ -426,12 +448,12 @@ fn is_aligned(p: *const u8, alignment: usize) -> bool {
 
 /// Exercises every allocation function of one fixture and the blocks its
 /// `DllMain` made, printing one line per check.
-fn check_fixture(fixture: &Fixture, owner: &Owner, heap_runs: bool) -> bool {
+fn check_fixture(fixture: &Fixture, owner: &Owner, served: bool) -> bool {
     let api = fixture.api;
     let mut checks = Checks::new(&fixture.name);
     // Blocks allocated now come from the plugin's heap, unless the plugin had
-    // to leave the module alone or has no heap running.
-    let fresh = Some(heap_runs && !fixture.tampering.leaves_it_alone());
+    // to leave the module alone or is not to serve it.
+    let fresh = Some(served && !fixture.tampering.leaves_it_alone());
     // Blocks made before any plugin loaded are the C runtime's. A late
     // fixture's DllMain may run before or after its imports are patched.
     let early = if fixture.early { Some(false) } else { None };

@@ -27,6 +27,14 @@
 //!                               blocks that the fixtures free as they end
 //!   --exhaust-tls               take every TLS index before the plugins load
 //!                               (given back after the load phase)
+//!   --expect-left-alone NAME.dll  the plugin's settings exclude that fixture:
+//!                               its blocks are expected to be its runtime's
+//!   --expect-no-heap            no fixture's blocks are expected to be the
+//!                               plugin's (it is disabled, or cannot start)
+//!   --leak BYTES                after the checks, every fixture allocates a
+//!                               block of BYTES it never frees
+//!   --play-seconds S            after the checks, S seconds of frames, each
+//!                               one MainGameLoop and some churn per fixture
 //! ```
 //!
 //! With fixtures (or `--check-host`), the session checks after the load phase
@@ -86,6 +94,14 @@ pub struct Fixtures {
     pub thread_storm: usize,
     /// Every TLS index is taken while the plugins load.
     pub exhaust_tls: bool,
+    /// Fixtures the plugin is expected to leave alone (its settings exclude them).
+    pub left_alone: Vec<String>,
+    /// No fixture's blocks are expected to be the plugin's.
+    pub expect_no_heap: bool,
+    /// Bytes every fixture leaks after the checks (0: none).
+    pub leak: usize,
+    /// Seconds of frames after the checks.
+    pub play_seconds: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +131,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Scenario, String
             "--check-host" => Some(&mut scenario.fixtures.check_host),
             "--exit-checks" => Some(&mut scenario.fixtures.exit_checks),
             "--exhaust-tls" => Some(&mut scenario.fixtures.exhaust_tls),
+            "--expect-no-heap" => Some(&mut scenario.fixtures.expect_no_heap),
             _ => None,
         };
         if let Some(switch) = switch {
@@ -143,6 +160,11 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Scenario, String
             }
             ("--thread-storm", _) => {
                 scenario.fixtures.thread_storm = value.parse().map_err(|e| format!("--thread-storm {value}: {e}"))?;
+            }
+            ("--expect-left-alone", _) => scenario.fixtures.left_alone.push(value),
+            ("--leak", _) => scenario.fixtures.leak = value.parse().map_err(|e| format!("--leak {value}: {e}"))?,
+            ("--play-seconds", _) => {
+                scenario.fixtures.play_seconds = value.parse().map_err(|e| format!("--play-seconds {value}: {e}"))?;
             }
             _ => return Err(format!("unknown option {flag} for this scenario")),
         }
@@ -220,6 +242,13 @@ mod tests {
             "--thread-storm",
             "1000",
             "--exhaust-tls",
+            "--expect-left-alone",
+            "crt_ucrt.dll",
+            "--expect-no-heap",
+            "--leak",
+            "4096",
+            "--play-seconds",
+            "3",
         ])
         .unwrap();
         assert_eq!(
@@ -234,6 +263,10 @@ mod tests {
                 exit_checks: true,
                 thread_storm: 1000,
                 exhaust_tls: true,
+                left_alone: vec!["crt_ucrt.dll".into()],
+                expect_no_heap: true,
+                leak: 4096,
+                play_seconds: 3,
             }
         );
         assert!(parse(&["editor", "--check-host"]).unwrap().fixtures.check_host);

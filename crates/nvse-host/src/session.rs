@@ -3,6 +3,7 @@
 use std::ffi::CStr;
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use nvse_abi::{exports, msg, PluginHandle, PluginInfo};
 use windows_sys::Win32::Foundation::HMODULE;
@@ -66,6 +67,10 @@ pub fn run(scenario: &Scenario) -> i32 {
             passed &=
                 exits::thread_storm(scenario.fixtures.thread_storm, &fixture_names, scenario.fixtures.exit_checks);
         }
+        if scenario.fixtures.leak > 0 {
+            harness.leak(scenario.fixtures.leak);
+        }
+        play_for(scenario.fixtures.play_seconds, &harness);
         passed
     };
     let mut passed = true;
@@ -197,6 +202,23 @@ fn load_pass(interface: &nvse_abi::NVSEInterface, accepted: Vec<Accepted>) -> Ve
         }
     }
     loaded
+}
+
+/// `seconds` of frames: one `MainGameLoop` each, some allocation in every
+/// fixture, about 60 a second.
+fn play_for(seconds: u32, harness: &Harness) {
+    if seconds == 0 {
+        return;
+    }
+    let end = Instant::now() + Duration::from_secs(u64::from(seconds));
+    let mut frame = 0;
+    while Instant::now() < end {
+        nvse::broadcast(msg::MAIN_GAME_LOOP, std::ptr::null_mut(), 0);
+        harness.frame(frame);
+        frame += 1;
+        std::thread::sleep(Duration::from_millis(16));
+    }
+    println!("nvse-host: played {frame} frames in {seconds} s");
 }
 
 /// The game's part: the main menu, a load, a save, back to the menu, quit.

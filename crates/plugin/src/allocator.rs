@@ -1,21 +1,31 @@
-//! The heap's life in the plugin: started once, reported in the log.
+//! The heap's life in the plugin: started once with the settings in force,
+//! reported in the log while the game runs and when it exits.
 //!
 //! The heap is started at the first of Preload (xNVSE, before the game's
 //! static initialisers) or Load (plain NVSE). Until a later stage redirects
 //! the C runtime's imports to it, starting it only reserves what rpmalloc
 //! needs; the log says which backend serves, or why none does.
 
+use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
+use std::time::{Duration, Instant};
 
 use crate::log::{info, warning};
+use crate::settings;
+
+static RUNNING: AtomicBool = AtomicBool::new(false);
 
 /// Starts the heap once per process and logs the outcome. True if the heap
 /// runs (with any backend): only then may imports be redirected to it.
 pub fn start(stage: &str) -> bool {
     static START: Once = Once::new();
-    static RUNNING: AtomicBool = AtomicBool::new(false);
     START.call_once(|| {
+        let settings = settings::get();
+        if !settings.enabled {
+            info!("{stage}: Enabled = 0 in the settings: the plugin changes nothing this session");
+            return;
+        }
         // Once the heap runs, other modules' import slots and blocks lead
         // into this DLL (and mimalloc registers a fiber-local-storage
         // callback in it): it must never be unmapped.
@@ -24,12 +34,15 @@ pub fn start(stage: &str) -> bool {
             return;
         }
         RUNNING.store(true, Ordering::Relaxed);
-        let config = heap::Config { caller: crate::callers::caller, ..heap::Config::DEFAULT };
-        match heap::init(&config) {
+        let config = heap_config(settings);
+        let started = Instant::now();
+        let result = heap::init(&config);
+        let took = Millis(started.elapsed());
+        match result {
             Ok(started) => info!(
-                "{stage}: heap started: {} ({} KiB mapped at a time), leak tracking {}",
+                "{stage}: heap started in {took}: {}{}, leak tracking {}",
                 started.backend.name(),
-                config.span_map_count * 64,
+                rpmalloc_mapping(&config),
                 if started.tracking_leaks { "on" } else { "off" }
             ),
             Err(why) => warning!(
@@ -41,23 +54,106 @@ pub fn start(stage: &str) -> bool {
     RUNNING.load(Ordering::Relaxed)
 }
 
-/// Writes the heap's statistics to the log.
+/// How rpmalloc maps memory, for the log; nothing for the other backends.
+fn rpmalloc_mapping(config: &heap::Config) -> String {
+    if config.backend != heap::Backend::Rpmalloc {
+        return String::new();
+    }
+    let touched = if config.touch_pages { ", pages touched when mapped" } else { "" };
+    format!(" ({} mapped at a time{touched})", Bytes(config.span_map_count as u64 * 64 * 1024))
+}
+
+/// The heap's configuration from the settings.
+fn heap_config(settings: &config::Settings) -> heap::Config {
+    heap::Config {
+        backend: match settings.backend {
+            config::Backend::Rpmalloc => heap::Backend::Rpmalloc,
+            config::Backend::Mimalloc => heap::Backend::Mimalloc,
+            config::Backend::Passthrough => heap::Backend::Passthrough,
+        },
+        span_map_count: settings.span_map_count as usize,
+        touch_pages: settings.touch_pages,
+        track_leaks: settings.leak_tracking,
+        leak_capacity: settings.leak_table_size as usize,
+        caller: crate::callers::caller,
+    }
+}
+
+/// Starts the thread that writes a statistics line every
+/// `[Stats] LogIntervalSeconds`, if that is set and the heap runs. Call
+/// outside the loader lock (the thread starts only once it is released, and
+/// nothing ever waits for it).
+pub fn start_periodic_report(stage: &str) {
+    static START: Once = Once::new();
+    let seconds = settings::get().log_interval_seconds;
+    if seconds == 0 || !RUNNING.load(Ordering::Relaxed) {
+        return;
+    }
+    START.call_once(|| {
+        let interval = Duration::from_secs(u64::from(seconds));
+        let spawned = std::thread::Builder::new().name("MemoryPoolNVSE stats".into()).spawn(move || {
+            let mut last = (Instant::now(), heap::stats());
+            loop {
+                std::thread::sleep(interval);
+                let now = (Instant::now(), heap::stats());
+                periodic_line(&last, &now);
+                last = now;
+            }
+        });
+        match spawned {
+            Ok(_) => info!("{stage}: a statistics line every {seconds} s"),
+            Err(e) => warning!("{stage}: no periodic statistics: the thread could not start ({e})"),
+        }
+    });
+}
+
+/// One line of the heap's state since the last one, from the plugin's own
+/// thread: allocating threads never wait for the disk.
+fn periodic_line(last: &(Instant, heap::Snapshot), now: &(Instant, heap::Snapshot)) {
+    let seconds = now.0.duration_since(last.0).as_secs_f64().max(1e-3);
+    let rate = |now: u64, before: u64| (now.saturating_sub(before) as f64 / seconds).round() as u64;
+    let (a, s) = (&last.1, &now.1);
+    info!(
+        "Stats: {} in {} blocks (peak {}); {} allocations/s, {} frees/s; {} failures, {} fallbacks; \
+         foreign blocks {} freed, {} resized, {} sized; {} mapped by {} (peak {}); {} threads",
+        Bytes(s.live_bytes),
+        s.live_blocks,
+        Bytes(s.peak_bytes),
+        rate(s.allocations, a.allocations),
+        rate(s.frees, a.frees),
+        s.failures,
+        s.fallbacks,
+        s.foreign_frees,
+        s.foreign_reallocs,
+        s.foreign_sizes,
+        Bytes(s.mapped_bytes),
+        heap::backend().name(),
+        Bytes(s.peak_mapped_bytes),
+        s.threads,
+    );
+}
+
+/// Writes the heap's statistics to the log: totals, peaks, failures,
+/// fallbacks and foreign blocks seen.
 pub fn report(stage: &str) {
+    if !RUNNING.load(Ordering::Relaxed) {
+        return;
+    }
     let s = heap::stats();
     info!(
-        "{stage}: heap {}: {} allocations, {} frees, {} live blocks ({} KiB; peak {} blocks, {} KiB), \
-         average block {} B, {} KiB mapped (peak {} KiB), {} fallbacks, {} failures, \
+        "{stage}: heap {}: {} allocations, {} frees, {} live blocks ({}; peak {} blocks, {}), \
+         average block {} B, {} mapped (peak {}), {} fallbacks, {} failures, \
          foreign blocks: {} freed, {} resized, {} sized; {} threads",
         heap::backend().name(),
         s.allocations,
         s.frees,
         s.live_blocks,
-        s.live_bytes / 1024,
+        Bytes(s.live_bytes),
         s.peak_blocks,
-        s.peak_bytes / 1024,
+        Bytes(s.peak_bytes),
         s.average_size(),
-        s.mapped_bytes / 1024,
-        s.peak_mapped_bytes / 1024,
+        Bytes(s.mapped_bytes),
+        Bytes(s.peak_mapped_bytes),
         s.fallbacks,
         s.failures,
         s.foreign_frees,
@@ -75,9 +171,9 @@ pub fn report_leaks(stage: &str) {
         return;
     }
     info!(
-        "{stage}: leak report: {} block(s), {} KiB still live{}",
+        "{stage}: leak report: {} block(s), {} still live{}",
         report.blocks,
-        report.bytes / 1024,
+        Bytes(report.bytes as u64),
         if report.untracked > 0 {
             format!(" ({} more not tracked: the table was full)", report.untracked)
         } else {
@@ -86,10 +182,59 @@ pub fn report_leaks(stage: &str) {
     );
     for top in &report.top {
         info!(
-            "{stage}:   {} KiB in {} block(s) from {}",
-            top.bytes / 1024,
+            "{stage}:   {} ({} bytes) in {} block(s) from {}",
+            Bytes(top.bytes),
+            top.bytes,
             top.blocks,
             crate::callers::describe(top.caller)
         );
+    }
+}
+
+/// A byte count in the unit a player reads at a glance: `512 B`, `12.5 KiB`,
+/// `301.2 MiB`, `1.8 GiB`.
+pub struct Bytes(pub u64);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [&str; 3] = ["KiB", "MiB", "GiB"];
+        if self.0 < 1024 {
+            return write!(f, "{} B", self.0);
+        }
+        let mut value = self.0 as f64 / 1024.0;
+        let mut unit = 0;
+        while value >= 1024.0 && unit + 1 < UNITS.len() {
+            value /= 1024.0;
+            unit += 1;
+        }
+        write!(f, "{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// A duration in milliseconds, to a tenth.
+pub struct Millis(pub Duration);
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.1} ms", self.0.as_secs_f64() * 1000.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_read_in_the_nearest_unit() {
+        assert_eq!(Bytes(0).to_string(), "0 B");
+        assert_eq!(Bytes(1023).to_string(), "1023 B");
+        assert_eq!(Bytes(1536).to_string(), "1.5 KiB");
+        assert_eq!(Bytes(301 << 20).to_string(), "301.0 MiB");
+        assert_eq!(Bytes(5 << 30).to_string(), "5.0 GiB");
+    }
+
+    #[test]
+    fn durations_read_in_milliseconds() {
+        assert_eq!(Millis(Duration::from_micros(2345)).to_string(), "2.3 ms");
     }
 }

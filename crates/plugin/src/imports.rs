@@ -9,7 +9,10 @@ use std::sync::Once;
 
 use crt_hooks::{LeftAlone, ModuleOutcome, ModuleReport, Skip};
 
-use crate::log::{info, warning};
+use std::time::Instant;
+
+use crate::allocator::Millis;
+use crate::log::{debug, info, warning};
 use crate::module;
 
 /// While the first scan runs, Windows' own DLLs are counted rather than
@@ -17,21 +20,34 @@ use crate::module;
 static FIRST_SCAN: AtomicBool = AtomicBool::new(false);
 static SYSTEM_DLLS_SKIPPED: AtomicU32 = AtomicU32::new(0);
 
-/// Installs the hooks once per process and logs the outcome.
+/// Installs the hooks once per process and logs the outcome, unless the
+/// settings say `ImportHooks = 0`.
 pub fn install(stage: &str) {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
+        let settings = crate::settings::get();
+        if !settings.import_hooks {
+            info!("{stage}: ImportHooks = 0 in the settings: no module's C runtime imports are redirected");
+            return;
+        }
         let own_base = module::own_handle().map_or(0, |h| h as usize);
-        let settings = crt_hooks::Settings { own_base, excluded: Vec::new(), on_module: log_module };
+        let excluded = settings.exclude_modules.clone();
+        let hooks = crt_hooks::Settings { own_base, excluded, on_module: log_module };
+        let started = Instant::now();
         FIRST_SCAN.store(true, Ordering::Relaxed);
-        let installed = crt_hooks::install(settings);
+        let installed = crt_hooks::install(hooks);
         FIRST_SCAN.store(false, Ordering::Relaxed);
+        let took = Millis(started.elapsed());
         match installed {
             Ok((summary, notifications)) => {
-                info!("{stage}: {} Windows system DLL(s) left alone", SYSTEM_DLLS_SKIPPED.load(Ordering::Relaxed));
                 info!(
-                    "{stage}: hooks installed: {} slot(s) redirected in {} of {} module(s); {} module(s) still loading",
-                    summary.slots, summary.patched, summary.modules, summary.pending
+                    "{stage}: hooks installed in {took}: {} slot(s) redirected in {} of {} module(s); \
+                     {} Windows DLL(s) left alone; {} module(s) still loading",
+                    summary.slots,
+                    summary.patched,
+                    summary.modules,
+                    SYSTEM_DLLS_SKIPPED.load(Ordering::Relaxed),
+                    summary.pending
                 );
                 if let Err(status) = notifications {
                     warning!(
@@ -66,8 +82,9 @@ pub fn finish_pending(stage: &str) {
 fn log_module(report: &ModuleReport) {
     let name = &report.name;
     match &report.outcome {
-        ModuleOutcome::Skipped(Skip::SystemDll) if FIRST_SCAN.load(Ordering::Relaxed) => {
+        ModuleOutcome::Skipped(skip @ Skip::SystemDll) if FIRST_SCAN.load(Ordering::Relaxed) => {
             SYSTEM_DLLS_SKIPPED.fetch_add(1, Ordering::Relaxed);
+            debug!("Hooks: {name}: left alone: {}", skip.reason());
         }
         ModuleOutcome::Skipped(skip) => info!("Hooks: {name}: left alone: {}", skip.reason()),
         ModuleOutcome::Malformed(error) => warning!("Hooks: {name}: left alone: malformed import table ({error})"),
@@ -78,7 +95,7 @@ fn log_module(report: &ModuleReport) {
                 let per_dll: Vec<String> = report.redirected.iter().map(|(dll, n)| format!("{dll}: {n}")).collect();
                 info!("Hooks: {name}: {total} slot(s) redirected ({})", per_dll.join(", "));
             } else if report.already == 0 && report.left_alone.is_empty() {
-                info!("Hooks: {name}: no C runtime allocation imports");
+                debug!("Hooks: {name}: no C runtime allocation imports");
             }
             for left in &report.left_alone {
                 log_left_alone(name, left);

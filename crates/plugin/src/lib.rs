@@ -7,6 +7,7 @@
 //! - [`nvse`]: `NVSEPlugin_Preload`, `NVSEPlugin_Query`, `NVSEPlugin_Load` and
 //!   the message listener.
 //! - [`log`]: the log file beside the DLL.
+//! - [`settings`]: `MemoryPoolNVSE.ini` beside the DLL.
 //! - [`module`]: the DLL's own handle and path.
 //! - [`allocator`]: starting the heap and reporting its statistics.
 //! - [`callers`]: who called the heap, for leak reports.
@@ -21,6 +22,7 @@ pub mod imports;
 pub mod log;
 pub mod module;
 pub mod nvse;
+pub mod settings;
 
 use windows_sys::core::BOOL;
 use windows_sys::Win32::Foundation::{HINSTANCE, TRUE};

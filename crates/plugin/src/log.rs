@@ -12,7 +12,7 @@
 //! re-enter the heap through the formatting machinery or block on the lock.
 
 use core::fmt::{self, Write as _};
-use core::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicIsize, AtomicU8, Ordering};
 
 use windows_sys::Win32::Foundation::{GENERIC_WRITE, INVALID_HANDLE_VALUE, SYSTEMTIME};
 use windows_sys::Win32::Storage::FileSystem::{
@@ -24,6 +24,7 @@ use crate::module;
 
 /// How serious a line is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
 pub enum Level {
     Debug,
     Info,
@@ -54,8 +55,35 @@ const UNAVAILABLE: isize = -1;
 /// so a spin lock held for one `WriteFile` is enough.
 static LOCK: AtomicBool = AtomicBool::new(false);
 
-/// Writes one line: `[hh:mm:ss.mmm] [LEVEL] message`.
+impl From<config::LogLevel> for Level {
+    fn from(level: config::LogLevel) -> Level {
+        match level {
+            config::LogLevel::Debug => Level::Debug,
+            config::LogLevel::Info => Level::Info,
+            config::LogLevel::Warn => Level::Warn,
+            config::LogLevel::Error => Level::Error,
+        }
+    }
+}
+
+/// The least serious level written (`[General] LogLevel`).
+static MIN_LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
+
+/// Lines less serious than `level` are left out from now on.
+pub fn set_min_level(level: Level) {
+    MIN_LEVEL.store(level as u8, Ordering::Relaxed);
+}
+
+/// Whether a line at `level` is written.
+pub fn enabled(level: Level) -> bool {
+    level as u8 >= MIN_LEVEL.load(Ordering::Relaxed)
+}
+
+/// Writes one line: `[hh:mm:ss.mmm] [LEVEL] message`, if `level` is enabled.
 pub fn write(level: Level, args: fmt::Arguments<'_>) {
+    if !enabled(level) {
+        return;
+    }
     let mut line = Line::new();
     let now = local_time();
     let _ = write!(
@@ -202,6 +230,10 @@ impl Drop for SpinGuard {
     }
 }
 
+/// One line at [`Level::Debug`].
+macro_rules! debug {
+    ($($arg:tt)*) => { $crate::log::write($crate::log::Level::Debug, format_args!($($arg)*)) };
+}
 /// `info!("...", args)`: one line at [`Level::Info`].
 macro_rules! info {
     ($($arg:tt)*) => { $crate::log::write($crate::log::Level::Info, format_args!($($arg)*)) };
@@ -214,7 +246,7 @@ macro_rules! warning {
 macro_rules! error {
     ($($arg:tt)*) => { $crate::log::write($crate::log::Level::Error, format_args!($($arg)*)) };
 }
-pub(crate) use {error, info, warning};
+pub(crate) use {debug, error, info, warning};
 
 #[cfg(test)]
 mod tests {

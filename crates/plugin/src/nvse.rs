@@ -16,7 +16,7 @@ use std::sync::Once;
 use nvse_abi::{interface, msg, split_version, Message, MessagingInterface, NVSEInterface, PluginInfo};
 
 use crate::log::{error, info, warning};
-use crate::{allocator, imports, log, module};
+use crate::{allocator, imports, log, module, settings};
 
 /// The name NVSE shows for this plugin.
 const NAME: &CStr = c"MemoryPoolNVSE";
@@ -167,6 +167,7 @@ fn handle_message(kind: u32) {
         msg::DEFERRED_INIT => {
             info!("DeferredInit: the game is initialised (main menu)");
             imports::rescan("DeferredInit");
+            allocator::start_periodic_report("DeferredInit");
         }
         msg::MAIN_GAME_LOOP => imports::finish_pending("MainGameLoop"),
         msg::EXIT_TO_MAIN_MENU => {
@@ -184,7 +185,9 @@ fn handle_message(kind: u32) {
     }
 }
 
-/// Opens the log and makes a panic leave a line in it, once per process.
+/// Reads the settings, opens the log and makes a panic leave a line in it,
+/// once per process: the log starts with the version and build, then the
+/// settings in force.
 fn start_logging() {
     static START: Once = Once::new();
     START.call_once(|| {
@@ -192,7 +195,15 @@ fn start_logging() {
             error!("internal error: {panic}");
             log::flush();
         }));
-        info!("MemoryPoolNVSE {} (plugin version {VERSION})", env!("CARGO_PKG_VERSION"));
+        log::set_min_level(settings::get().log_level.into());
+        info!(
+            "MemoryPoolNVSE {} (plugin version {VERSION}; {} build {}, rpmalloc {})",
+            env!("CARGO_PKG_VERSION"),
+            if cfg!(debug_assertions) { "debug" } else { "release" },
+            env!("MEMORYPOOL_BUILD"),
+            heap::RPMALLOC_VERSION,
+        );
+        settings::log();
     });
 }
 

@@ -14,6 +14,9 @@
 
 use core::ffi::{c_char, c_int, c_uint, c_void};
 
+/// The upstream release vendored here.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// `rpmalloc_config_t`.
 #[repr(C)]
 #[derive(Clone, Copy)]

@@ -8,6 +8,7 @@
 //! block in it can exist.
 
 use core::ffi::c_void;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use rpmalloc_sys as rp;
 
@@ -17,7 +18,11 @@ use crate::config::Config;
 /// rpmalloc's natural alignment: every block is aligned to this.
 const NATURAL_ALIGN: usize = 16;
 
+/// Whether new mappings are touched page by page ([`Config::touch_pages`]).
+static TOUCH_PAGES: AtomicBool = AtomicBool::new(false);
+
 pub fn start(config: &Config) -> Result<(), StartError> {
+    TOUCH_PAGES.store(config.touch_pages, Ordering::Relaxed);
     let rp_config = rp::rpmalloc_config_t {
         memory_map: Some(map),
         memory_unmap: Some(unmap),
@@ -48,6 +53,10 @@ unsafe extern "C" fn map(size: usize, offset: *mut usize) -> *mut c_void {
         return core::ptr::null_mut();
     }
     crate::stats::mapped(size as i64);
+    if TOUCH_PAGES.load(Ordering::Relaxed) {
+        // SAFETY: the mapping was made just above, `size` bytes, not shared yet.
+        unsafe { crate::os::touch(region.base, size) };
+    }
     if !offset.is_null() {
         // SAFETY: rpmalloc passes a valid out-parameter when it is not null.
         // The padding is a multiple of the page size; rpmalloc stores it in
