@@ -187,3 +187,15 @@ fn a_statistics_line_every_second() {
     assert!(stats.iter().all(|s| s.contains(" mapped by rpmalloc (peak ") && s.contains(" threads")), "{stats:#?}");
     assert!(stats.iter().any(|s| !s.contains(" 0 B mapped by")), "{stats:#?}");
 }
+
+#[test]
+fn an_unreadable_file_means_the_defaults_and_says_why() {
+    let game = Game::new("settings_unreadable");
+    // A folder where the file should be: it exists, and cannot be read.
+    std::fs::create_dir(game.plugins_dir().join("MemoryPoolNVSE.ini")).expect("create the folder");
+    let run = game.run(&["session"]);
+    assert!(run.success, "{}", run.describe());
+    let line = run.log_message("Config: ");
+    assert!(line.contains("MemoryPoolNVSE.ini cannot be read (") && line.ends_with("); using the defaults"), "{line}");
+    run.log_message("Config:   [General] Enabled=1 Backend=rpmalloc LogLevel=info");
+}
