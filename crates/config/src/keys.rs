@@ -128,37 +128,44 @@ impl Key {
     }
 }
 
-const BACKENDS: &[&str] = &["rpmalloc", "mimalloc", "passthrough"];
-const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug"];
+/// A key whose value is one of a few names.
+trait Named: Sized + Copy + PartialEq + 'static {
+    /// Every value, in the order the file lists them.
+    const ALL: &'static [Self];
+    /// Their names, in the same order.
+    const NAMES: &'static [&'static str];
 
-fn backend_name(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Rpmalloc => "rpmalloc",
-        Backend::Mimalloc => "mimalloc",
-        Backend::Passthrough => "passthrough",
+    fn name(self) -> &'static str {
+        let index = Self::ALL.iter().position(|&v| v == self).unwrap_or(0);
+        Self::NAMES[index]
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        Self::NAMES.iter().position(|n| *n == name).map(|i| Self::ALL[i])
     }
 }
 
-fn log_level_name(level: LogLevel) -> &'static str {
-    match level {
-        LogLevel::Error => "error",
-        LogLevel::Warn => "warn",
-        LogLevel::Info => "info",
-        LogLevel::Debug => "debug",
-    }
+impl Named for Backend {
+    const ALL: &'static [Backend] = &[Backend::Rpmalloc, Backend::Mimalloc, Backend::Passthrough];
+    const NAMES: &'static [&'static str] = &["rpmalloc", "mimalloc", "passthrough"];
+}
+
+impl Named for LogLevel {
+    const ALL: &'static [LogLevel] = &[LogLevel::Error, LogLevel::Warn, LogLevel::Info, LogLevel::Debug];
+    const NAMES: &'static [&'static str] = &["error", "warn", "info", "debug"];
 }
 
 impl Backend {
     /// The name the file and the log use.
     pub fn name(self) -> &'static str {
-        backend_name(self)
+        Named::name(self)
     }
 }
 
 impl LogLevel {
     /// The name the file uses.
     pub fn name(self) -> &'static str {
-        log_level_name(self)
+        Named::name(self)
     }
 }
 
@@ -169,6 +176,13 @@ macro_rules! key {
     };
     ($section:literal, $name:literal, $kind:expr, $field:ident: Number) => {
         key!(@ $section, $name, $kind, |s| Value::Number(s.$field), |s, v| if let Value::Number(x) = v { s.$field = x })
+    };
+    ($section:literal, $name:literal, $field:ident: Choice<$ty:ty>) => {
+        key!(@ $section, $name, Kind::Choice(<$ty as Named>::NAMES), |s| Value::Choice(Named::name(s.$field)), |s, v| {
+            if let Some(x) = (if let Value::Choice(n) = v { <$ty as Named>::from_name(n) } else { None }) {
+                s.$field = x
+            }
+        })
     };
     ($section:literal, $name:literal, $kind:expr, $field:ident: Modules) => {
         key!(@ $section, $name, $kind, |s| Value::Modules(s.$field.clone()), |s, v| if let Value::Modules(x) = v {
@@ -183,37 +197,8 @@ macro_rules! key {
 /// Every key, in the order the shipped file and the log list them.
 pub static KEYS: &[Key] = &[
     key!("General", "Enabled", Kind::Switch, enabled: Switch),
-    Key {
-        section: "General",
-        name: "Backend",
-        kind: Kind::Choice(BACKENDS),
-        get: |s| Value::Choice(backend_name(s.backend)),
-        set: |s, v| {
-            if let Value::Choice(name) = v {
-                s.backend = match name {
-                    "mimalloc" => Backend::Mimalloc,
-                    "passthrough" => Backend::Passthrough,
-                    _ => Backend::Rpmalloc,
-                }
-            }
-        },
-    },
-    Key {
-        section: "General",
-        name: "LogLevel",
-        kind: Kind::Choice(LOG_LEVELS),
-        get: |s| Value::Choice(log_level_name(s.log_level)),
-        set: |s, v| {
-            if let Value::Choice(name) = v {
-                s.log_level = match name {
-                    "error" => LogLevel::Error,
-                    "warn" => LogLevel::Warn,
-                    "debug" => LogLevel::Debug,
-                    _ => LogLevel::Info,
-                }
-            }
-        },
-    },
+    key!("General", "Backend", backend: Choice<Backend>),
+    key!("General", "LogLevel", log_level: Choice<LogLevel>),
     key!("Hooks", "ImportHooks", Kind::Switch, import_hooks: Switch),
     key!("Hooks", "ExcludeModules", Kind::Modules, exclude_modules: Modules),
     key!("Heap", "SpanMapCount", Kind::Number { min: 1, max: 256 }, span_map_count: Number),
