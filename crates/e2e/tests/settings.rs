@@ -199,3 +199,21 @@ fn an_unreadable_file_means_the_defaults_and_says_why() {
     assert!(line.contains("MemoryPoolNVSE.ini cannot be read (") && line.ends_with("); using the defaults"), "{line}");
     run.log_message("Config:   [General] Enabled=1 Backend=rpmalloc LogLevel=info");
 }
+
+#[test]
+fn import_hooks_off_and_a_quiet_log() {
+    let game = Game::new("settings_no_import_hooks");
+    game.write_ini("[General]\nLogLevel = warn\n[Hooks]\nImportHooks = 0\n[Heep]\n");
+    let msvcrt = game.add_fixture(Crt::Msvcrt);
+    let run = game.run(&["session", "--fixture", msvcrt, "--expect-left-alone", msvcrt]);
+    assert!(run.success, "{}", run.describe());
+    // The heap runs, but no module's imports lead to it.
+    run.assert_printed(&format!("nvse-host: {msvcrt}: ok"));
+    run.assert_fact(msvcrt, "malloc", "owned", "0");
+    // Only warnings and errors are written: the one mistake in the file.
+    let messages = run.log_messages();
+    assert_eq!(lines_at(&run, "INFO"), Vec::<String>::new(), "{}", run.describe());
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    assert!(messages[0].ends_with("MemoryPoolNVSE.ini: 1 problem(s), each given its default"), "{messages:#?}");
+    assert!(messages[1].starts_with("Config: MemoryPoolNVSE.ini line 5: [Heep]: no such section"), "{messages:#?}");
+}
