@@ -106,6 +106,10 @@ impl Transaction {
         if let Some(refused) = self.refused.take() {
             return Err(refused);
         }
+        if self.prepared.is_empty() {
+            // Nothing to write: no reason to stop the process.
+            return Ok(Vec::new());
+        }
         let _one_at_a_time = COMMITTING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         self.stage.seal().map_err(GroupError::Trampolines)?;
         let mut unprotected = Unprotected::default();
