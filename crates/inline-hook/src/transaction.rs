@@ -1,0 +1,198 @@
+//! A group of hooks that goes live as a whole, or not at all.
+//!
+//! [`Transaction::hook`] does everything that can fail, target by target:
+//! reading and checking the bytes, planning and writing the trampoline.
+//! [`Transaction::commit`] then makes the trampolines executable, the
+//! targets' pages writable, and in one suspension of every other thread
+//! moves the threads stopped in the bytes being replaced into the
+//! trampolines and writes every jump.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use windows_sys::Win32::System::Diagnostics::Debug::FlushInstructionCache;
+use windows_sys::Win32::System::Threading::GetCurrentProcess;
+
+use crate::buffer::Stage;
+use crate::error::{Error, GroupError};
+use crate::freeze::{self, Frozen};
+use crate::hook::{jump_patch, read_code, Hook, HookId, Unprotected};
+use crate::trampoline::{self, Plan, LOOKAHEAD};
+
+/// Commits happen one at a time in the process: two could otherwise race on
+/// the same page's protection, or suspend each other.
+static COMMITTING: Mutex<()> = Mutex::new(());
+
+/// How often a commit suspends the threads again when one of them stopped
+/// where it cannot be moved, a millisecond apart.
+const ATTEMPTS: u32 = 20;
+
+/// A group of hooks being prepared.
+pub struct Transaction {
+    prepared: Vec<Prepared>,
+    stage: Stage,
+    /// The first hook refused: the group will not go live.
+    refused: Option<GroupError>,
+}
+
+/// One hook, ready to be written.
+struct Prepared {
+    target: usize,
+    detour: usize,
+    plan: Plan,
+    trampoline: usize,
+    /// The bytes the patch replaces, as read when planning.
+    original: Vec<u8>,
+    patch: Vec<u8>,
+}
+
+impl Default for Transaction {
+    fn default() -> Self {
+        Transaction::new()
+    }
+}
+
+impl Transaction {
+    pub fn new() -> Transaction {
+        Transaction { prepared: Vec::new(), stage: Stage::new(), refused: None }
+    }
+
+    /// Prepares a hook sending every call of `target` to `detour`; nothing is
+    /// written at `target` until [`commit`](Transaction::commit). With
+    /// `expected`, the target's first bytes must be these.
+    ///
+    /// The trampoline's address is known from here on: store it where the
+    /// detour finds it before committing, as a thread may call the detour
+    /// the moment the group is live. A refused hook makes the whole group
+    /// refuse to commit.
+    pub fn hook(&mut self, target: usize, detour: usize, expected: Option<&[u8]>) -> Result<HookId, Error> {
+        let index = self.prepared.len();
+        match self.prepare(target, detour, expected) {
+            Ok(prepared) => {
+                let id = HookId { index, trampoline: prepared.trampoline };
+                self.prepared.push(prepared);
+                Ok(id)
+            }
+            Err(error) => {
+                self.refused.get_or_insert(GroupError::Target { index, target, error: error.clone() });
+                Err(error)
+            }
+        }
+    }
+
+    fn prepare(&mut self, target: usize, detour: usize, expected: Option<&[u8]>) -> Result<Prepared, Error> {
+        let code = read_code(target, LOOKAHEAD).ok_or(Error::NotCode)?;
+        if let Some(expected) = expected {
+            let found = &code[..code.len().min(expected.len())];
+            if found != expected {
+                return Err(Error::Mismatch { found: found.to_vec(), expected: expected.to_vec() });
+            }
+        }
+        let at = self.stage.next().map_err(Error::Trampoline)?;
+        let plan = trampoline::plan(&code, target, at)?;
+        let span = target..target + plan.moved_len();
+        if let Some(other) = self.prepared.iter().find(|p| p.target < span.end && span.start < p.end()) {
+            return Err(Error::Overlap { other: other.target });
+        }
+        let trampoline = self.stage.fill(plan.code());
+        let original = code[..plan.moved_len()].to_vec();
+        let patch = jump_patch(target, detour, plan.moved_len());
+        Ok(Prepared { target, detour, plan, trampoline, original, patch })
+    }
+
+    /// Makes the group live: every hook, or none if any was refused or
+    /// cannot be written. Returns the hooks in the order they were added.
+    pub fn commit(mut self) -> Result<Vec<Hook>, GroupError> {
+        if let Some(refused) = self.refused.take() {
+            return Err(refused);
+        }
+        if self.prepared.is_empty() {
+            // Nothing to write: no reason to stop the process.
+            return Ok(Vec::new());
+        }
+        let _one_at_a_time = COMMITTING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.stage.seal().map_err(GroupError::Trampolines)?;
+        let mut unprotected = Unprotected::default();
+        for (index, p) in self.prepared.iter().enumerate() {
+            unprotected.lift(p.target, p.patch.len()).map_err(|code| self.refusal(index, Error::Protect(code)))?;
+        }
+        self.write_all()?;
+        drop(unprotected);
+        let hooks = self.prepared.iter().map(|p| Hook { target: p.target, detour: p.detour, trampoline: p.trampoline });
+        let hooks = hooks.collect();
+        self.stage.keep();
+        Ok(hooks)
+    }
+
+    /// Suspends the other threads, moves those inside the bytes to replace,
+    /// writes every patch, and resumes them.
+    fn write_all(&self) -> Result<(), GroupError> {
+        let mut attempt = 1;
+        loop {
+            let ids = freeze::other_threads().map_err(GroupError::Threads)?;
+            let mut frozen = Frozen::suspend(&ids);
+            match frozen.move_ips(|eip| self.relocate(eip)) {
+                Ok(()) => return self.write_frozen(&frozen),
+                Err(index) if attempt == ATTEMPTS => return Err(self.refusal(index, Error::Busy)),
+                Err(_) => {
+                    drop(frozen);
+                    std::thread::sleep(Duration::from_millis(1));
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// With every other thread suspended and moved: checks that no target
+    /// changed since it was planned, then writes them all.
+    fn write_frozen(&self, frozen: &Frozen) -> Result<(), GroupError> {
+        for (index, p) in self.prepared.iter().enumerate() {
+            // SAFETY: the target's bytes were read when planning; code stays mapped.
+            let now = unsafe { core::slice::from_raw_parts(p.target as *const u8, p.original.len()) };
+            if now != p.original.as_slice() {
+                return Err(self.refusal(index, Error::Changed));
+            }
+        }
+        for p in &self.prepared {
+            // SAFETY: the page is writable (lifted by `commit`), every other
+            // thread is suspended and none is stopped inside these bytes
+            // (moved to the trampoline), and the trampoline is executable.
+            unsafe { write_bytes(p.target, &p.patch) };
+            // SAFETY: flushes code of this process.
+            unsafe { FlushInstructionCache(GetCurrentProcess(), p.target as *const _, p.patch.len()) };
+        }
+        frozen.apply();
+        Ok(())
+    }
+
+    /// Where a thread stopped at `eip` goes on: `None` if outside every
+    /// target's replaced bytes; else the same instruction in the trampoline,
+    /// or the index of the hook it blocks.
+    fn relocate(&self, eip: usize) -> Option<Result<usize, usize>> {
+        let (index, p) = self.prepared.iter().enumerate().find(|(_, p)| (p.target..p.end()).contains(&eip))?;
+        Some(p.plan.new_offset(eip - p.target).map(|new| p.trampoline + new).ok_or(index))
+    }
+
+    fn refusal(&self, index: usize, error: Error) -> GroupError {
+        GroupError::Target { index, target: self.prepared[index].target, error }
+    }
+}
+
+impl Prepared {
+    /// The end of the bytes the patch replaces.
+    fn end(&self) -> usize {
+        self.target + self.patch.len()
+    }
+}
+
+/// Copies `bytes` to `address` as plain stores: no call out of this code
+/// (such as to the C runtime's `memcpy`) while threads are suspended.
+///
+/// # Safety
+/// The bytes at `address` must be writable, and no thread may run them.
+unsafe fn write_bytes(address: usize, bytes: &[u8]) {
+    for (i, &byte) in bytes.iter().enumerate() {
+        // SAFETY: the caller's contract.
+        unsafe { core::ptr::write_volatile((address + i) as *mut u8, byte) };
+    }
+}
