@@ -27,6 +27,7 @@ pub struct Settings {
     pub backend: Backend,
     pub log_level: LogLevel,
     pub import_hooks: bool,
+    pub runtime_safety_net: bool,
     /// File names, lower case.
     pub exclude_modules: Vec<String>,
     pub span_map_count: u32,
@@ -43,6 +44,7 @@ impl Default for Settings {
             backend: Backend::Rpmalloc,
             log_level: LogLevel::Info,
             import_hooks: true,
+            runtime_safety_net: true,
             exclude_modules: Vec::new(),
             span_map_count: 16,
             touch_pages: false,
@@ -201,6 +203,7 @@ pub static KEYS: &[Key] = &[
     key!("General", "LogLevel", log_level: Choice<LogLevel>),
     key!("Hooks", "ImportHooks", Kind::Switch, import_hooks: Switch),
     key!("Hooks", "ExcludeModules", Kind::Modules, exclude_modules: Modules),
+    key!("Hooks", "RuntimeSafetyNet", Kind::Switch, runtime_safety_net: Switch),
     key!("Heap", "SpanMapCount", Kind::Number { min: 1, max: 256 }, span_map_count: Number),
     key!("Heap", "TouchPages", Kind::Switch, touch_pages: Switch),
     key!("Stats", "LogIntervalSeconds", Kind::Number { min: 0, max: 86_400 }, log_interval_seconds: Number),

@@ -33,6 +33,7 @@ LogLevel = debug
 [Hooks]
 ImportHooks = 0
 ExcludeModules = A.dll, b.DLL ,,c.dll
+RuntimeSafetyNet = 0
 [Heap]
 SpanMapCount = 64
 TouchPages = 1
@@ -51,6 +52,7 @@ LeakTableSize = 4096
             backend: Backend::Mimalloc,
             log_level: LogLevel::Debug,
             import_hooks: false,
+            runtime_safety_net: false,
             exclude_modules: vec!["a.dll".into(), "b.dll".into(), "c.dll".into()],
             span_map_count: 64,
             touch_pages: true,
@@ -181,7 +183,7 @@ fn settings_are_described_one_section_a_line_with_changes_marked() {
         config::describe(&settings),
         [
             "[General] Enabled=1 Backend=mimalloc* LogLevel=info",
-            "[Hooks] ImportHooks=1 ExcludeModules=(none)",
+            "[Hooks] ImportHooks=1 ExcludeModules=(none) RuntimeSafetyNet=1",
             "[Heap] SpanMapCount=32* TouchPages=0",
             "[Stats] LogIntervalSeconds=0",
             "[Debug] LeakTracking=0 LeakTableSize=32768",

@@ -24,6 +24,12 @@ pub struct Crt {
     /// The address of our entry point for a function (0 for `_errno`, which
     /// is only read, never redirected).
     pub entry: fn(Function) -> usize,
+    /// The runtime's release functions as they were before the safety net
+    /// hooked them (their trampolines; see [`crate::net`]).
+    pub unhooked: &'static Originals,
+    /// The safety net's entry point for a release function (0 for the
+    /// others, which it leaves alone).
+    pub net_entry: fn(Function) -> usize,
 }
 
 impl Crt {
@@ -69,6 +75,8 @@ macro_rules! runtimes {
                 use super::*;
 
                 pub static ORIGINALS: Originals = Originals::new();
+                /// The release functions' trampolines, once the safety net is on.
+                pub static UNHOOKED: Originals = Originals::new();
 
                 pub extern "C" fn malloc(size: usize) -> *mut c_void {
                     heap::malloc(&ORIGINALS, size)
@@ -112,6 +120,61 @@ macro_rules! runtimes {
                     unsafe { heap::aligned_msize(&ORIGINALS, p, align, offset) }
                 }
 
+                /// The safety net: the runtime's own release functions,
+                /// hooked inline, send blocks of the heap to the heap and
+                /// every other block on to the runtime, unchanged.
+                pub mod net {
+                    use super::*;
+                    use crate::net::route;
+
+                    pub unsafe extern "C" fn free(p: *mut c_void) {
+                        // SAFETY: the caller's contract is free's; `route` checks ownership.
+                        route(p, || unsafe { heap::free(&ORIGINALS, p) }, |f| unsafe { f(p) }, UNHOOKED.free())
+                    }
+                    pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
+                        // SAFETY: as for free.
+                        route(p, || unsafe { heap::realloc(&ORIGINALS, p, size) }, |f| unsafe { f(p, size) }, UNHOOKED.realloc())
+                    }
+                    pub unsafe extern "C" fn msize(p: *mut c_void) -> usize {
+                        // SAFETY: as for free.
+                        route(p, || unsafe { heap::msize(&ORIGINALS, p) }, |f| unsafe { f(p) }, UNHOOKED.msize())
+                    }
+                    pub unsafe extern "C" fn expand(p: *mut c_void, size: usize) -> *mut c_void {
+                        // SAFETY: as for free.
+                        route(p, || unsafe { heap::expand(&ORIGINALS, p, size) }, |f| unsafe { f(p, size) }, UNHOOKED.expand())
+                    }
+                    pub unsafe extern "C" fn recalloc(p: *mut c_void, count: usize, size: usize) -> *mut c_void {
+                        // SAFETY: as for free.
+                        route(p, || unsafe { heap::recalloc(&ORIGINALS, p, count, size) }, |f| unsafe { f(p, count, size) }, UNHOOKED.recalloc())
+                    }
+                    pub unsafe extern "C" fn aligned_realloc(p: *mut c_void, size: usize, align: usize) -> *mut c_void {
+                        // SAFETY: as for free.
+                        route(p, || unsafe { heap::aligned_realloc(&ORIGINALS, p, size, align) }, |f| unsafe { f(p, size, align) }, UNHOOKED.aligned_realloc())
+                    }
+                    pub unsafe extern "C" fn aligned_free(p: *mut c_void) {
+                        // SAFETY: as for free.
+                        route(p, || unsafe { heap::aligned_free(&ORIGINALS, p) }, |f| unsafe { f(p) }, UNHOOKED.aligned_free())
+                    }
+                    pub unsafe extern "C" fn aligned_msize(p: *mut c_void, align: usize, offset: usize) -> usize {
+                        // SAFETY: as for free.
+                        route(p, || unsafe { heap::aligned_msize(&ORIGINALS, p, align, offset) }, |f| unsafe { f(p, align, offset) }, UNHOOKED.aligned_msize())
+                    }
+
+                    pub fn entry(function: Function) -> usize {
+                        match function {
+                            Function::Free => free as *const () as usize,
+                            Function::Realloc => realloc as *const () as usize,
+                            Function::Msize => msize as *const () as usize,
+                            Function::Expand => expand as *const () as usize,
+                            Function::Recalloc => recalloc as *const () as usize,
+                            Function::AlignedRealloc => aligned_realloc as *const () as usize,
+                            Function::AlignedFree => aligned_free as *const () as usize,
+                            Function::AlignedMsize => aligned_msize as *const () as usize,
+                            _ => 0,
+                        }
+                    }
+                }
+
                 pub fn entry(function: Function) -> usize {
                     match function {
                         Function::Malloc => malloc as *const () as usize,
@@ -133,7 +196,14 @@ macro_rules! runtimes {
 
         /// Every runtime we redirect.
         pub static CRTS: &[Crt] = &[
-            $(Crt { dll: $dll, aliases: &[$($alias),*], originals: &$module::ORIGINALS, entry: $module::entry },)*
+            $(Crt {
+                dll: $dll,
+                aliases: &[$($alias),*],
+                originals: &$module::ORIGINALS,
+                entry: $module::entry,
+                unhooked: &$module::UNHOOKED,
+                net_entry: $module::net::entry,
+            },)*
         ];
     };
 }

@@ -16,6 +16,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use crate::loader::{self, LoadedNotification};
+use crate::net::{self, NetReport};
 use crate::patch::{self, ModuleOutcome, ModuleReport};
 use crate::policy::Policy;
 
@@ -28,6 +29,10 @@ pub struct Settings {
     /// Called with the report on every module examined for the first time,
     /// and on modules where a later look redirected more slots.
     pub on_module: fn(&ModuleReport),
+    /// Hook every loaded C runtime's release functions inline ([`crate::net`]).
+    pub safety_net: bool,
+    /// Called once per runtime the net was tried on.
+    pub on_net: fn(&NetReport),
 }
 
 /// Totals of one scan.
@@ -53,6 +58,10 @@ pub enum InstallError {
 struct State {
     policy: Policy,
     on_module: fn(&ModuleReport),
+    safety_net: bool,
+    on_net: fn(&NetReport),
+    /// Runtimes the net was tried on, by file name.
+    netted: Mutex<Vec<&'static str>>,
     /// Bases of modules already examined, and those waiting for binding.
     modules: Mutex<Modules>,
 }
@@ -94,7 +103,14 @@ pub fn install(settings: Settings) -> Result<(Summary, Result<(), i32>), Install
         policy.add_system_dir(&dir);
     }
     policy.excluded = settings.excluded.iter().map(|name| name.to_ascii_lowercase()).collect();
-    let state = State { policy, on_module: settings.on_module, modules: Mutex::new(Modules::default()) };
+    let state = State {
+        policy,
+        on_module: settings.on_module,
+        safety_net: settings.safety_net,
+        on_net: settings.on_net,
+        netted: Mutex::new(Vec::new()),
+        modules: Mutex::new(Modules::default()),
+    };
     if STATE.set(state).is_err() {
         return Err(InstallError::AlreadyInstalled);
     }
@@ -124,7 +140,27 @@ fn scan_all() -> Summary {
     for module in loader::modules() {
         visit(module as usize, None, &mut summary);
     }
+    cover_runtimes();
     summary
+}
+
+/// Spreads the safety net under every loaded runtime it has not been tried
+/// on yet. Runs with the loader lock held, after the imports of the modules
+/// seen so far are redirected.
+fn cover_runtimes() {
+    let Some(state) = STATE.get() else { return };
+    if !state.safety_net {
+        return;
+    }
+    for crt in crate::crt::CRTS {
+        let mut netted = state.netted.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if netted.contains(&crt.dll) || !crt.resolve() {
+            continue;
+        }
+        netted.push(crt.dll);
+        drop(netted);
+        (state.on_net)(&net::install(crt));
+    }
 }
 
 /// Examines one module; `path` if the caller already knows it.
@@ -181,4 +217,5 @@ unsafe extern "system" fn on_notification(reason: u32, data: *const LoadedNotifi
     // SAFETY: the loader passes a valid UNICODE_STRING for the full name.
     let path = unsafe { loader::unicode(data.full_dll_name) };
     visit(base, Some(path), &mut summary);
+    cover_runtimes();
 }

@@ -12,6 +12,7 @@
 //! | [`slot`] | a group of slots: checked, then written under lifted page protection, or put back |
 //! | [`loader`] | the loader lock, the module list, load notifications |
 //! | [`hooks`] | installing, pending modules, rescans |
+//! | [`net`] | the safety net: each runtime's own release functions, hooked inline |
 //!
 //! Hooks are never removed: once installed, blocks of our heap live in other
 //! modules' hands, and a free that reached the runtime would corrupt its heap.
@@ -21,6 +22,7 @@
 pub mod crt;
 pub mod hooks;
 pub mod loader;
+pub mod net;
 pub mod patch;
 pub mod policy;
 pub mod slot;

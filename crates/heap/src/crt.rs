@@ -172,7 +172,7 @@ macro_rules! accessors {
         impl Originals {
             $(
                 #[inline(always)]
-                pub(crate) fn $name(&self) -> Option<$signature> {
+                pub fn $name(&self) -> Option<$signature> {
                     self.fn_ptr(Function::$function)
                 }
             )*

@@ -32,7 +32,13 @@ pub fn install(stage: &str) {
         }
         let own_base = module::own_handle().map_or(0, |h| h as usize);
         let excluded = settings.exclude_modules.clone();
-        let hooks = crt_hooks::Settings { own_base, excluded, on_module: log_module };
+        let hooks = crt_hooks::Settings {
+            own_base,
+            excluded,
+            on_module: log_module,
+            safety_net: settings.runtime_safety_net,
+            on_net: log_net,
+        };
         let started = Instant::now();
         FIRST_SCAN.store(true, Ordering::Relaxed);
         let installed = crt_hooks::install(hooks);
@@ -40,6 +46,7 @@ pub fn install(stage: &str) {
         let took = Millis(started.elapsed());
         match installed {
             Ok((summary, notifications)) => {
+                NET.store(settings.runtime_safety_net, Ordering::Relaxed);
                 info!(
                     "{stage}: hooks installed in {took}: {} slot(s) redirected in {} of {} module(s); \
                      {} Windows DLL(s) left alone; {} module(s) still loading",
@@ -75,6 +82,28 @@ pub fn rescan(stage: &str) {
 pub fn finish_pending(stage: &str) {
     if crt_hooks::has_pending() {
         rescan(stage);
+    }
+}
+
+/// One log line per C runtime the safety net was tried on.
+fn log_net(report: &crt_hooks::net::NetReport) {
+    let runtime = report.runtime;
+    match &report.outcome {
+        Ok(functions) => info!("Hooks: {runtime}: safety net on ({functions} release function(s) hooked inline)"),
+        Err(why) => warning!("Hooks: {runtime}: no safety net: {why}; its own functions are left as they are"),
+    }
+}
+
+/// Whether the hooks were installed with the safety net.
+static NET: AtomicBool = AtomicBool::new(false);
+
+/// Writes what the safety net caught, if it is on.
+pub fn report_net(stage: &str) {
+    if NET.load(Ordering::Relaxed) {
+        info!(
+            "{stage}: safety net: {} block(s) of the heap came back through a C runtime's own functions",
+            crt_hooks::net::caught()
+        );
     }
 }
 

@@ -177,6 +177,7 @@ fn handle_message(kind: u32) {
         }
         msg::EXIT_GAME | msg::EXIT_GAME_CONSOLE => {
             allocator::report(msg::name(kind));
+            imports::report_net(msg::name(kind));
             allocator::report_leaks(msg::name(kind));
             info!("{}: the game is quitting; log flushed", msg::name(kind));
             log::flush();
