@@ -89,9 +89,15 @@ impl Game {
     /// Puts the test module for `crt` beside the stand-in (building it once
     /// per process) and returns its file name, for `--fixture` and the like.
     pub fn add_fixture(&self, crt: Crt) -> &'static str {
-        let built = fixtures_dir(&self.artifacts.target_dir).join(crt.file_name());
-        copy(&built, &self.dir.join(crt.file_name()));
+        self.add_fixture_as(crt, crt.file_name());
         crt.file_name()
+    }
+
+    /// The same module under another file name: a second module of the same
+    /// runtime.
+    pub fn add_fixture_as(&self, crt: Crt, file_name: &str) {
+        let built = fixtures_dir(&self.artifacts.target_dir).join(crt.file_name());
+        copy(&built, &self.dir.join(file_name));
     }
 
     /// Writes the plugin's settings file (`<plugin name>.ini` beside it).
@@ -123,6 +129,12 @@ impl Game {
 
     /// Runs `nvse-host.exe <args>` under Wine in the game folder.
     pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with_env(args, &[])
+    }
+
+    /// The same, with more environment variables for Wine (e.g. a
+    /// `WINEDEBUG` channel to read on standard error).
+    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let output = Command::new("wine")
             .arg(self.dir.join("nvse-host.exe"))
             .args(args)
@@ -130,6 +142,7 @@ impl Game {
             .env("WINEPREFIX", self.artifacts.wine_prefix())
             .env("WINEDEBUG", "-all")
             .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
             .expect("run wine (is Wine installed? `cargo xtask test` installs it)");
@@ -300,6 +313,15 @@ impl Crt {
         self != Crt::Msvcrt
     }
 
+    /// The runtime DLL itself (the UCRT's API set resolves to ucrtbase.dll).
+    fn runtime_dll(self) -> &'static str {
+        match self {
+            Crt::Msvcrt => "msvcrt.dll",
+            Crt::Msvcr90 => "msvcr90.dll",
+            Crt::Ucrt => "ucrtbase.dll",
+        }
+    }
+
     /// MinGW's import library for the runtime.
     fn library(self) -> &'static str {
         match self {
@@ -339,6 +361,7 @@ fn build_fixture(crt: Crt, dir: &Path) {
     if crt.has_recalloc() {
         gcc.arg("-DHAVE_RECALLOC");
     }
+    gcc.arg(format!("-DRUNTIME_DLL=\"{}\"", crt.runtime_dll()));
     gcc.arg("-o").arg(&temporary).arg(&source).args([crt.library(), "-lkernel32"]);
     let result = gcc
         .stdin(Stdio::null())

@@ -65,6 +65,7 @@ struct Api {
     early_intact: unsafe extern "C" fn() -> i32,
     churn: ChurnFn,
     leak: unsafe extern "C" fn(usize) -> i32,
+    free_saved: unsafe extern "C" fn(*mut u8) -> i32,
 }
 
 /// An export of `module` as a function pointer of type `F`.
@@ -114,6 +115,7 @@ impl Api {
             early_intact: required!("fx_early_intact"),
             churn: required!("fx_churn"),
             leak: required!("fx_leak"),
+            free_saved: required!("fx_free_saved"),
         })
     }
 }
@@ -227,6 +229,43 @@ impl Harness {
             // everything it allocated before returning.
             unsafe { (fixture.api.churn)(CHURN_ROUNDS, frame) };
         }
+    }
+
+    /// Blocks made by fixture `giver` are sized, resized and freed by fixture
+    /// `taker` through its own imports, and one through the runtime's `free`
+    /// pointer `giver` saved when it loaded (`--cross`). Prints one check
+    /// line; returns whether every block was usable.
+    pub fn cross(&self, giver: &str, taker: &str) -> bool {
+        let find = |name: &str| self.fixtures.iter().find(|f| f.name.eq_ignore_ascii_case(name)).map(|f| f.api);
+        let (Some(giver_api), Some(taker_api)) = (find(giver), find(taker)) else {
+            println!("nvse-host: cross {giver} -> {taker}: FAILED, no such fixtures");
+            return false;
+        };
+        let mut checks = Checks::new(&format!("cross {giver} -> {taker}"));
+        // SAFETY: the fixtures' exports forward to one C runtime's functions;
+        // every block is used within its size and freed once.
+        unsafe {
+            let p = (giver_api.malloc)(100);
+            fill(p, 100, 7);
+            let size = (taker_api.msize)(p);
+            let q = (taker_api.realloc)(p, 5000);
+            checks.line(
+                "realloc",
+                &[size_fact("msize", size, 100, false), holds("kept", !q.is_null() && has_pattern(q, 100, 7))],
+            );
+            (taker_api.free)(q);
+            let a = (giver_api.aligned_malloc)(100, 64);
+            fill(a, 100, 8);
+            let b = (taker_api.aligned_realloc)(a, 300, 64);
+            checks.line(
+                "aligned_realloc",
+                &[holds("aligned", is_aligned(b, 64)), holds("kept", !b.is_null() && has_pattern(b, 100, 8))],
+            );
+            (taker_api.aligned_free)(b);
+            let s = (giver_api.malloc)(64);
+            checks.line("saved free", &[holds("called", (giver_api.free_saved)(s) == 1)]);
+        }
+        checks.verdict()
     }
 
     /// Makes every fixture leak a block of `bytes` (`--leak`), for the

@@ -35,6 +35,8 @@
 //!                               block of BYTES it never frees
 //!   --play-seconds S            after the checks, S seconds of frames, each
 //!                               one MainGameLoop and some churn per fixture
+//!   --cross GIVER.dll TAKER.dll after the checks, TAKER sizes, resizes and
+//!                               frees blocks GIVER allocated
 //! ```
 //!
 //! With fixtures (or `--check-host`), the session checks after the load phase
@@ -102,6 +104,8 @@ pub struct Fixtures {
     pub leak: usize,
     /// Seconds of frames after the checks.
     pub play_seconds: u32,
+    /// `(giver, taker)`: blocks crossing from one fixture to another.
+    pub cross: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,6 +166,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Scenario, String
                 scenario.fixtures.thread_storm = value.parse().map_err(|e| format!("--thread-storm {value}: {e}"))?;
             }
             ("--expect-left-alone", _) => scenario.fixtures.left_alone.push(value),
+            ("--cross", _) => {
+                let taker = args.next().ok_or("--cross needs two fixtures")?;
+                scenario.fixtures.cross = Some((value, taker));
+            }
             ("--leak", _) => scenario.fixtures.leak = value.parse().map_err(|e| format!("--leak {value}: {e}"))?,
             ("--play-seconds", _) => {
                 scenario.fixtures.play_seconds = value.parse().map_err(|e| format!("--play-seconds {value}: {e}"))?;
@@ -267,6 +275,7 @@ mod tests {
                 expect_no_heap: true,
                 leak: 4096,
                 play_seconds: 3,
+                cross: None,
             }
         );
         assert!(parse(&["editor", "--check-host"]).unwrap().fixtures.check_host);

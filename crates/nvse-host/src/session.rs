@@ -70,6 +70,9 @@ pub fn run(scenario: &Scenario) -> i32 {
         if scenario.fixtures.leak > 0 {
             harness.leak(scenario.fixtures.leak);
         }
+        if let Some((giver, taker)) = &scenario.fixtures.cross {
+            passed &= harness.cross(giver, taker);
+        }
         play_for(scenario.fixtures.play_seconds, &harness);
         passed
     };
