@@ -3,6 +3,9 @@
 //! A module that imports `malloc` from `msvcrt.dll` calls through one word of
 //! its import address table; writing the address of our entry point there
 //! redirects every call the module makes, with no code patched anywhere.
+//! Under that, the safety net patches the code of each runtime's own release
+//! functions, so that a block of the heap that reaches the runtime by any
+//! other path still comes back.
 //!
 //! | file | concern |
 //! |---|---|
