@@ -1,6 +1,7 @@
 //! Fuzzing what reads untrusted input with cargo-fuzz: the PE import reader
-//! (`crates/pe-imports`, modules of any shape) and the INI parser
-//! (`crates/config`, files players edit).
+//! (`crates/pe-imports`, modules of any shape), the INI parser
+//! (`crates/config`, files players edit) and the profile reader
+//! (`crates/game-profile`, files players may supply).
 //!
 //! The fuzz targets live in `fuzz/`, a workspace of its own: libFuzzer needs a
 //! nightly toolchain (`-Zsanitizer`), so it is kept out of the main build.
@@ -12,7 +13,7 @@ use crate::run::{cmd, output, step, Result};
 
 /// The cargo-fuzz targets (`fuzz/fuzz_targets/<name>.rs`) and their shares
 /// of the time: the PE reader has far more paths to explore.
-const TARGETS: &[(&str, u32)] = &[("pe_imports", 2), ("config", 1)];
+const TARGETS: &[(&str, u32)] = &[("pe_imports", 2), ("config", 1), ("profile", 1)];
 
 /// Fuzzes every target, `seconds` in all, shared by weight; fails if one
 /// finds a crash (a panic, an overflow, a sanitizer report) or cannot run.

@@ -1,0 +1,146 @@
+//! The profile format, its mistakes, and the built-in FalloutNV profile
+//! against the public facts about the executable.
+
+use game_profile::{Convention, Pattern, Profile, Role, When};
+
+const EXAMPLE: &str = r#"
+[executable]
+name = "FalloutNV.exe 1.4.0.525"
+[[executable.expect]]
+address = 0x00AA3E40
+bytes = "55 8B EC 83 EC 3C 89 4D D0 8B 45 D0"
+
+[[group]]
+name = "game-heap"
+when = "any"
+[[group.hook]]
+address = 0x00AA3E40
+role = "heap-allocate"
+bytes = "55 8B EC"
+
+[[group]]
+name = "static-crt"
+when = "any"
+[[group.hook]]
+address = 0x00ECD1C7
+role = "malloc"
+
+[[group]]
+name = "vanilla-heaps-off"
+when = "preload"
+[[group.patch]]
+address = 0x00866E00
+expect = "xx"
+bytes = "C3"
+"#;
+
+#[test]
+fn the_documented_example_reads() {
+    let profile = Profile::parse(EXAMPLE).expect("the example");
+    assert_eq!(profile.executable.name, "FalloutNV.exe 1.4.0.525");
+    assert_eq!(profile.groups.len(), 3);
+    assert_eq!(profile.groups[0].hooks[0].role, Role::HeapAllocate);
+    assert_eq!(profile.groups[0].hooks[0].bytes, Some(Pattern::parse("55 8B EC").unwrap()));
+    assert_eq!(profile.groups[1].hooks[0].bytes, None);
+    assert_eq!(profile.groups[2].when, When::Preload);
+    assert!(profile.groups[2].patches[0].expect.has_wildcards());
+    assert_eq!(profile.groups[2].patches[0].bytes.bytes(), [0xC3]);
+}
+
+/// The error `text` gives, as `line N: message` or `message`.
+fn error(text: &str) -> String {
+    Profile::parse(text).expect_err("a mistake").to_string()
+}
+
+#[test]
+fn mistakes_name_their_line_and_what_is_wrong() {
+    let unknown_role = EXAMPLE.replace("role = \"malloc\"", "role = \"mallocate\"");
+    let message = error(&unknown_role);
+    assert!(message.starts_with("line 21: unknown variant `mallocate`"), "{message}");
+
+    let bad_bytes = EXAMPLE.replace("bytes = \"55 8B EC\"", "bytes = \"55 8G EC\"");
+    let message = error(&bad_bytes);
+    assert!(message.starts_with("line 14: \"8G\" is not a byte"), "{message}");
+
+    let unknown_key = EXAMPLE.replace("when = \"preload\"", "when = \"preload\"\nwhen_not = 1");
+    assert!(error(&unknown_key).contains("unknown field `when_not`"), "{}", error(&unknown_key));
+
+    let bad_when = EXAMPLE.replace("when = \"preload\"", "when = \"later\"");
+    assert!(error(&bad_when).contains("unknown variant `later`"));
+}
+
+#[test]
+fn what_the_types_cannot_say_is_checked() {
+    let no_identity = r#"
+[executable]
+name = "x"
+expect = []
+"#;
+    assert_eq!(error(no_identity), "x: [[executable.expect]] needs at least one entry");
+
+    let twice = EXAMPLE.replace("name = \"static-crt\"", "name = \"game-heap\"");
+    assert_eq!(error(&twice), "group \"game-heap\" is defined twice");
+
+    let same_address = EXAMPLE.replace("0x00ECD1C7", "0x00AA3E40");
+    assert_eq!(error(&same_address), "group \"static-crt\": address 0x00AA3E40 is 0 or used twice");
+
+    let wildcard_written = EXAMPLE.replace("bytes = \"C3\"", "bytes = \"C3 ??\"");
+    assert_eq!(error(&wildcard_written), "group \"vanilla-heaps-off\": the patch at 0x00866E00 must write known bytes");
+
+    let longer = EXAMPLE.replace("bytes = \"C3\"", "bytes = \"C3 90\"");
+    assert_eq!(
+        error(&longer),
+        "group \"vanilla-heaps-off\": the patch at 0x00866E00 writes 2 bytes but expects only 1"
+    );
+
+    let empty = EXAMPLE.replace("[[group.patch]]\naddress = 0x00866E00\nexpect = \"xx\"\nbytes = \"C3\"\n", "");
+    assert_eq!(error(&empty), "group \"vanilla-heaps-off\" has no hook and no patch");
+}
+
+/// Every target the public disassembly of FalloutNV.exe 1.4.0.525 names
+/// (`shared/reference/fnv-memory.md`, sections 1a, 1b and 9): address, role,
+/// and its first 16 bytes.
+const FACTS: &[(u32, Role, &str)] = &[
+    (0x00AA3E40, Role::HeapAllocate, "55 8B EC 83 EC 3C 89 4D D0 8B 45 D0 0F B6 08 85"),
+    (0x00AA4060, Role::HeapFree, "55 8B EC 83 EC 14 89 4D F0 83 7D 08 00 75 05 E9"),
+    (0x00AA44C0, Role::HeapSize, "55 8B EC 83 EC 18 89 4D EC 8B 45 08 C1 E8 18 8B"),
+    (0x00AA4150, Role::HeapRealloc, "55 8B EC 83 EC 10 89 4D F0 C7 45 FC 00 00 00 00"),
+    (0x00AA4200, Role::HeapRealloc, "55 8B EC 83 EC 10 89 4D F0 C7 45 FC 00 00 00 00"),
+    (0x00ECD1C7, Role::Malloc, "8B FF 55 8B EC 56 8B 75 08 83 FE E0 0F 87 A1 00"),
+    (0x00ED0CDF, Role::Malloc, "8B FF 55 8B EC 56 57 33 F6 FF 75 08 E8 D7 C4 FF"),
+    (0x00EDDD7D, Role::Calloc, "8B FF 55 8B EC 51 83 65 FC 00 56 8D 45 FC 50 FF"),
+    (0x00ED0D24, Role::Calloc, "8B FF 55 8B EC 56 57 33 F6 6A 00 FF 75 0C FF 75"),
+    (0x00ECCF5D, Role::Realloc, "6A 10 68 D0 FE 17 01 E8 AB 47 00 00 8B 5D 08 85"),
+    (0x00ED0D70, Role::Realloc, "8B FF 55 8B EC 56 57 33 F6 FF 75 0C FF 75 08 E8"),
+    (0x00EE1700, Role::Recalloc, "8B FF 55 8B EC 8B 4D 0C 53 33 DB 3B CB 76 28 6A"),
+    (0x00ED0DBE, Role::Recalloc, "8B FF 55 8B EC 56 57 33 F6 FF 75 10 FF 75 0C FF"),
+    (0x00ECD31F, Role::Msize, "6A 10 68 30 FF 17 01 E8 E9 43 00 00 33 C0 8B 5D"),
+    (0x00ECD291, Role::Free, "6A 0C 68 10 FF 17 01 E8 77 44 00 00 8B 75 08 85"),
+];
+
+#[test]
+fn the_built_in_profile_matches_the_facts() {
+    let profile = Profile::fallout_nv().expect("the built-in profile reads");
+    let hooks: Vec<_> = profile.groups.iter().flat_map(|g| &g.hooks).collect();
+    assert_eq!(hooks.len(), FACTS.len());
+    for &(address, role, first) in FACTS {
+        let first = Pattern::parse(first).unwrap().bytes();
+        let hook = hooks.iter().find(|h| h.address == address).unwrap_or_else(|| panic!("no hook at {address:#X}"));
+        assert_eq!(hook.role, role, "{address:#X}");
+        let expected = hook.bytes.as_ref().unwrap_or_else(|| panic!("{address:#X} checks no bytes"));
+        assert!(expected.len() >= 5 && expected.matches(&first), "{address:#X}: {expected} against {first:02X?}");
+        // The game heap's methods take `this` in ECX; the runtime's are cdecl.
+        let convention =
+            if (0x00AA0000..0x00AB0000).contains(&address) { Convention::Thiscall } else { Convention::Cdecl };
+        assert_eq!(role.convention(), convention, "{address:#X}");
+        // Whatever the first instructions are, they can be moved.
+        let plan = inline_hook::plan(&first, address as usize, 0x1000_0000);
+        assert!(plan.is_ok(), "{address:#X}: {plan:?}");
+    }
+    for expect in &profile.executable.expect {
+        let fact = FACTS.iter().find(|f| f.0 == expect.address).expect("an identifying address is a known target");
+        assert!(expect.bytes.matches(&Pattern::parse(fact.2).unwrap().bytes()));
+    }
+    let groups: Vec<(&str, When)> = profile.groups.iter().map(|g| (g.name.as_str(), g.when)).collect();
+    assert_eq!(groups, [("game-heap", When::Any), ("static-crt", When::Any)]);
+}
