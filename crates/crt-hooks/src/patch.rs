@@ -160,13 +160,11 @@ pub unsafe fn patch_module(base: usize, path: &str, policy: &Policy) -> ModuleRe
 
 /// The group of `crt` in `groups`, added if new.
 fn group_of<'g>(groups: &'g mut Vec<Group>, crt: &'static Crt) -> &'g mut Group {
-    match groups.iter().position(|group| core::ptr::eq(group.crt, crt)) {
-        Some(index) => &mut groups[index],
-        None => {
-            groups.push(Group { crt, slots: Vec::new() });
-            groups.last_mut().expect("just pushed")
-        }
-    }
+    let index = groups.iter().position(|group| core::ptr::eq(group.crt, crt)).unwrap_or_else(|| {
+        groups.push(Group { crt, slots: Vec::new() });
+        groups.len() - 1
+    });
+    &mut groups[index]
 }
 
 /// Collects the import table's family slots; false if the loader has not
