@@ -16,8 +16,9 @@
 
 use std::ffi::CString;
 
-use windows_sys::Win32::Foundation::HMODULE;
-use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleA, GetProcAddress};
+use windows_sys::Win32::System::LibraryLoader::GetModuleHandleA;
+
+use crate::fixtures::export;
 use windows_sys::Win32::System::ProcessStatus::{K32GetProcessMemoryInfo, PROCESS_MEMORY_COUNTERS};
 use windows_sys::Win32::System::Threading::{GetCurrentProcess, TlsAlloc, TlsFree, TLS_OUT_OF_INDEXES};
 
@@ -50,9 +51,9 @@ impl Fixture {
         unsafe {
             Some(Fixture {
                 name: name.to_owned(),
-                set_checks: export(module, c"fx_set_exit_checks")?,
-                leave: export(module, c"fx_leave_block")?,
-                tally: export(module, c"fx_exit_tally")?,
+                set_checks: export(module, "fx_set_exit_checks")?,
+                leave: export(module, "fx_leave_block")?,
+                tally: export(module, "fx_exit_tally")?,
             })
         }
     }
@@ -64,17 +65,6 @@ impl Fixture {
         unsafe { (self.tally)(&mut usable, &mut unusable, &mut freed) };
         (usable, unusable, freed)
     }
-}
-
-/// # Safety
-/// `module` is loaded and `F` is a function pointer type with the export's
-/// real signature.
-unsafe fn export<F: Copy>(module: HMODULE, name: &std::ffi::CStr) -> Option<F> {
-    const { assert!(size_of::<F>() == size_of::<usize>()) };
-    // SAFETY: `module` is loaded; `name` is NUL-terminated.
-    let address = unsafe { GetProcAddress(module, name.as_ptr().cast()) }?;
-    // SAFETY: `F` has the export's signature (the caller's promise).
-    Some(unsafe { std::mem::transmute_copy::<_, F>(&address) })
 }
 
 /// The fixtures among `names` that are loaded.

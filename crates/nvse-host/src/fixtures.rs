@@ -73,7 +73,7 @@ struct Api {
 /// # Safety
 /// `module` must be loaded, and `F` must be a function pointer type with the
 /// export's real signature.
-unsafe fn export<F: Copy>(module: HMODULE, name: &str) -> Option<F> {
+pub(crate) unsafe fn export<F: Copy>(module: HMODULE, name: &str) -> Option<F> {
     const { assert!(size_of::<F>() == size_of::<usize>()) };
     let name = CString::new(name).ok()?;
     // SAFETY: `module` is loaded (the caller's promise); `name` is NUL-terminated.
