@@ -17,10 +17,10 @@
 use std::ffi::CString;
 
 use windows_sys::Win32::System::LibraryLoader::GetModuleHandleA;
-
-use crate::fixtures::export;
 use windows_sys::Win32::System::ProcessStatus::{K32GetProcessMemoryInfo, PROCESS_MEMORY_COUNTERS};
 use windows_sys::Win32::System::Threading::{GetCurrentProcess, TlsAlloc, TlsFree, TLS_OUT_OF_INDEXES};
+
+use crate::fixtures::export;
 
 type SetChecksFn = unsafe extern "C" fn(i32);
 type LeaveFn = unsafe extern "C" fn(usize) -> i32;
