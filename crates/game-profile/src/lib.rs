@@ -20,6 +20,7 @@
 //! [[group]]
 //! name = "vanilla-heaps-off"       # raw patches: `expect` is checked, then `bytes` written
 //! when = "preload"
+//! requires = ["game-heap"]         # optional: groups that must have gone live first
 //! [[group.patch]]
 //! address = 0x0086EED4
 //! expect = "75 13"
@@ -74,6 +75,11 @@ pub struct Expect {
 pub struct Group {
     pub name: String,
     pub when: When,
+    /// Groups (named earlier in the file) that must have gone live before
+    /// this one is applied: switching the vanilla heaps off is only sound
+    /// once their functions are hooked.
+    #[serde(default)]
+    pub requires: Vec<String>,
     #[serde(default, rename = "hook")]
     pub hooks: Vec<Hook>,
     #[serde(default, rename = "patch")]
@@ -129,6 +135,27 @@ pub enum Role {
     Free,
 }
 
+/// The two allocators of an executable a profile can hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// The game's own heap object (thiscall methods).
+    GameHeap,
+    /// The statically linked C runtime (cdecl functions).
+    StaticCrt,
+}
+
+impl Family {
+    /// The roles a group must hook as soon as it hooks an allocating role
+    /// of this family: without them a block of the heap would reach the
+    /// original's free, size or resize.
+    pub fn release_roles(self) -> &'static [Role] {
+        match self {
+            Family::GameHeap => &[Role::HeapFree, Role::HeapSize],
+            Family::StaticCrt => &[Role::Free, Role::Msize, Role::Realloc],
+        }
+    }
+}
+
 /// How a role's function is called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Convention {
@@ -139,6 +166,49 @@ pub enum Convention {
 }
 
 impl Role {
+    /// Every role, in the order the profile documents them.
+    pub const ALL: [Role; 10] = [
+        Role::HeapAllocate,
+        Role::HeapFree,
+        Role::HeapSize,
+        Role::HeapRealloc,
+        Role::Malloc,
+        Role::Calloc,
+        Role::Realloc,
+        Role::Recalloc,
+        Role::Msize,
+        Role::Free,
+    ];
+
+    /// The role's name in a profile.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::HeapAllocate => "heap-allocate",
+            Role::HeapFree => "heap-free",
+            Role::HeapSize => "heap-size",
+            Role::HeapRealloc => "heap-realloc",
+            Role::Malloc => "malloc",
+            Role::Calloc => "calloc",
+            Role::Realloc => "realloc",
+            Role::Recalloc => "recalloc",
+            Role::Msize => "msize",
+            Role::Free => "free",
+        }
+    }
+
+    /// Which allocator's functions the role belongs to.
+    pub fn family(self) -> Family {
+        match self.convention() {
+            Convention::Thiscall => Family::GameHeap,
+            Convention::Cdecl => Family::StaticCrt,
+        }
+    }
+
+    /// Whether a call of this role hands out new blocks.
+    pub fn allocates(self) -> bool {
+        matches!(self, Role::HeapAllocate | Role::Malloc | Role::Calloc)
+    }
+
     pub fn convention(self) -> Convention {
         match self {
             Role::HeapAllocate | Role::HeapFree | Role::HeapSize | Role::HeapRealloc => Convention::Thiscall,
@@ -166,6 +236,22 @@ impl fmt::Display for ProfileError {
 
 impl std::error::Error for ProfileError {}
 
+impl Group {
+    /// A role whose function would receive blocks of the heap without being
+    /// hooked, if the group hands out blocks of a family: such a group must
+    /// not be applied (a profile may still list it, to be completed).
+    pub fn missing_release_role(&self) -> Option<Role> {
+        let has = |role: Role| self.hooks.iter().any(|h| h.role == role);
+        let families = self.hooks.iter().filter(|h| h.role.allocates()).map(|h| h.role.family());
+        families.flat_map(Family::release_roles).copied().find(|&role| !has(role))
+    }
+
+    /// The families whose functions the group hooks.
+    pub fn families(&self) -> impl Iterator<Item = Family> + '_ {
+        [Family::GameHeap, Family::StaticCrt].into_iter().filter(|f| self.hooks.iter().any(|h| h.role.family() == *f))
+    }
+}
+
 impl Profile {
     /// Reads and checks a profile.
     pub fn parse(text: &str) -> Result<Profile, ProfileError> {
@@ -185,7 +271,8 @@ impl Profile {
 
     /// What the types cannot say: something to identify the executable,
     /// groups named once and not empty, each address used once, patches
-    /// written without wildcards and as long as what they expect.
+    /// written without wildcards and as long as what they expect, required
+    /// groups named earlier.
     fn check(&self) -> Result<(), ProfileError> {
         let fail = |message: String| Err(ProfileError { line: None, message });
         if self.executable.expect.is_empty() {
@@ -200,6 +287,10 @@ impl Profile {
             if group.hooks.is_empty() && group.patches.is_empty() {
                 return fail(format!("group {:?} has no hook and no patch", group.name));
             }
+            if let Some(unknown) = group.requires.iter().find(|r| !names.contains(r.as_str()) || *r == &group.name) {
+                return fail(format!("group {:?} requires {unknown:?}, which is not a group before it", group.name));
+            }
+
             let targets = group.hooks.iter().map(|h| h.address).chain(group.patches.iter().map(|p| p.address));
             for address in targets {
                 if address == 0 || !addresses.insert(address) {

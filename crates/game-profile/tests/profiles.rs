@@ -28,6 +28,7 @@ role = "malloc"
 [[group]]
 name = "vanilla-heaps-off"
 when = "preload"
+requires = ["game-heap"]
 [[group.patch]]
 address = 0x00866E00
 expect = "xx"
@@ -43,6 +44,8 @@ fn the_documented_example_reads() {
     assert_eq!(profile.groups[0].hooks[0].bytes, Some(Pattern::parse("55 8B EC").unwrap()));
     assert_eq!(profile.groups[1].hooks[0].bytes, None);
     assert_eq!(profile.groups[2].when, When::Preload);
+    assert_eq!(profile.groups[2].requires, ["game-heap"]);
+    assert!(profile.groups[0].requires.is_empty());
     assert!(profile.groups[2].patches[0].expect.has_wildcards());
     assert_eq!(profile.groups[2].patches[0].bytes.bytes(), [0xC3]);
 }
@@ -92,6 +95,14 @@ expect = []
         error(&longer),
         "group \"vanilla-heaps-off\": the patch at 0x00866E00 writes 2 bytes but expects only 1"
     );
+
+    let unknown_requirement = EXAMPLE.replace("requires = [\"game-heap\"]", "requires = [\"game-heaps\"]");
+    assert_eq!(
+        error(&unknown_requirement),
+        "group \"vanilla-heaps-off\" requires \"game-heaps\", which is not a group before it"
+    );
+    let itself = EXAMPLE.replace("requires = [\"game-heap\"]", "requires = [\"vanilla-heaps-off\"]");
+    assert!(error(&itself).contains("requires \"vanilla-heaps-off\", which is not a group before it"));
 
     let empty = EXAMPLE.replace("[[group.patch]]\naddress = 0x00866E00\nexpect = \"xx\"\nbytes = \"C3\"\n", "");
     assert_eq!(error(&empty), "group \"vanilla-heaps-off\" has no hook and no patch");
@@ -143,4 +154,17 @@ fn the_built_in_profile_matches_the_facts() {
     }
     let groups: Vec<(&str, When)> = profile.groups.iter().map(|g| (g.name.as_str(), g.when)).collect();
     assert_eq!(groups, [("game-heap", When::Any), ("static-crt", When::Any)]);
+}
+
+#[test]
+fn a_group_that_hands_out_blocks_must_hook_where_they_come_back() {
+    let profile = Profile::parse(EXAMPLE).unwrap();
+    assert_eq!(profile.groups[0].missing_release_role(), Some(Role::HeapFree));
+    assert_eq!(profile.groups[1].missing_release_role(), Some(Role::Free));
+    assert_eq!(profile.groups[2].missing_release_role(), None, "patches hand out nothing");
+
+    let fnv = Profile::fallout_nv().unwrap();
+    for group in &fnv.groups {
+        assert_eq!(group.missing_release_role(), None, "{}", group.name);
+    }
 }

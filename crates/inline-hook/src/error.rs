@@ -65,7 +65,7 @@ pub enum GroupError {
 impl fmt::Display for GroupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            GroupError::Target { index, target, error } => write!(f, "hook {index} at {target:#x}: {error}"),
+            GroupError::Target { index, target, error } => write!(f, "target {index} at {target:#x}: {error}"),
             GroupError::Threads(code) => write!(f, "the process's threads cannot be listed (error {code})"),
             GroupError::Trampolines(code) => write!(f, "the trampolines cannot be made executable (error {code})"),
         }

@@ -12,9 +12,8 @@ pub struct HookId {
 }
 
 impl HookId {
-    /// Its place in the group, and in the list [`commit`] returns.
-    ///
-    /// [`commit`]: crate::Transaction::commit
+    /// Its place among what was added to the group (hooks and raw patches),
+    /// as a refusal's [`GroupError::Target`](crate::GroupError) names it.
     pub fn index(self) -> usize {
         self.index
     }
@@ -65,7 +64,9 @@ pub fn jump_patch(target: usize, detour: usize, moved_len: usize) -> Vec<u8> {
 }
 
 #[cfg(all(windows, target_arch = "x86"))]
-pub(crate) use memory::{read_code, Unprotected};
+pub use memory::read_code;
+#[cfg(all(windows, target_arch = "x86"))]
+pub(crate) use memory::Unprotected;
 
 /// Reading code and lifting page protection around writes to it.
 #[cfg(all(windows, target_arch = "x86"))]
@@ -81,7 +82,7 @@ mod memory {
 
     /// Up to `len` bytes from `address`, as far as committed executable
     /// memory goes; `None` if `address` itself is not in such memory.
-    pub(crate) fn read_code(address: usize, len: usize) -> Option<Vec<u8>> {
+    pub fn read_code(address: usize, len: usize) -> Option<Vec<u8>> {
         let mut readable = 0;
         while readable < len {
             match executable_after(address + readable) {

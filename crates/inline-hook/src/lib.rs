@@ -34,7 +34,9 @@ mod transaction;
 pub use error::{Error, GroupError};
 #[cfg(all(windows, target_arch = "x86"))]
 pub use freeze::threads_moved;
+#[cfg(all(windows, target_arch = "x86"))]
+pub use hook::read_code;
 pub use hook::{Hook, HookId};
-pub use trampoline::{plan, Moved, Plan, PlanError, Redirect};
+pub use trampoline::{first_redirect, plan, Moved, Plan, PlanError, Redirect};
 #[cfg(all(windows, target_arch = "x86"))]
 pub use transaction::Transaction;

@@ -181,6 +181,14 @@ fn decode_moved(decoder: &mut Decoder<'_>, code: &[u8]) -> Result<Vec<Instructio
     Ok(moved)
 }
 
+/// How the function whose first bytes are `code`, at `address`, leaves at
+/// once, if it does: the mark another hook leaves.
+pub fn first_redirect(code: &[u8], address: usize) -> Option<Redirect> {
+    let mut decoder = Decoder::with_ip(32, code, address as u64, DecoderOptions::NONE);
+    let first = decoder.decode();
+    (decoder.last_error() == DecoderError::None).then(|| redirect(&first, code)).flatten()
+}
+
 /// How a first instruction leaves the function at once, if it does.
 fn redirect(first: &Instruction, code: &[u8]) -> Option<Redirect> {
     match first.flow_control() {

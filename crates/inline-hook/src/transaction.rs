@@ -35,11 +35,13 @@ pub struct Transaction {
     refused: Option<GroupError>,
 }
 
-/// One hook, ready to be written.
+/// One hook or raw patch, ready to be written.
 struct Prepared {
     target: usize,
-    detour: usize,
-    plan: Plan,
+    /// The hook's detour, `None` for a raw patch.
+    detour: Option<usize>,
+    /// The moved instructions, `None` for a raw patch.
+    plan: Option<Plan>,
     trampoline: usize,
     /// The bytes the patch replaces, as read when planning.
     original: Vec<u8>,
@@ -97,11 +99,48 @@ impl Transaction {
         let trampoline = self.stage.fill(plan.code());
         let original = code[..plan.moved_len()].to_vec();
         let patch = jump_patch(target, detour, plan.moved_len());
-        Ok(Prepared { target, detour, plan, trampoline, original, patch })
+        Ok(Prepared { target, detour: Some(detour), plan: Some(plan), trampoline, original, patch })
     }
 
-    /// Makes the group live: every hook, or none if any was refused or
-    /// cannot be written. Returns the hooks in the order they were added.
+    /// Prepares a raw patch: `bytes` written at `address` when the group goes
+    /// live, if the bytes there then are still `found` (which the caller has
+    /// read with [`read_code`](crate::read_code) and checked). A thread
+    /// stopped inside the patched bytes, past their first, makes the commit
+    /// wait for it to leave; one stopped at `address` runs the new bytes.
+    pub fn patch(&mut self, address: usize, found: &[u8], bytes: &[u8]) -> Result<(), Error> {
+        let index = self.prepared.len();
+        let result = self.prepare_patch(address, found, bytes);
+        match result {
+            Ok(prepared) => {
+                self.prepared.push(prepared);
+                Ok(())
+            }
+            Err(error) => {
+                self.refused.get_or_insert(GroupError::Target { index, target: address, error: error.clone() });
+                Err(error)
+            }
+        }
+    }
+
+    fn prepare_patch(&self, address: usize, found: &[u8], bytes: &[u8]) -> Result<Prepared, Error> {
+        if bytes.is_empty() || found.len() < bytes.len() {
+            return Err(Error::Mismatch { found: found.to_vec(), expected: bytes.to_vec() });
+        }
+        let code = read_code(address, found.len()).ok_or(Error::NotCode)?;
+        if code != found {
+            return Err(if code.len() < found.len() { Error::NotCode } else { Error::Changed });
+        }
+        let span = address..address + bytes.len();
+        if let Some(other) = self.prepared.iter().find(|p| p.target < span.end && span.start < p.end()) {
+            return Err(Error::Overlap { other: other.target });
+        }
+        let original = code[..bytes.len()].to_vec();
+        Ok(Prepared { target: address, detour: None, plan: None, trampoline: 0, original, patch: bytes.to_vec() })
+    }
+
+    /// Makes the group live: every hook and patch, or none if any was
+    /// refused or cannot be written. Returns the hooks in the order they
+    /// were added (raw patches have none).
     pub fn commit(mut self) -> Result<Vec<Hook>, GroupError> {
         if let Some(refused) = self.refused.take() {
             return Err(refused);
@@ -118,7 +157,10 @@ impl Transaction {
         }
         self.write_all()?;
         drop(unprotected);
-        let hooks = self.prepared.iter().map(|p| Hook { target: p.target, detour: p.detour, trampoline: p.trampoline });
+        let hooks = self
+            .prepared
+            .iter()
+            .filter_map(|p| p.detour.map(|detour| Hook { target: p.target, detour, trampoline: p.trampoline }));
         let hooks = hooks.collect();
         self.stage.keep();
         Ok(hooks)
@@ -166,11 +208,16 @@ impl Transaction {
     }
 
     /// Where a thread stopped at `eip` goes on: `None` if outside every
-    /// target's replaced bytes; else the same instruction in the trampoline,
-    /// or the index of the hook it blocks.
+    /// target's replaced bytes (or at a raw patch's first byte, where it
+    /// runs the new bytes); else the same instruction in the trampoline, or
+    /// the index of the hook or patch it blocks.
     fn relocate(&self, eip: usize) -> Option<Result<usize, usize>> {
         let (index, p) = self.prepared.iter().enumerate().find(|(_, p)| (p.target..p.end()).contains(&eip))?;
-        Some(p.plan.new_offset(eip - p.target).map(|new| p.trampoline + new).ok_or(index))
+        match &p.plan {
+            Some(plan) => Some(plan.new_offset(eip - p.target).map(|new| p.trampoline + new).ok_or(index)),
+            None if eip == p.target => None,
+            None => Some(Err(index)),
+        }
     }
 
     fn refusal(&self, index: usize, error: Error) -> GroupError {

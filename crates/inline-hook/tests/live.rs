@@ -254,3 +254,38 @@ fn a_thiscall_method_gets_a_thiscall_detour() {
     assert_eq!(got, 42 + 8 + 1000);
     assert_eq!(THIS_CALLS.load(Ordering::Relaxed), 1);
 }
+
+/// `mov eax, 7; ret`: a function a raw patch turns into `xor eax,eax; ret`.
+const SEVEN: &[u8] = &[0xB8, 0x07, 0x00, 0x00, 0x00, 0xC3];
+
+#[test]
+fn raw_patches_go_live_with_the_hooks_of_their_group() {
+    let targets = code_page(&[FRAMED, SEVEN]);
+    let seven = as_fn(targets[1]);
+    assert_eq!(seven(0), 7);
+    let mut group = Transaction::new();
+    let id = group.hook(targets[0], detour as Fn1 as usize, None).unwrap();
+    ORIGINAL.store(id.trampoline(), Ordering::Release);
+    let found = inline_hook::read_code(targets[1], 6).unwrap();
+    group.patch(targets[1], &found, &[0x31, 0xC0, 0xC3]).unwrap();
+    let hooks = group.commit().unwrap();
+    assert_eq!(hooks.len(), 1, "a raw patch is no hook");
+    assert_eq!(seven(0), 0);
+    assert_eq!(bytes(targets[1], 6), [0x31, 0xC0, 0xC3, 0x00, 0x00, 0xC3]);
+    assert_eq!(protection(targets[1]), PAGE_EXECUTE_READ);
+    let before = detour_calls();
+    assert_eq!(as_fn(targets[0])(5), 16);
+    assert_eq!(detour_calls() - before, 1);
+}
+
+#[test]
+fn a_raw_patch_over_changed_bytes_writes_nothing_of_its_group() {
+    let targets = code_page(&[FRAMED, SEVEN]);
+    let mut group = Transaction::new();
+    group.hook(targets[0], detour as Fn1 as usize, None).unwrap();
+    let stale = [0xB8, 0x08, 0x00, 0x00, 0x00, 0xC3];
+    assert_eq!(group.patch(targets[1], &stale, &[0xC3]), Err(Error::Changed));
+    assert!(matches!(group.commit(), Err(GroupError::Target { index: 1, error: Error::Changed, .. })));
+    assert_eq!(bytes(targets[0], FRAMED.len()), FRAMED);
+    assert_eq!(bytes(targets[1], SEVEN.len()), SEVEN);
+}
