@@ -44,6 +44,8 @@ pub(crate) struct Headers {
     pub(crate) pe32_plus: bool,
     pub(crate) image_base: u64,
     pub(crate) size_of_image: u32,
+    /// The file header's `Characteristics`.
+    pub(crate) characteristics: u16,
     /// The end of the header bytes read (exclusive), as an RVA.
     pub(crate) end: u32,
     pub(crate) imports: Option<Directory>,
@@ -72,6 +74,7 @@ impl Headers {
         }
         let opt = add(nt, OPTIONAL_HEADER)?;
         let magic = view.read_u16(opt)?;
+        let characteristics = view.read_u16(add(nt, 22)?)?;
         let (pe32_plus, image_base, count_at) = match magic {
             PE32_MAGIC => (false, u64::from(view.read_u32(add(opt, 28)?)?), 92),
             PE32_PLUS_MAGIC => (true, view.read_u64(add(opt, 24)?)?, 108),
@@ -93,7 +96,7 @@ impl Headers {
         };
         let imports = directory(DIRECTORY_IMPORT)?;
         let delay_imports = directory(DIRECTORY_DELAY_IMPORT)?;
-        Ok(Headers { pe32_plus, image_base, size_of_image, end, imports, delay_imports })
+        Ok(Headers { pe32_plus, image_base, size_of_image, characteristics, end, imports, delay_imports })
     }
 }
 
@@ -139,6 +142,7 @@ pub struct Image<'a> {
     pub(crate) format: Format,
     pub(crate) image_base: u64,
     pub(crate) load_address: u64,
+    pub(crate) characteristics: u16,
     pub(crate) imports: Option<Directory>,
     pub(crate) delay_imports: Option<Directory>,
     pub(crate) limits: Limits,
@@ -168,6 +172,7 @@ impl<'a> Image<'a> {
             format: if headers.pe32_plus { Format::Pe32Plus } else { Format::Pe32 },
             image_base: headers.image_base,
             load_address: view.load_address().unwrap_or(headers.image_base),
+            characteristics: headers.characteristics,
             imports: headers.imports,
             delay_imports: headers.delay_imports,
             limits,
@@ -194,6 +199,14 @@ impl<'a> Image<'a> {
     /// load address if known (views of live modules), else [`image_base`](Self::image_base).
     pub fn load_address(&self) -> u64 {
         self.load_address
+    }
+
+    /// Whether the file header marks the image Large Address Aware
+    /// (`IMAGE_FILE_LARGE_ADDRESS_AWARE`): a 32-bit process it starts may use
+    /// addresses above 2 GiB.
+    pub fn large_address_aware(&self) -> bool {
+        const IMAGE_FILE_LARGE_ADDRESS_AWARE: u16 = 0x0020;
+        self.characteristics & IMAGE_FILE_LARGE_ADDRESS_AWARE != 0
     }
 
     /// The limits in force.

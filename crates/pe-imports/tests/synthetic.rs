@@ -489,3 +489,15 @@ fn iat_shorter_than_the_name_table() {
     assert!(e[0].is_ok());
     assert_eq!(e[1], Err(Error::OutOfBounds { rva: 0x4000, len: 4 }));
 }
+
+#[test]
+fn the_large_address_aware_flag_is_read_from_the_file_header() {
+    let mut pe = Pe::new(false, 0x1000);
+    let image = |pe: &Pe| Image::new(View::from_bytes(&pe.bytes)).unwrap().large_address_aware();
+    assert!(!image(&pe));
+    // IMAGE_FILE_EXECUTABLE_IMAGE | IMAGE_FILE_32BIT_MACHINE | IMAGE_FILE_LARGE_ADDRESS_AWARE
+    pe.put_u16(0x40 + 22, 0x0102 | 0x0020);
+    assert!(image(&pe));
+    pe.put_u16(0x40 + 22, 0x0102);
+    assert!(!image(&pe));
+}
