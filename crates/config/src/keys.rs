@@ -35,6 +35,11 @@ pub struct Settings {
     pub log_interval_seconds: u32,
     pub leak_tracking: bool,
     pub leak_table_size: u32,
+    pub game_heap: bool,
+    pub static_crt: bool,
+    pub disable_vanilla_heaps: bool,
+    /// A profile file relative to the plugin's folder; empty: the built-in one.
+    pub game_profile: String,
 }
 
 impl Default for Settings {
@@ -51,6 +56,10 @@ impl Default for Settings {
             log_interval_seconds: 0,
             leak_tracking: false,
             leak_table_size: 32_768,
+            game_heap: true,
+            static_crt: true,
+            disable_vanilla_heaps: true,
+            game_profile: String::new(),
         }
     }
 }
@@ -66,6 +75,8 @@ pub enum Kind {
     Choice(&'static [&'static str]),
     /// Comma-separated module file names.
     Modules,
+    /// A file's path relative to the plugin's folder, or nothing.
+    Path,
 }
 
 /// A key's value, as read or as in force.
@@ -75,6 +86,7 @@ pub enum Value {
     Number(u32),
     Choice(&'static str),
     Modules(Vec<String>),
+    Path(String),
 }
 
 impl fmt::Display for Value {
@@ -85,6 +97,8 @@ impl fmt::Display for Value {
             Value::Choice(name) => f.write_str(name),
             Value::Modules(names) if names.is_empty() => f.write_str("(none)"),
             Value::Modules(names) => f.write_str(&names.join(", ")),
+            Value::Path(path) if path.is_empty() => f.write_str("(built in)"),
+            Value::Path(path) => f.write_str(path),
         }
     }
 }
@@ -191,6 +205,11 @@ macro_rules! key {
             s.$field = x
         })
     };
+    ($section:literal, $name:literal, $kind:expr, $field:ident: Path) => {
+        key!(@ $section, $name, $kind, |s| Value::Path(s.$field.clone()), |s, v| if let Value::Path(x) = v {
+            s.$field = x
+        })
+    };
     (@ $section:literal, $name:literal, $kind:expr, $get:expr, $set:expr) => {
         Key { section: $section, name: $name, kind: $kind, get: $get, set: $set }
     };
@@ -204,6 +223,10 @@ pub static KEYS: &[Key] = &[
     key!("Hooks", "ImportHooks", Kind::Switch, import_hooks: Switch),
     key!("Hooks", "ExcludeModules", Kind::Modules, exclude_modules: Modules),
     key!("Hooks", "RuntimeSafetyNet", Kind::Switch, runtime_safety_net: Switch),
+    key!("GameHeap", "Enabled", Kind::Switch, game_heap: Switch),
+    key!("GameHeap", "StaticCrt", Kind::Switch, static_crt: Switch),
+    key!("GameHeap", "DisableVanillaHeaps", Kind::Switch, disable_vanilla_heaps: Switch),
+    key!("GameHeap", "Profile", Kind::Path, game_profile: Path),
     key!("Heap", "SpanMapCount", Kind::Number { min: 1, max: 256 }, span_map_count: Number),
     key!("Heap", "TouchPages", Kind::Switch, touch_pages: Switch),
     key!("Stats", "LogIntervalSeconds", Kind::Number { min: 0, max: 86_400 }, log_interval_seconds: Number),
@@ -235,6 +258,7 @@ mod tests {
                 Kind::Number { max, .. } => Value::Number(max),
                 Kind::Choice(names) => Value::Choice(names[names.len() - 1]),
                 Kind::Modules => Value::Modules(vec!["a.dll".into()]),
+                Kind::Path => Value::Path("profiles\\game.toml".into()),
             };
             assert_ne!(value, key.default_value(), "{}", key.name);
             key.set(&mut settings, value.clone());
@@ -244,7 +268,7 @@ mod tests {
 
     #[test]
     fn sections_are_listed_once_in_order() {
-        assert_eq!(sections().collect::<Vec<_>>(), ["General", "Hooks", "Heap", "Stats", "Debug"]);
+        assert_eq!(sections().collect::<Vec<_>>(), ["General", "Hooks", "GameHeap", "Heap", "Stats", "Debug"]);
     }
 
     #[test]
@@ -253,7 +277,9 @@ mod tests {
             match (key.kind, key.default_value()) {
                 (Kind::Number { min, max }, Value::Number(n)) => assert!((min..=max).contains(&n), "{}", key.name),
                 (Kind::Choice(names), Value::Choice(name)) => assert!(names.contains(&name), "{}", key.name),
-                (Kind::Switch, Value::Switch(_)) | (Kind::Modules, Value::Modules(_)) => {}
+                (Kind::Switch, Value::Switch(_))
+                | (Kind::Modules, Value::Modules(_))
+                | (Kind::Path, Value::Path(_)) => {}
                 (kind, value) => panic!("{}: {kind:?} holds {value:?}", key.name),
             }
         }

@@ -187,7 +187,18 @@ fn read(kind: Kind, value: &str) -> Result<Value, String> {
             None => Err(format!("one of {}", names.join(", "))),
         },
         Kind::Modules => modules(value).ok_or_else(|| "file names separated by commas, like a.dll, b.dll".into()),
+        Kind::Path => {
+            path(value).ok_or_else(|| "a file in the plugin's folder or below it, like profiles\\game.toml".into())
+        }
     }
+}
+
+/// A path relative to the plugin's folder, never leaving it: no drive, no
+/// root, no `..`; empty for none.
+fn path(value: &str) -> Option<Value> {
+    let mut parts = value.split(['\\', '/']);
+    let relative = !value.starts_with(['\\', '/']) && !value.contains(':');
+    (relative && parts.all(|p| p != "..")).then(|| Value::Path(value.to_owned()))
 }
 
 /// Comma-separated module file names, lower case; `None` if one is a path.

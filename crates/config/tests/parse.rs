@@ -19,7 +19,10 @@ fn the_shipped_file_lists_every_key_at_its_default() {
     assert_eq!(parsed.set.len(), KEYS.len(), "every key is written out");
     for key in KEYS {
         let default = key.default_value().to_string();
-        assert!(SHIPPED.contains(&format!("Default {default}")) || matches!(key.kind, Kind::Modules), "{key:?}");
+        assert!(
+            SHIPPED.contains(&format!("Default {default}")) || matches!(key.kind, Kind::Modules | Kind::Path),
+            "{key:?}"
+        );
     }
 }
 
@@ -34,6 +37,11 @@ LogLevel = debug
 ImportHooks = 0
 ExcludeModules = A.dll, b.DLL ,,c.dll
 RuntimeSafetyNet = 0
+[GameHeap]
+Enabled = 0
+StaticCrt = 0
+DisableVanillaHeaps = 0
+Profile = profiles/FalloutNV-custom.toml
 [Heap]
 SpanMapCount = 64
 TouchPages = 1
@@ -59,8 +67,24 @@ LeakTableSize = 4096
             log_interval_seconds: 30,
             leak_tracking: true,
             leak_table_size: 4096,
+            game_heap: false,
+            static_crt: false,
+            disable_vanilla_heaps: false,
+            game_profile: "profiles/FalloutNV-custom.toml".into(),
         }
     );
+}
+
+#[test]
+fn a_profile_path_stays_in_the_plugin_folder() {
+    for bad in ["C:\\Games\\x.toml", "\\x.toml", "/x.toml", "..\\x.toml", "a/../../x.toml"] {
+        let parsed = parse(format!("[GameHeap]\nProfile = {bad}\n").as_bytes());
+        assert_eq!(parsed.problems.len(), 1, "{bad}");
+        assert!(parsed.problems[0].message.contains("a file in the plugin's folder or below it"), "{bad}");
+        assert_eq!(parsed.settings.game_profile, "");
+    }
+    let parsed = parse(b"[GameHeap]\nProfile = game.toml\n");
+    assert_eq!(parsed.settings.game_profile, "game.toml");
 }
 
 #[test]
@@ -184,6 +208,7 @@ fn settings_are_described_one_section_a_line_with_changes_marked() {
         [
             "[General] Enabled=1 Backend=mimalloc* LogLevel=info",
             "[Hooks] ImportHooks=1 ExcludeModules=(none) RuntimeSafetyNet=1",
+            "[GameHeap] Enabled=1 StaticCrt=1 DisableVanillaHeaps=1 Profile=(built in)",
             "[Heap] SpanMapCount=32* TouchPages=0",
             "[Stats] LogIntervalSeconds=0",
             "[Debug] LeakTracking=0 LeakTableSize=32768",

@@ -5,6 +5,9 @@
 use e2e::{number_after, Crt, Game, Run};
 
 /// The log's lines at `level` (`DEBUG`, `INFO`, `WARN`, `ERROR`).
+/// What the built-in profile says of the stand-in, which is not FalloutNV.exe.
+const NOT_THE_GAME: &str = "Preload: GameHeap: this is not FalloutNV.exe 1.4.0.525 (0x00AA3E40 lies outside the executable's image";
+
 fn lines_at(run: &Run, level: &str) -> Vec<String> {
     run.log()
         .lines()
@@ -29,12 +32,16 @@ fn the_shipped_file_gives_the_defaults_and_no_complaint() {
         "Config: settings in force (* differs from the default):",
         "Config:   [General] Enabled=1 Backend=rpmalloc LogLevel=info",
         "Config:   [Hooks] ImportHooks=1 ExcludeModules=(none)",
+        "Config:   [GameHeap] Enabled=1 StaticCrt=1 DisableVanillaHeaps=1 Profile=(built in)",
         "Config:   [Heap] SpanMapCount=16 TouchPages=0",
         "Config:   [Stats] LogIntervalSeconds=0",
         "Config:   [Debug] LeakTracking=0 LeakTableSize=32768",
         "Preload: heap started in ",
     ]);
-    assert_eq!(lines_at(&run, "WARN"), Vec::<String>::new());
+    // The one warning: the stand-in is not the game the built-in profile is for.
+    let warnings = lines_at(&run, "WARN");
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(warnings[0].starts_with(NOT_THE_GAME), "{warnings:#?}");
     run.assert_fact(msvcrt, "malloc", "owned", "1");
 }
 
@@ -213,7 +220,8 @@ fn import_hooks_off_and_a_quiet_log() {
     // Only warnings and errors are written: the one mistake in the file.
     let messages = run.log_messages();
     assert_eq!(lines_at(&run, "INFO"), Vec::<String>::new(), "{}", run.describe());
-    assert_eq!(messages.len(), 2, "{messages:#?}");
+    assert_eq!(messages.len(), 3, "{messages:#?}");
     assert!(messages[0].ends_with("MemoryPoolNVSE.ini: 1 problem(s), each given its default"), "{messages:#?}");
     assert!(messages[1].starts_with("Config: MemoryPoolNVSE.ini line 5: [Heep]: no such section"), "{messages:#?}");
+    assert!(messages[2].starts_with(NOT_THE_GAME), "{messages:#?}");
 }

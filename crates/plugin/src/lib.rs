@@ -18,6 +18,7 @@
 
 pub mod allocator;
 pub mod callers;
+pub mod game;
 pub mod imports;
 pub mod log;
 pub mod module;

@@ -16,7 +16,7 @@ use std::sync::Once;
 use nvse_abi::{interface, msg, split_version, Message, MessagingInterface, NVSEInterface, PluginInfo};
 
 use crate::log::{error, info, warning};
-use crate::{allocator, imports, log, module, settings};
+use crate::{allocator, game, imports, log, module, settings};
 
 /// The name NVSE shows for this plugin.
 const NAME: &CStr = c"MemoryPoolNVSE";
@@ -47,6 +47,7 @@ pub extern "C" fn NVSEPlugin_Preload() -> bool {
         info!("Preload: called by xNVSE before the game's static initialisers");
         if allocator::start("Preload") {
             imports::install("Preload");
+            game::install(game_hooks::Moment::Preload);
         }
         true
     })
@@ -121,6 +122,7 @@ fn load(nvse: &NVSEInterface) {
     }
     if allocator::start("Load") {
         imports::install("Load");
+        game::install(game_hooks::Moment::Load);
     }
     let Some(messaging) = messaging(nvse) else {
         warning!("Load: NVSE has no messaging interface; no messages will be received");
