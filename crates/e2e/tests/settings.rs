@@ -6,7 +6,8 @@ use e2e::{number_after, Crt, Game, Run};
 
 /// The log's lines at `level` (`DEBUG`, `INFO`, `WARN`, `ERROR`).
 /// What the built-in profile says of the stand-in, which is not FalloutNV.exe.
-const NOT_THE_GAME: &str = "Preload: GameHeap: this is not FalloutNV.exe 1.4.0.525 (0x00AA3E40 lies outside the executable's image";
+const NOT_THE_GAME: &str =
+    "Preload: GameHeap: this is not FalloutNV.exe 1.4.0.525 (0x00AA3E40 lies outside the executable's image";
 
 fn lines_at(run: &Run, level: &str) -> Vec<String> {
     run.log()

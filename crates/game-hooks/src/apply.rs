@@ -2,6 +2,7 @@
 //! all or nothing.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use game_profile::{Family, Group, Hook, Patch, Profile, Role, When};
 use inline_hook::{first_redirect, Redirect, Transaction};
@@ -12,6 +13,11 @@ use crate::{replacers, GroupOutcome, GroupReport, Moment, Report, Skipped, Switc
 
 /// Bytes read at a hook's target to see whether another hook is there.
 const PEEK: usize = 16;
+
+/// The slots of each role that live hooks use, for the whole process: a
+/// slot's entry reads one trampoline, so no two targets may share it. Held
+/// while a profile is applied, so applications happen one at a time.
+static SLOTS_TAKEN: Mutex<Option<HashMap<Role, usize>>> = Mutex::new(None);
 
 /// Applies `profile` to the running executable at `moment`, as far as
 /// `switches` allow. Call once, before any thread may need the groups'
@@ -73,10 +79,11 @@ fn target(hook: &Hook) -> String {
 
 fn apply_groups(exe: &Executable, profile: &Profile, moment: Moment, switches: Switches) -> Vec<GroupReport> {
     let mut live: Vec<&str> = Vec::new();
-    let mut slots: HashMap<Role, usize> = HashMap::new();
+    let mut taken = SLOTS_TAKEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let slots = taken.get_or_insert_with(HashMap::new);
     let mut reports = Vec::new();
     for group in &profile.groups {
-        let outcome = decide(group, moment, switches, &live).unwrap_or_else(|| apply_group(exe, group, &mut slots));
+        let outcome = decide(group, moment, switches, &live).unwrap_or_else(|| apply_group(exe, group, slots));
         if matches!(outcome, GroupOutcome::Live { .. }) {
             live.push(&group.name);
         }
