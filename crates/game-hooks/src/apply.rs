@@ -19,6 +19,9 @@ const PEEK: usize = 16;
 /// while a profile is applied, so applications happen one at a time.
 static SLOTS_TAKEN: Mutex<Option<HashMap<Role, usize>>> = Mutex::new(None);
 
+/// Every live hook: its target, role and detour, for [`overwritten`].
+static LIVE: Mutex<Vec<(u32, Role, usize)>> = Mutex::new(Vec::new());
+
 /// Applies `profile` to the running executable at `moment`, as far as
 /// `switches` allow. Call once, before any thread may need the groups'
 /// functions consistent with each other (every group goes live as a whole).
@@ -127,8 +130,11 @@ fn apply_group(exe: &Executable, group: &Group, slots: &mut HashMap<Role, usize>
         Ok((transaction, trampolines)) => {
             trampolines.publish();
             match transaction.commit() {
-                Ok(_) => {
+                Ok(hooks) => {
                     *slots = taken;
+                    let mut live = LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    let roles = group.hooks.iter().map(|h| (h.address, h.role));
+                    live.extend(roles.zip(hooks).map(|((address, role), hook)| (address, role, hook.detour())));
                     GroupOutcome::Live { hooks: group.hooks.len(), patches: group.patches.len() }
                 }
                 Err(e) => GroupOutcome::Refused(e.to_string()),
@@ -184,4 +190,21 @@ fn prepare_patch(exe: &Executable, transaction: &mut Transaction, patch: &Patch)
         return Err(Mismatch::Bytes { address, found, expected: patch.expect.to_string() }.to_string());
     }
     transaction.patch(address, &found, &patch.bytes.bytes()).map_err(|e| e.to_string())
+}
+
+/// The live hooks whose jump someone has overwritten since they went live
+/// (another heap replacer that came later), with where they lead now: the
+/// game then runs two heap replacers, which this cannot undo but can say.
+pub fn overwritten() -> Vec<String> {
+    let live = LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    live.iter()
+        .filter_map(|&(address, role, detour)| {
+            let code = inline_hook::read_code(address as usize, PEEK)?;
+            match first_redirect(&code, address as usize) {
+                Some(Redirect::Jump(to)) if to == detour => None,
+                Some(redirect) => Some(format!("0x{address:08X} ({}) now {}", role.name(), describe(redirect))),
+                None => Some(format!("0x{address:08X} ({}) no longer jumps to the plugin", role.name())),
+            }
+        })
+        .collect()
 }

@@ -36,7 +36,7 @@ mod image;
 mod replacers;
 
 #[cfg(all(windows, target_arch = "x86"))]
-pub use apply::apply;
+pub use apply::{apply, overwritten};
 #[cfg(all(windows, target_arch = "x86"))]
 pub use image::{Executable, Mismatch};
 #[cfg(all(windows, target_arch = "x86"))]

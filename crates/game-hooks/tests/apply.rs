@@ -373,3 +373,36 @@ fn another_executable_is_left_alone() {
     assert!(why.starts_with("0x00000010 lies outside the executable's image"), "{why}");
     assert!(!heap::owns(black_box(allocate as Allocate)(this(), 8)));
 }
+
+fake_game!(overwritten_later);
+
+#[test]
+fn a_hook_overwritten_after_it_went_live_is_reported() {
+    use overwritten_later::*;
+    start_heap();
+    let profile = Profile::parse(&profile_of(addresses())).expect("the profile");
+    apply(&profile, Moment::Load, ALL_ON).outcome.expect("applied");
+    let target = addresses()[2];
+    let mine = |report: &[String]| report.iter().filter(|l| l.starts_with(&format!("0x{target:08X}"))).count();
+    assert_eq!(mine(&game_hooks::overwritten()), 0);
+
+    // A later replacer writes its own jump over ours.
+    let detour = other_size as Size as usize;
+    let rel = (detour as u32).wrapping_sub(target as u32 + 5).to_le_bytes();
+    // SAFETY: the target's code page, made writable for five bytes no
+    // thread of this test runs meanwhile, then given its protection back.
+    unsafe {
+        use windows_sys::Win32::System::Memory::{VirtualProtect, PAGE_EXECUTE_READWRITE};
+        let mut old = 0;
+        assert_ne!(VirtualProtect(target as *const _, 5, PAGE_EXECUTE_READWRITE, &mut old), 0);
+        core::ptr::copy_nonoverlapping([0xE9, rel[0], rel[1], rel[2], rel[3]].as_ptr(), target as *mut u8, 5);
+        VirtualProtect(target as *const _, 5, old, &mut old);
+    }
+    let report = game_hooks::overwritten();
+    let line = report.iter().find(|l| l.starts_with(&format!("0x{target:08X}"))).expect("reported");
+    assert!(line.starts_with(&format!("0x{target:08X} (heap-size) now jumps to 0x{detour:08X} in ")), "{line}");
+}
+
+extern "thiscall" fn other_size(_this: *mut overwritten_later::GameHeap, _p: *mut c_void) -> usize {
+    0
+}

@@ -103,3 +103,21 @@ fn log_address_space(stage: &str, name: &str, large_address_aware: Option<bool>)
         None => {}
     }
 }
+
+/// Warns if another module has overwritten a hook of the game since it went
+/// live: a second heap replacer that loaded later, which the first look
+/// could not see.
+pub fn verify(stage: &str) {
+    let lost = game_hooks::overwritten();
+    if lost.is_empty() {
+        return;
+    }
+    warning!(
+        "{stage}: GameHeap: {} hook(s) overwritten since they went live: two heap replacers are running; \
+         keep only one",
+        lost.len()
+    );
+    for line in lost {
+        warning!("{stage}: GameHeap:   {line}");
+    }
+}

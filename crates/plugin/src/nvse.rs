@@ -169,6 +169,7 @@ fn handle_message(kind: u32) {
         msg::DEFERRED_INIT => {
             info!("DeferredInit: the game is initialised (main menu)");
             imports::rescan("DeferredInit");
+            game::verify("DeferredInit");
             allocator::start_periodic_report("DeferredInit");
         }
         msg::MAIN_GAME_LOOP => imports::finish_pending("MainGameLoop"),
