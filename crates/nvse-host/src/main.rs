@@ -9,6 +9,33 @@
 //! ```text
 //! nvse-host session [--runtime 0xHEX] [--exit game|console] [FIXTURE OPTIONS]
 //! nvse-host editor [FIXTURE OPTIONS]
+//! nvse-host game [--moment preload|load] [--prehook heap-free] [--threads N]
+//!                [--expect ours|vanilla] [--exit game|console]
+//! nvse-host game-profile
+//!
+//! GAME (the synthetic game of src/game/game.c, linked into this executable
+//! at a fixed address: a static C runtime over its own heap, and a game heap
+//! object with thiscall methods that allocate from an arena):
+//!   --moment preload            (default) the preload pass runs before the
+//!                               game's C runtime heap and static initialisers
+//!   --moment load               no preload pass (an older NVSE): the game
+//!                               starts, makes 1,000 blocks per family and its
+//!                               threads allocate before the query pass
+//!   --prehook heap-free         before anything else, GameHeap_Free jumps to
+//!                               another heap mod's function (jmp rel32)
+//!   --threads N                 game threads allocating through every
+//!                               function from start-up to the checks (4)
+//!   --expect ours               (default) the plugin serves every new block:
+//!                               the game's allocating functions never run,
+//!                               and at the preload moment its arena is never
+//!                               created
+//!   --expect vanilla            the game's functions serve everything, each
+//!                               run exactly as often as called
+//!   After the first MainGameLoop: `nvse-host: game: <check> key=value ...`
+//!   lines (old blocks, new blocks, arena, threads) and `nvse-host: game: ok`
+//!   or `FAILED ...` (exit code 1).
+//! game-profile: prints this executable's profile (TOML) for the synthetic
+//!   game, read from its code before anything could hook it, and nothing else.
 //!
 //! FIXTURE OPTIONS (test DLLs built from crates/e2e/fixtures/crt_client.c):
 //!   --fixture PATH.dll          load it before the plugins (repeatable)
