@@ -214,27 +214,23 @@ GAME_FN HOT_PATCH void *game_recalloc_crt(void *p, size_t count_, size_t size) {
 }
 
 /*
- * size_t game_msize(void *p): HeapSize of the runtime's heap. Written by hand
- * so that its first instruction is a call rel32 (to game_msize_enter, which
- * counts and returns the heap), as the game's SEH prologues begin with calls
- * within their first five bytes.
+ * _msize: HeapSize of the runtime's heap. Naked, so that its first
+ * instruction is a call rel32 (to game_msize_enter, which counts and returns
+ * the heap), as the game's SEH prologues begin with calls within their first
+ * five bytes.
  */
-__asm__(
-    ".text\n"
-    ".globl _game_msize\n"
-    ".def _game_msize; .scl 2; .type 32; .endef\n"
-    ".p2align 4, 0xCC\n"
-    "_game_msize:\n"
-    "    call _game_msize_enter\n"  /* E8 rel32: EAX = the heap */
-    "    pushl %ebp\n"
-    "    movl %esp, %ebp\n"
-    "    pushl 8(%ebp)\n"  /* p */
-    "    pushl $0\n"       /* flags */
-    "    pushl %eax\n"     /* heap */
-    "    call *__imp__HeapSize@12\n"
-    "    popl %ebp\n"
-    "    ret\n");
-size_t game_msize(void *p);
+GAME_FN __attribute__((naked)) size_t game_msize(__attribute__((unused)) void *p) {
+    __asm__(
+        "call _game_msize_enter\n\t" /* E8 rel32: EAX = the heap */
+        "pushl %ebp\n\t"
+        "movl %esp, %ebp\n\t"
+        "pushl 8(%ebp)\n\t" /* p */
+        "pushl $0\n\t"      /* flags */
+        "pushl %eax\n\t"    /* heap */
+        "call *__imp__HeapSize@12\n\t"
+        "popl %ebp\n\t"
+        "ret");
+}
 
 GAME_FN HOT_PATCH void game_free(void *p) {
     COUNT_CRT(CRT_FREE);
