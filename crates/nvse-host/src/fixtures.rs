@@ -383,19 +383,19 @@ impl Owner {
 }
 
 /// One fact of a check, as printed (`key=shown`) and judged.
-struct Fact {
-    key: &'static str,
-    shown: String,
-    ok: bool,
+pub(crate) struct Fact {
+    pub key: &'static str,
+    pub shown: String,
+    pub ok: bool,
 }
 
 /// A fact that must be true.
-fn holds(key: &'static str, value: bool) -> Fact {
+pub(crate) fn holds(key: &'static str, value: bool) -> Fact {
     Fact { key, shown: u8::from(value).to_string(), ok: value }
 }
 
 /// A size that must be at least `min` (or exactly `min`).
-fn size_fact(key: &'static str, size: usize, min: usize, exact: bool) -> Fact {
+pub(crate) fn size_fact(key: &'static str, size: usize, min: usize, exact: bool) -> Fact {
     Fact { key, shown: size.to_string(), ok: if exact { size == min } else { size >= min } }
 }
 
@@ -412,18 +412,18 @@ fn owned(owner: &Owner, p: *const u8, expected: Option<bool>) -> Fact {
 }
 
 /// The lines of one module's checks, and what failed.
-struct Checks {
+pub(crate) struct Checks {
     subject: String,
     failures: Vec<String>,
 }
 
 impl Checks {
-    fn new(subject: &str) -> Checks {
+    pub fn new(subject: &str) -> Checks {
         Checks { subject: subject.to_owned(), failures: Vec::new() }
     }
 
     /// Prints `nvse-host: <subject>: <check> key=value ...` and notes what failed.
-    fn line(&mut self, check: &str, facts: &[Fact]) {
+    pub fn line(&mut self, check: &str, facts: &[Fact]) {
         let mut text = format!("nvse-host: {}: {check}", self.subject);
         for fact in facts {
             let _ = write!(text, " {}={}", fact.key, fact.shown);
@@ -435,12 +435,12 @@ impl Checks {
     }
 
     /// A block that could not be had: the check's other facts cannot be judged.
-    fn null(&mut self, check: &str) {
+    pub fn null(&mut self, check: &str) {
         self.line(check, &[holds("allocated", false)]);
     }
 
     /// Prints the verdict and returns whether everything passed.
-    fn verdict(self) -> bool {
+    pub fn verdict(self) -> bool {
         if self.failures.is_empty() {
             println!("nvse-host: {}: ok", self.subject);
             true
@@ -455,7 +455,7 @@ impl Checks {
 ///
 /// # Safety
 /// `p` must be valid for writing `n` bytes.
-unsafe fn fill(p: *mut u8, n: usize, seed: u8) {
+pub(crate) unsafe fn fill(p: *mut u8, n: usize, seed: u8) {
     for i in 0..n {
         // SAFETY: i < n.
         unsafe { p.add(i).write(seed.wrapping_add(i.wrapping_mul(7) as u8)) };
@@ -466,7 +466,7 @@ unsafe fn fill(p: *mut u8, n: usize, seed: u8) {
 ///
 /// # Safety
 /// `p` must be valid for reading `n` bytes.
-unsafe fn has_pattern(p: *const u8, n: usize, seed: u8) -> bool {
+pub(crate) unsafe fn has_pattern(p: *const u8, n: usize, seed: u8) -> bool {
     // SAFETY: i < n.
     (0..n).all(|i| unsafe { p.add(i).read() } == seed.wrapping_add(i.wrapping_mul(7) as u8))
 }
@@ -475,7 +475,7 @@ unsafe fn has_pattern(p: *const u8, n: usize, seed: u8) -> bool {
 ///
 /// # Safety
 /// `p` must be valid for reading `n` bytes.
-unsafe fn is_zeroed(p: *const u8, n: usize) -> bool {
+pub(crate) unsafe fn is_zeroed(p: *const u8, n: usize) -> bool {
     // SAFETY: i < n.
     (0..n).all(|i| unsafe { p.add(i).read() } == 0)
 }

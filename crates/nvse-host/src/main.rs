@@ -9,6 +9,33 @@
 //! ```text
 //! nvse-host session [--runtime 0xHEX] [--exit game|console] [FIXTURE OPTIONS]
 //! nvse-host editor [FIXTURE OPTIONS]
+//! nvse-host game [--moment preload|load] [--prehook heap-free] [--threads N]
+//!                [--expect ours|vanilla] [--exit game|console]
+//! nvse-host game-profile
+//!
+//! GAME (the synthetic game of src/game/game.c, linked into this executable
+//! at a fixed address: a static C runtime over its own heap, and a game heap
+//! object with thiscall methods that allocate from an arena):
+//!   --moment preload            (default) the preload pass runs before the
+//!                               game's C runtime heap and static initialisers
+//!   --moment load               no preload pass (an older NVSE): the game
+//!                               starts, makes 1,000 blocks per family and its
+//!                               threads allocate before the query pass
+//!   --prehook heap-free         before anything else, GameHeap_Free jumps to
+//!                               another heap mod's function (jmp rel32)
+//!   --threads N                 game threads allocating through every
+//!                               function from start-up to the checks (4)
+//!   --expect ours               (default) the plugin serves every new block:
+//!                               the game's allocating functions never run,
+//!                               and at the preload moment its arena is never
+//!                               created
+//!   --expect vanilla            the game's functions serve everything, each
+//!                               run exactly as often as called
+//!   After the first MainGameLoop: `nvse-host: game: <check> key=value ...`
+//!   lines (old blocks, new blocks, arena, threads) and `nvse-host: game: ok`
+//!   or `FAILED ...` (exit code 1).
+//! game-profile: prints this executable's profile (TOML) for the synthetic
+//!   game, read from its code before anything could hook it, and nothing else.
 //!
 //! FIXTURE OPTIONS (test DLLs built from crates/e2e/fixtures/crt_client.c):
 //!   --fixture PATH.dll          load it before the plugins (repeatable)
@@ -50,6 +77,8 @@ mod exits;
 mod fixtures;
 #[cfg(windows)]
 mod free_hook;
+#[cfg(windows)]
+mod game;
 #[cfg(windows)]
 mod nvse;
 #[cfg(windows)]
@@ -108,11 +137,65 @@ pub struct Fixtures {
     pub cross: Option<(String, String)>,
 }
 
+/// When the plugin's code first runs, relative to the game's start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moment {
+    /// At `NVSEPlugin_Preload`, before the game's C runtime heap and static
+    /// initialisers exist.
+    Preload,
+    /// At `NVSEPlugin_Load` only (an NVSE without a preload pass), while the
+    /// game's threads already allocate.
+    Load,
+}
+
+/// Another mod's hook, in place before any plugin loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prehook {
+    /// `GameHeap_Free` jumps to another heap mod's function.
+    HeapFree,
+}
+
+/// Whose blocks the game's allocation functions are expected to return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// The plugin's: its hooks serve them, the game's own functions never run.
+    Ours,
+    /// The game's own: the plugin left them alone (or there is no plugin).
+    Vanilla,
+}
+
+/// The synthetic game's part of a `game` scenario (see `game/game.c`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GameOptions {
+    pub moment: Moment,
+    pub prehook: Option<Prehook>,
+    /// Game threads allocating from start-up to the checks.
+    pub threads: usize,
+    pub expect: Expect,
+}
+
+impl Default for GameOptions {
+    fn default() -> GameOptions {
+        GameOptions { moment: Moment::Preload, prehook: None, threads: 4, expect: Expect::Ours }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scenario {
     pub mode: Mode,
     pub exit: Exit,
     pub fixtures: Fixtures,
+    /// The synthetic game's allocators and their checks (`game` scenario).
+    pub game: Option<GameOptions>,
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// A session of the stand-in.
+    Run(Box<Scenario>),
+    /// Print the synthetic game's profile (TOML) on stdout.
+    GameProfile,
 }
 
 /// The file name part of a path given on the command line (either separator).
@@ -121,15 +204,32 @@ pub fn file_name_of(path: &str) -> &str {
     path.rsplit(['\\', '/']).next().unwrap_or(path)
 }
 
+fn parse_exit(value: &str) -> Result<Exit, String> {
+    match value {
+        "game" => Ok(Exit::Game),
+        "console" => Ok(Exit::Console),
+        _ => Err(format!("--exit {value}: expected `game` or `console`")),
+    }
+}
+
 // Only the Windows program runs; the parser is tested everywhere.
 #[cfg_attr(not(windows), allow(dead_code))]
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Scenario, String> {
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String> {
     let mode = match args.next().as_deref() {
         Some("session") => Mode::Game { runtime: nvse_abi::RUNTIME_VERSION_1_4_0_525 },
         Some("editor") => Mode::Editor,
-        other => return Err(format!("unknown scenario {other:?}; expected `session` or `editor`")),
+        Some("game") => return parse_game(args).map(|scenario| Command::Run(Box::new(scenario))),
+        Some("game-profile") => {
+            return match args.next() {
+                None => Ok(Command::GameProfile),
+                Some(extra) => Err(format!("game-profile takes no options (got {extra})")),
+            }
+        }
+        other => {
+            return Err(format!("unknown scenario {other:?}; expected `session`, `editor`, `game` or `game-profile`"))
+        }
     };
-    let mut scenario = Scenario { mode, exit: Exit::Game, fixtures: Fixtures::default() };
+    let mut scenario = Scenario { mode, exit: Exit::Game, fixtures: Fixtures::default(), game: None };
     while let Some(flag) = args.next() {
         let switch = match flag.as_str() {
             "--check-host" => Some(&mut scenario.fixtures.check_host),
@@ -148,13 +248,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Scenario, String
                 let hex = value.trim_start_matches("0x");
                 *runtime = u32::from_str_radix(hex, 16).map_err(|e| format!("--runtime {value}: {e}"))?;
             }
-            ("--exit", _) => {
-                scenario.exit = match value.as_str() {
-                    "game" => Exit::Game,
-                    "console" => Exit::Console,
-                    _ => return Err(format!("--exit {value}: expected `game` or `console`")),
-                }
-            }
+            ("--exit", _) => scenario.exit = parse_exit(&value)?,
             ("--fixture", _) => scenario.fixtures.early.push(value),
             ("--late-fixture", _) => scenario.fixtures.late.push(value),
             ("--corrupt-imports", _) => scenario.fixtures.corrupt_imports = Some(value),
@@ -186,13 +280,57 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Scenario, String
             }
         }
     }
-    Ok(scenario)
+    Ok(Command::Run(Box::new(scenario)))
+}
+
+/// The options of the `game` scenario.
+fn parse_game(mut args: impl Iterator<Item = String>) -> Result<Scenario, String> {
+    let mut options = GameOptions::default();
+    let mut exit = Exit::Game;
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--moment" => {
+                options.moment = match value.as_str() {
+                    "preload" => Moment::Preload,
+                    "load" => Moment::Load,
+                    _ => return Err(format!("--moment {value}: expected `preload` or `load`")),
+                }
+            }
+            "--prehook" => {
+                options.prehook = match value.as_str() {
+                    "heap-free" => Some(Prehook::HeapFree),
+                    _ => return Err(format!("--prehook {value}: expected `heap-free`")),
+                }
+            }
+            "--threads" => options.threads = value.parse().map_err(|e| format!("--threads {value}: {e}"))?,
+            "--expect" => {
+                options.expect = match value.as_str() {
+                    "ours" => Expect::Ours,
+                    "vanilla" => Expect::Vanilla,
+                    _ => return Err(format!("--expect {value}: expected `ours` or `vanilla`")),
+                }
+            }
+            "--exit" => exit = parse_exit(&value)?,
+            _ => return Err(format!("unknown option {flag} for the game scenario")),
+        }
+    }
+    Ok(Scenario {
+        mode: Mode::Game { runtime: nvse_abi::RUNTIME_VERSION_1_4_0_525 },
+        exit,
+        fixtures: Fixtures::default(),
+        game: Some(options),
+    })
 }
 
 #[cfg(windows)]
 fn main() {
     let scenario = match parse_args(std::env::args().skip(1)) {
-        Ok(scenario) => scenario,
+        Ok(Command::Run(scenario)) => scenario,
+        Ok(Command::GameProfile) => {
+            print!("{}", game::profile());
+            std::process::exit(0);
+        }
         Err(message) => {
             eprintln!("nvse-host: {message}");
             std::process::exit(2);
@@ -212,7 +350,10 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Scenario, String> {
-        parse_args(args.iter().map(|s| s.to_string()))
+        match parse_args(args.iter().map(|s| s.to_string()))? {
+            Command::Run(scenario) => Ok(*scenario),
+            Command::GameProfile => Err("game-profile".into()),
+        }
     }
 
     #[test]
@@ -220,11 +361,16 @@ mod tests {
         let game = Mode::Game { runtime: 0x040020D0 };
         assert_eq!(
             parse(&["session"]).unwrap(),
-            Scenario { mode: game, exit: Exit::Game, fixtures: Fixtures::default() }
+            Scenario { mode: game, exit: Exit::Game, fixtures: Fixtures::default(), game: None }
         );
         assert_eq!(
             parse(&["session", "--runtime", "0x03001C40", "--exit", "console"]).unwrap(),
-            Scenario { mode: Mode::Game { runtime: 0x03001C40 }, exit: Exit::Console, fixtures: Fixtures::default() }
+            Scenario {
+                mode: Mode::Game { runtime: 0x03001C40 },
+                exit: Exit::Console,
+                fixtures: Fixtures::default(),
+                game: None
+            }
         );
         assert_eq!(parse(&["editor"]).unwrap().mode, Mode::Editor);
     }
@@ -296,6 +442,58 @@ mod tests {
         // Likewise for hooking one's free.
         assert!(parse(&["session", "--late-fixture", "a.dll", "--hook-free", "a.dll"]).is_err());
         assert!(parse(&["session", "--hook-free"]).is_err());
+    }
+
+    #[test]
+    fn game_options_parse() {
+        let scenario = parse(&["game"]).unwrap();
+        assert_eq!(scenario.game, Some(GameOptions::default()));
+        assert_eq!(scenario.mode, Mode::Game { runtime: nvse_abi::RUNTIME_VERSION_1_4_0_525 });
+        assert_eq!(scenario.exit, Exit::Game);
+        assert_eq!(scenario.fixtures, Fixtures::default());
+        let scenario = parse(&[
+            "game",
+            "--moment",
+            "load",
+            "--prehook",
+            "heap-free",
+            "--threads",
+            "0",
+            "--expect",
+            "vanilla",
+            "--exit",
+            "console",
+        ])
+        .unwrap();
+        assert_eq!(
+            scenario.game,
+            Some(GameOptions {
+                moment: Moment::Load,
+                prehook: Some(Prehook::HeapFree),
+                threads: 0,
+                expect: Expect::Vanilla
+            })
+        );
+        assert_eq!(scenario.exit, Exit::Console);
+        assert_eq!(parse(&["game", "--moment", "preload"]).unwrap().game.unwrap().moment, Moment::Preload);
+        assert_eq!(parse(&["game", "--expect", "ours"]).unwrap().game.unwrap().expect, Expect::Ours);
+        assert_eq!(parse_args(["game-profile".to_string()].into_iter()), Ok(Command::GameProfile));
+        // Sessions are not games.
+        assert_eq!(parse(&["session"]).unwrap().game, None);
+    }
+
+    #[test]
+    fn bad_game_options_are_errors() {
+        assert!(parse(&["game", "--moment"]).is_err());
+        assert!(parse(&["game", "--moment", "later"]).is_err());
+        assert!(parse(&["game", "--prehook", "heap-size"]).is_err());
+        assert!(parse(&["game", "--threads", "-1"]).is_err());
+        assert!(parse(&["game", "--expect", "theirs"]).is_err());
+        assert!(parse(&["game", "--exit", "later"]).is_err());
+        // The fixtures belong to sessions.
+        assert!(parse(&["game", "--fixture", "a.dll"]).is_err());
+        assert!(parse(&["game", "--check-host"]).is_err());
+        assert!(parse_args(["game-profile".to_string(), "--moment".to_string()].into_iter()).is_err());
     }
 
     #[test]

@@ -10,15 +10,17 @@ use windows_sys::Win32::Foundation::HMODULE;
 
 use crate::fixtures::{self, Harness};
 use crate::plugins::{self, Library};
-use crate::{exits, file_name_of, nvse, Exit, Mode, Scenario};
+use crate::{exits, file_name_of, game, nvse, Exit, Mode, Moment, Scenario};
 
 /// Runs the scenario and returns the process exit code: 0, or 1 if a
-/// fixture's check failed.
+/// fixture's or the game's check failed.
 pub fn run(scenario: &Scenario) -> i32 {
     match scenario.mode {
         Mode::Game { runtime } => println!("nvse-host: game, runtime 0x{runtime:08X}"),
         Mode::Editor => println!("nvse-host: editor"),
     }
+    // Another mod's hooks are in place before anything runs.
+    let mut passed = scenario.game.and_then(|game| game.prehook).is_none_or(game::prehook);
     // Test DLLs first, as modules the game loads before xNVSE: their DllMain
     // allocates from their C runtime before any plugin can hook it. The churn
     // threads start here too, and run until the checks are done.
@@ -35,14 +37,20 @@ pub fn run(scenario: &Scenario) -> i32 {
         .collect();
 
     // xNVSE's loader runs the preload pass for the game only, before the
-    // game's static initialisers; the DLLs stay loaded for good.
-    if matches!(scenario.mode, Mode::Game { .. }) {
+    // game's static initialisers; the DLLs stay loaded for good. An older
+    // NVSE (`game --moment load`) has no preload pass.
+    let preload_pass =
+        matches!(scenario.mode, Mode::Game { .. }) && scenario.game.is_none_or(|game| game.moment == Moment::Preload);
+    if preload_pass {
         for (_, path, names) in &candidates {
             if names.iter().any(|n| n == exports::PRELOAD) {
                 preload(path);
             }
         }
     }
+    // The game's C runtime heap and static initialisers, and its threads,
+    // which allocate until the checks.
+    let mut game = scenario.game.as_ref().map(game::Game::start);
 
     let interface = nvse::interface(scenario.mode);
     let accepted = query_pass(&interface, &candidates);
@@ -63,6 +71,9 @@ pub fn run(scenario: &Scenario) -> i32 {
     }
     let mut checks = || {
         let mut passed = harness.check(&loaded);
+        if let Some(game) = &mut game {
+            passed &= game.check();
+        }
         if scenario.fixtures.thread_storm > 0 {
             passed &=
                 exits::thread_storm(scenario.fixtures.thread_storm, &fixture_names, scenario.fixtures.exit_checks);
@@ -76,12 +87,11 @@ pub fn run(scenario: &Scenario) -> i32 {
         play_for(scenario.fixtures.play_seconds, &harness);
         passed
     };
-    let mut passed = true;
     match scenario.mode {
         // The checks wait for the first frame: a plugin patches modules that
         // loaded late at the latest there.
-        Mode::Game { .. } => play(scenario.exit, || passed = checks()),
-        Mode::Editor => passed = checks(),
+        Mode::Game { .. } => play(scenario.exit, || passed &= checks()),
+        Mode::Editor => passed &= checks(),
     }
     println!("nvse-host: session over");
     let _ = std::io::stdout().flush();
