@@ -214,14 +214,15 @@ GAME_FN HOT_PATCH void *game_recalloc_crt(void *p, size_t count_, size_t size) {
 }
 
 /*
- * _msize: HeapSize of the runtime's heap. Naked, so that its first
- * instruction is a call rel32 (to game_msize_enter, which counts and returns
- * the heap), as the game's SEH prologues begin with calls within their first
- * five bytes.
+ * _msize: HeapSize of the runtime's heap. Naked, so that it starts with
+ * `push 10h` then a call rel32 (to game_msize_enter, which counts and returns
+ * the heap): a hook moves both, and the call must keep its destination.
  */
 GAME_FN __attribute__((naked)) size_t game_msize(__attribute__((unused)) void *p) {
     __asm__(
-        "call _game_msize_enter\n\t" /* E8 rel32: EAX = the heap */
+        "pushl $0x10\n\t"             /* 6A 10, as the runtime's SEH prologue starts */
+        "call _game_msize_enter\n\t" /* E8 rel32 within the first 5 bytes: EAX = the heap */
+        "addl $4, %esp\n\t"
         "pushl %ebp\n\t"
         "movl %esp, %ebp\n\t"
         "pushl 8(%ebp)\n\t" /* p */
