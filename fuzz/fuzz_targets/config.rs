@@ -22,6 +22,10 @@ fuzz_target!(|data: &[u8]| {
             (Kind::Modules, Value::Modules(names)) => {
                 assert!(names.iter().all(|n| !n.is_empty() && !n.contains(['\\', '/', ':'])))
             }
+            (Kind::Path, Value::Path(path)) => {
+                assert!(!path.starts_with(['\\', '/']) && !path.contains(':'), "{path}");
+                assert!(path.split(['\\', '/']).all(|part| part != ".."), "{path}");
+            }
             (kind, value) => panic!("{key:?}: {kind:?} holds {value:?}"),
         }
     }

@@ -129,6 +129,44 @@ const FACTS: &[(u32, Role, &str)] = &[
     (0x00ECD291, Role::Free, "6A 0C 68 10 FF 17 01 E8 77 44 00 00 8B 75 08 85"),
 ];
 
+/// The raw patches of NVHR's that switch the vanilla heaps and pools off
+/// (Heap-Replacer's heap_replacer.h), with the first bytes psycho's dump of
+/// the executable gives there (gheap_patch_manifest_audit.txt).
+const PATCH_FACTS: &[(u32, &str, &str)] = &[
+    (0x00AA6840, "55 8B EC 83 EC 08 C7 45 FC 00 00 00 00 EB 09 8B 45", "C3"),
+    (0x00866E00, "55 8B EC 6A FF 68 71 3B F1 00 64 A1 00 00 00 00 50", "C3"),
+    (0x00866770, "55 8B EC 51 89 4D FC 68 DC 24 08 01 68 00 00 60 00", "C3"),
+    (0x00AA6F90, "55 8B EC 83 EC 18 89 4D E8 68 08 28 0A 01 8B 4D E8", "C3"),
+    (0x00AA7030, "55 8B EC 51 A1 D0 6B 1F 01 83 E0 01 75 27 8B 0D D0", "C3"),
+    (0x00AA7290, "55 8B EC 83 EC 0C 8B 45 08 83 3C 85 B8 67 1F 01 00", "C3"),
+    (0x00AA7300, "55 8B EC 83 EC 14 89 4D EC 68 60 28 0A 01 8B 4D EC", "C3"),
+    (0x0086EED4, "75 13 D9 05 F8 EE 1D 01 DC 1D E8 57 03 01 DF E0 F6 C4", "EB 55"),
+];
+
+#[test]
+fn the_vanilla_heaps_go_off_only_at_preload_and_only_behind_the_hooks() {
+    let profile = Profile::fallout_nv().expect("the built-in profile reads");
+    let group = profile.groups.iter().find(|g| g.name == "vanilla-heaps-off").expect("the group");
+    assert_eq!(group.when, When::Preload);
+    assert_eq!(group.requires, ["game-heap", "static-crt"]);
+    assert!(group.hooks.is_empty());
+    assert_eq!(group.patches.len(), PATCH_FACTS.len());
+    for &(address, first, written) in PATCH_FACTS {
+        let patch = group.patches.iter().find(|p| p.address == address).unwrap_or_else(|| panic!("{address:#X}"));
+        let first = Pattern::parse(first).unwrap().bytes();
+        assert!(patch.expect.len() >= 8 && patch.expect.matches(&first[..patch.expect.len()]), "{address:#X}");
+        assert_eq!(patch.bytes.bytes(), Pattern::parse(written).unwrap().bytes(), "{address:#X}");
+        // A `ret` goes where a frame is set up: nothing else is returned from.
+        if written == "C3" {
+            assert_eq!(first[..3], [0x55, 0x8B, 0xEC], "{address:#X}");
+        }
+    }
+    // The scrap heaps stay on the vanilla code.
+    for scrap in [0x00AA58D0, 0x00866D10, 0x00AA5C80] {
+        assert!(group.patches.iter().all(|p| p.address != scrap), "{scrap:#X}");
+    }
+}
+
 #[test]
 fn the_built_in_profile_matches_the_facts() {
     let profile = Profile::fallout_nv().expect("the built-in profile reads");
@@ -153,7 +191,7 @@ fn the_built_in_profile_matches_the_facts() {
         assert!(expect.bytes.matches(&Pattern::parse(fact.2).unwrap().bytes()));
     }
     let groups: Vec<(&str, When)> = profile.groups.iter().map(|g| (g.name.as_str(), g.when)).collect();
-    assert_eq!(groups, [("game-heap", When::Any), ("static-crt", When::Any)]);
+    assert_eq!(groups, [("game-heap", When::Any), ("static-crt", When::Any), ("vanilla-heaps-off", When::Preload)]);
 }
 
 #[test]
