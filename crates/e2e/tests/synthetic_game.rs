@@ -77,17 +77,30 @@ fn game_with_profile(test: &str, ini: &str, edit: impl FnOnce(String) -> String)
     game
 }
 
+/// The game's checks passed, and printed these `(check, key, value)` facts.
+#[track_caller]
+fn assert_game(run: &e2e::Run, facts: &[(&str, &str, &str)]) {
+    run.assert_printed("nvse-host: game: ok");
+    for &(check, key, value) in facts {
+        run.assert_fact("game", check, key, value);
+    }
+}
+
 #[test]
 fn at_preload_the_game_heap_is_born_in_the_plugin_and_the_vanilla_heap_never_made() {
     let game = game_with_profile("synthetic_game_preload", "", |p| p);
     let run = game.run(&["game", "--moment", "preload", "--expect", "ours"]);
     assert!(run.success, "{}", run.describe());
-    run.assert_printed("nvse-host: game: ok");
-    run.assert_fact("game", "new blocks", "heap_original_allocs", "0");
-    run.assert_fact("game", "new blocks", "crt_original_allocs", "0");
-    run.assert_fact("game", "arena", "created", "0");
-    run.assert_fact("game", "arena", "arena_blocks", "0");
-    run.assert_fact("game", "threads", "corrupted", "0");
+    assert_game(
+        &run,
+        &[
+            ("new blocks", "heap_original_allocs", "0"),
+            ("new blocks", "crt_original_allocs", "0"),
+            ("arena", "created", "0"),
+            ("arena", "arena_blocks", "0"),
+            ("threads", "corrupted", "0"),
+        ],
+    );
     run.assert_log_in_order(&[
         "Preload: heap started in ",
         "Preload: GameHeap: nvse-host synthetic game is Large Address Aware",
@@ -105,16 +118,20 @@ fn at_load_live_vanilla_blocks_go_back_through_the_trampolines_while_threads_run
     let game = game_with_profile("synthetic_game_load", "", |p| p);
     let run = game.run(&["game", "--moment", "load", "--threads", "4", "--expect", "ours"]);
     assert!(run.success, "{}", run.describe());
-    run.assert_printed("nvse-host: game: ok");
     // Every block made before the hooks was freed, sized and resized by the game's own code.
-    run.assert_fact("game", "old blocks", "blocks", "2000");
-    run.assert_fact("game", "old blocks", "intact", "2000");
-    run.assert_fact("game", "old blocks", "released_by_originals", "2000");
-    run.assert_fact("game", "new blocks", "heap_original_allocs", "0");
-    run.assert_fact("game", "new blocks", "crt_original_allocs", "0");
-    run.assert_fact("game", "arena", "created", "1");
-    run.assert_fact("game", "arena", "bad_frees", "0");
-    run.assert_fact("game", "threads", "corrupted", "0");
+    assert_game(
+        &run,
+        &[
+            ("old blocks", "blocks", "2000"),
+            ("old blocks", "intact", "2000"),
+            ("old blocks", "released_by_originals", "2000"),
+            ("new blocks", "heap_original_allocs", "0"),
+            ("new blocks", "crt_original_allocs", "0"),
+            ("arena", "created", "1"),
+            ("arena", "bad_frees", "0"),
+            ("threads", "corrupted", "0"),
+        ],
+    );
     run.assert_log_in_order(&[
         "Load: GameHeap: group game-heap: live: 4 function(s) hooked, 0 patch(es)",
         "Load: GameHeap: group static-crt: live: 10 function(s) hooked, 0 patch(es)",
