@@ -12,8 +12,10 @@
 //! - [`allocator`]: starting the heap and reporting its statistics.
 //! - [`callers`]: who called the heap, for leak reports.
 //! - [`imports`]: redirecting other modules' C runtime imports to the heap.
-#![cfg(windows)]
+//! - [`game`]: hooking the game's own heap and static C runtime, as a profile says.
+// Before the `cfg`, so that it holds for the empty crate of other platforms too.
 #![allow(non_snake_case)] // The DLL is named MemoryPoolNVSE.dll, and NVSE's exports are PascalCase.
+#![cfg(windows)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod allocator;
