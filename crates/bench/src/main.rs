@@ -160,8 +160,7 @@ raw!(System, "system", crt::malloc, crt::calloc, crt::free, crt::realloc);
 enum Mapped {
     /// The heap's count of what rpmalloc's mapper holds.
     Rpmalloc,
-    /// mimalloc's own commit count (natively: what it made readable and
-    /// writable; on Windows: the process's commit).
+    /// mimalloc's own count of what it made readable and writable.
     Mimalloc,
     /// Only the resident set says.
     Resident,
@@ -171,7 +170,6 @@ impl Mapped {
     fn source(self) -> &'static str {
         match self {
             Mapped::Rpmalloc => "rpmalloc-mapped",
-            Mapped::Mimalloc if cfg!(windows) => "process-committed",
             Mapped::Mimalloc => "mimalloc-committed",
             Mapped::Resident => "rss",
         }
@@ -223,7 +221,9 @@ fn allocators() -> [Entry; 4] {
     [
         entry::<Hooked>(true, Mapped::Rpmalloc),
         entry::<Rpmalloc>(true, Mapped::Rpmalloc),
-        entry::<Mimalloc>(false, Mapped::Mimalloc),
+        // On Windows mimalloc's commit count is the process's (and under Wine
+        // not even that): only the resident set says.
+        entry::<Mimalloc>(false, if cfg!(windows) { Mapped::Resident } else { Mapped::Mimalloc }),
         entry::<System>(false, Mapped::Resident),
     ]
 }
