@@ -377,12 +377,14 @@ fn table(records: &[Record]) -> String {
         out,
         "peak live MiB (the workloads' own accounting, the same for every allocator up to thread timing):\n"
     );
-    for workload in Workload::ALL {
-        let peak = records.iter().filter(|r| r.workload == workload.name()).map(|r| r.peak_live_bytes).max();
-        if let Some(peak) = peak {
-            let _ = write!(out, "{} {:.1}; ", workload.name(), peak as f64 / (1024.0 * 1024.0));
-        }
-    }
+    let peaks: Vec<String> = Workload::ALL
+        .iter()
+        .filter_map(|w| {
+            let peak = records.iter().filter(|r| r.workload == w.name()).map(|r| r.peak_live_bytes).max()?;
+            Some(format!("{} {:.1}", w.name(), peak as f64 / (1024.0 * 1024.0)))
+        })
+        .collect();
+    out.push_str(&peaks.join("; "));
     out.push_str("\n\ninstructions per operation, small-churn, x86_64-linux (callgrind): ");
     let counts: Vec<String> =
         records.iter().filter_map(|r| r.instructions_per_op.map(|n| format!("{} {n:.1}", r.allocator))).collect();
