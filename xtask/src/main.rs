@@ -5,9 +5,13 @@
 //! - `cargo xtask test`: every test: native, i686 Windows under Wine, the
 //!   end-to-end scenarios with the real DLL and the NVSE stand-in, and a
 //!   bounded fuzzing run of the PE import reader.
+//! - `cargo xtask bench [--quick]`: every allocation workload against every
+//!   allocator, natively and under Wine; a table and
+//!   `target/bench/results.json`.
 //!
-//! Both install what is missing first (see [`setup`]) and say what they do.
+//! They install what is missing first (see [`setup`]) and say what they do.
 
+mod bench;
 mod dist;
 mod fuzz;
 mod run;
@@ -21,7 +25,9 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   dist    build MemoryPoolNVSE.dll and package it in target/dist/
   test    run every test (native, Windows under Wine, end to end)
-  setup   only install what the two commands above need
+  bench [--quick]  measure every workload with every allocator, natively and
+                   under Wine: a table and target/bench/results.json
+  setup   only install what the commands above need
   fuzz [SECONDS]  fuzz the PE import reader (default 60 s; part of `test`)";
 
 fn main() -> ExitCode {
@@ -29,6 +35,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("dist") => dist::run(),
         Some("test") => test::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("setup") => setup::everything(),
         Some("fuzz") => match args.get(1).map(|s| s.parse::<u32>()) {
             None => fuzz::run(60),

@@ -5,7 +5,8 @@
 //! - the MinGW-w64 cross compiler for i686 (`gcc-mingw-w64-i686`), which links
 //!   the DLL and compiles rpmalloc's C;
 //! - for tests only: Wine with 32-bit support (`wine`, `wine32:i386`), its
-//!   prefix under `target/`, and the test-only `bcryptprimitives.dll` shim.
+//!   prefix under `target/`, and the test-only `bcryptprimitives.dll` shim;
+//! - for `cargo xtask bench` only: valgrind (callgrind).
 
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,8 +26,20 @@ pub fn for_tests() -> Result {
     wine_prefix()
 }
 
+/// What `cargo xtask bench` needs: the above and valgrind (callgrind).
+pub fn for_bench() -> Result {
+    for_tests()?;
+    if let Some(version) = output("valgrind", &["--version"]) {
+        println!("setup: valgrind: {}", version.trim());
+        return Ok(());
+    }
+    println!("setup: valgrind: missing, installing it");
+    apt_update()?;
+    apt_install(&["valgrind"])
+}
+
 pub fn everything() -> Result {
-    for_tests()
+    for_bench()
 }
 
 fn rust_target() -> Result {

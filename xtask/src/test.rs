@@ -5,7 +5,9 @@
 //!    under Wine and read the log it leaves;
 //! 2. Windows: the workspace's tests built for i686-pc-windows-gnu and run
 //!    under Wine by cargo's target runner (`xtask/wine-runner.sh`);
-//! 3. fuzzing: the PE import reader, fed arbitrary bytes for a bounded time.
+//! 3. the benchmark's smoke run: every workload with every allocator for a
+//!    few thousand operations, natively and under Wine (numbers not judged);
+//! 4. fuzzing: the PE import reader, fed arbitrary bytes for a bounded time.
 
 use std::process::Command;
 
@@ -27,6 +29,7 @@ pub fn run(args: &[String]) -> Result {
     })?;
     step("native tests (with end-to-end scenarios under Wine)", native)?;
     step("Windows tests under Wine (i686-pc-windows-gnu)", windows)?;
+    step("benchmark smoke run", crate::bench::smoke)?;
     crate::fuzz::run(FUZZ_SECONDS)?;
     println!("\nxtask: all tests passed");
     Ok(())

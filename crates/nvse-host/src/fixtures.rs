@@ -360,10 +360,10 @@ unsafe fn corrupt_import_directory(module: HMODULE) -> Result<(), String> {
 }
 
 /// The plugin's `MemoryPoolNVSE_IsOwned`, if a loaded plugin exports it.
-struct Owner(Option<IsOwnedFn>);
+pub(crate) struct Owner(Option<IsOwnedFn>);
 
 impl Owner {
-    fn find(plugins: &[(String, HMODULE)]) -> Owner {
+    pub(crate) fn find(plugins: &[(String, HMODULE)]) -> Owner {
         for (name, module) in plugins {
             // SAFETY: the module is a loaded plugin; the export's contract is
             // `extern "C" bool MemoryPoolNVSE_IsOwned(const void*)`.
@@ -376,7 +376,7 @@ impl Owner {
         Owner(None)
     }
 
-    fn owns(&self, p: *const u8) -> Option<bool> {
+    pub(crate) fn owns(&self, p: *const u8) -> Option<bool> {
         // SAFETY: the export takes any pointer, ours or not.
         self.0.map(|is_owned| unsafe { is_owned(p.cast()) })
     }

@@ -12,6 +12,7 @@
 //! nvse-host game [--moment preload|load] [--prehook heap-free] [--threads N]
 //!                [--expect ours|vanilla] [--exit game|console]
 //! nvse-host game-profile
+//! nvse-host bench [--scale full|quick|smoke | --quick] [--workload NAME]...
 //!
 //! GAME (the synthetic game of src/game/game.c, linked into this executable
 //! at a fixed address: a static C runtime over its own heap, and a game heap
@@ -36,6 +37,13 @@
 //!   or `FAILED ...` (exit code 1).
 //! game-profile: prints this executable's profile (TOML) for the synthetic
 //!   game, read from its code before anything could hook it, and nothing else.
+//! bench: after the first MainGameLoop, runs the benchmark's workloads
+//!   (crates/workloads, all of them by default, at full scale) through this
+//!   program's own C runtime imports (msvcrt's `malloc` family, which a
+//!   plugin like MemoryPoolNVSE redirects) and prints one JSON line each:
+//!   allocator `plugin-crt` if a loaded plugin's heap serves those imports,
+//!   `crt` if no plugin is loaded (a plugin that does not serve them is a
+//!   failure, exit code 1).
 //!
 //! FIXTURE OPTIONS (test DLLs built from crates/e2e/fixtures/crt_client.c):
 //!   --fixture PATH.dll          load it before the plugins (repeatable)
@@ -71,6 +79,8 @@
 //! each fixture's allocations go where they should, prints one line per check
 //! and exits with 1 if any check failed.
 
+#[cfg(windows)]
+mod bench;
 #[cfg(windows)]
 mod exits;
 #[cfg(windows)]
@@ -180,6 +190,13 @@ impl Default for GameOptions {
     }
 }
 
+/// The `bench` scenario's workloads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BenchOptions {
+    pub scale: workloads::Scale,
+    pub workloads: Vec<workloads::Workload>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scenario {
     pub mode: Mode,
@@ -187,6 +204,8 @@ pub struct Scenario {
     pub fixtures: Fixtures,
     /// The synthetic game's allocators and their checks (`game` scenario).
     pub game: Option<GameOptions>,
+    /// The workloads to run through the C runtime (`bench` scenario).
+    pub bench: Option<BenchOptions>,
 }
 
 /// What the command line asks for.
@@ -219,6 +238,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String>
         Some("session") => Mode::Game { runtime: nvse_abi::RUNTIME_VERSION_1_4_0_525 },
         Some("editor") => Mode::Editor,
         Some("game") => return parse_game(args).map(|scenario| Command::Run(Box::new(scenario))),
+        Some("bench") => return parse_bench(args).map(|scenario| Command::Run(Box::new(scenario))),
         Some("game-profile") => {
             return match args.next() {
                 None => Ok(Command::GameProfile),
@@ -226,10 +246,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String>
             }
         }
         other => {
-            return Err(format!("unknown scenario {other:?}; expected `session`, `editor`, `game` or `game-profile`"))
+            return Err(format!(
+                "unknown scenario {other:?}; expected `session`, `editor`, `game`, `game-profile` or `bench`"
+            ))
         }
     };
-    let mut scenario = Scenario { mode, exit: Exit::Game, fixtures: Fixtures::default(), game: None };
+    let mut scenario = Scenario { mode, exit: Exit::Game, fixtures: Fixtures::default(), game: None, bench: None };
     while let Some(flag) = args.next() {
         let switch = match flag.as_str() {
             "--check-host" => Some(&mut scenario.fixtures.check_host),
@@ -320,6 +342,40 @@ fn parse_game(mut args: impl Iterator<Item = String>) -> Result<Scenario, String
         exit,
         fixtures: Fixtures::default(),
         game: Some(options),
+        bench: None,
+    })
+}
+
+/// The options of the `bench` scenario.
+fn parse_bench(mut args: impl Iterator<Item = String>) -> Result<Scenario, String> {
+    let mut options = BenchOptions { scale: workloads::Scale::Full, workloads: Vec::new() };
+    while let Some(flag) = args.next() {
+        if flag == "--quick" {
+            options.scale = workloads::Scale::Quick;
+            continue;
+        }
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--scale" => {
+                options.scale = workloads::Scale::from_name(&value)
+                    .ok_or_else(|| format!("--scale {value}: expected `full`, `quick` or `smoke`"))?
+            }
+            "--workload" => options.workloads.push(
+                workloads::Workload::from_name(&value)
+                    .ok_or_else(|| format!("--workload {value}: no such workload"))?,
+            ),
+            _ => return Err(format!("unknown option {flag} for the bench scenario")),
+        }
+    }
+    if options.workloads.is_empty() {
+        options.workloads = workloads::Workload::ALL.to_vec();
+    }
+    Ok(Scenario {
+        mode: Mode::Game { runtime: nvse_abi::RUNTIME_VERSION_1_4_0_525 },
+        exit: Exit::Game,
+        fixtures: Fixtures::default(),
+        game: None,
+        bench: Some(options),
     })
 }
 
@@ -361,7 +417,7 @@ mod tests {
         let game = Mode::Game { runtime: 0x040020D0 };
         assert_eq!(
             parse(&["session"]).unwrap(),
-            Scenario { mode: game, exit: Exit::Game, fixtures: Fixtures::default(), game: None }
+            Scenario { mode: game, exit: Exit::Game, fixtures: Fixtures::default(), game: None, bench: None }
         );
         assert_eq!(
             parse(&["session", "--runtime", "0x03001C40", "--exit", "console"]).unwrap(),
@@ -369,7 +425,8 @@ mod tests {
                 mode: Mode::Game { runtime: 0x03001C40 },
                 exit: Exit::Console,
                 fixtures: Fixtures::default(),
-                game: None
+                game: None,
+                bench: None
             }
         );
         assert_eq!(parse(&["editor"]).unwrap().mode, Mode::Editor);
@@ -494,6 +551,26 @@ mod tests {
         assert!(parse(&["game", "--fixture", "a.dll"]).is_err());
         assert!(parse(&["game", "--check-host"]).is_err());
         assert!(parse_args(["game-profile".to_string(), "--moment".to_string()].into_iter()).is_err());
+    }
+
+    #[test]
+    fn bench_options_parse() {
+        use workloads::{Scale, Workload};
+        let scenario = parse(&["bench"]).unwrap();
+        assert_eq!(scenario.bench, Some(BenchOptions { scale: Scale::Full, workloads: Workload::ALL.to_vec() }));
+        assert_eq!((scenario.game, scenario.fixtures), (None, Fixtures::default()));
+        assert_eq!(parse(&["bench", "--quick"]).unwrap().bench.unwrap().scale, Scale::Quick);
+        let scenario = parse(&["bench", "--scale", "smoke", "--workload", "larson-like"]).unwrap();
+        assert_eq!(scenario.bench, Some(BenchOptions { scale: Scale::Smoke, workloads: vec![Workload::LarsonLike] }));
+        for bad in [
+            &["bench", "--scale"][..],
+            &["bench", "--scale", "huge"],
+            &["bench", "--workload", "x"],
+            &["bench", "--check-host"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse(&["session"]).unwrap().bench, None);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use windows_sys::Win32::Foundation::HMODULE;
 
 use crate::fixtures::{self, Harness};
 use crate::plugins::{self, Library};
-use crate::{exits, file_name_of, game, nvse, Exit, Mode, Moment, Scenario};
+use crate::{bench, exits, file_name_of, game, nvse, Exit, Mode, Moment, Scenario};
 
 /// Runs the scenario and returns the process exit code: 0, or 1 if a
 /// fixture's or the game's check failed.
@@ -85,6 +85,9 @@ pub fn run(scenario: &Scenario) -> i32 {
             passed &= harness.cross(giver, taker);
         }
         play_for(scenario.fixtures.play_seconds, &harness);
+        if let Some(options) = &scenario.bench {
+            passed &= bench::run(options, &loaded);
+        }
         passed
     };
     match scenario.mode {

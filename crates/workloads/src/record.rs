@@ -1,0 +1,287 @@
+//! One measurement as one line of JSON: what the benchmark binary and
+//! `nvse-host bench` print, and `cargo xtask bench` collects into
+//! `target/bench/results.json`.
+//!
+//! ```json
+//! {"workload":"small-churn","allocator":"rpmalloc","platform":"x86_64-linux","ns_per_op":12.3,"ops":8000000,
+//!  "peak_live_bytes":17000000,"peak_mapped_bytes":20971520,"mapped_source":"rpmalloc-mapped",
+//!  "peak_rss_delta_bytes":18000000,"runs":3,"instructions_per_op":null}
+//! ```
+//!
+//! - `ns_per_op`: wall time of the measured phase over its operations (one
+//!   `malloc`, `calloc`, `realloc` or `free` call each), the best of `runs`;
+//!   multi-threaded workloads count both threads' operations against the
+//!   wall time.
+//! - `peak_live_bytes`: the workload's own account of requested bytes live
+//!   at their peak.
+//! - `peak_mapped_bytes`: what the allocator held at its peak over the
+//!   baseline before the workload, as `mapped_source` says:
+//!   `rpmalloc-mapped` (the heap's count of address space rpmalloc mapped),
+//!   `mimalloc-committed` (mimalloc's peak commit), `rss` (resident set
+//!   growth: touched pages only), or null.
+//! - `peak_rss_delta_bytes`: the resident set's growth, for every allocator.
+//! - `instructions_per_op`: from callgrind, for the records that have it.
+//!
+//! The lines are flat objects of strings, numbers and nulls; [`Record::parse`]
+//! reads exactly what [`Record::to_json`] writes (and any key order).
+
+use std::fmt::Write as _;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    pub workload: String,
+    pub allocator: String,
+    pub platform: String,
+    pub ns_per_op: Option<f64>,
+    pub ops: u64,
+    pub peak_live_bytes: u64,
+    pub peak_mapped_bytes: Option<u64>,
+    pub mapped_source: Option<String>,
+    pub peak_rss_delta_bytes: Option<u64>,
+    pub runs: u32,
+    pub instructions_per_op: Option<f64>,
+}
+
+/// A value of a flat JSON object.
+#[derive(Clone, Debug, PartialEq)]
+enum Value {
+    Str(String),
+    Num(f64),
+    Null,
+}
+
+impl Record {
+    /// One line of JSON, without a line break.
+    pub fn to_json(&self) -> String {
+        let mut out = String::from("{");
+        let mut field = |key: &str, value: String| {
+            if out.len() > 1 {
+                out.push(',');
+            }
+            let _ = write!(out, "{}:{value}", quote(key));
+        };
+        field("workload", quote(&self.workload));
+        field("allocator", quote(&self.allocator));
+        field("platform", quote(&self.platform));
+        field("ns_per_op", number(self.ns_per_op));
+        field("ops", self.ops.to_string());
+        field("peak_live_bytes", self.peak_live_bytes.to_string());
+        field("peak_mapped_bytes", number(self.peak_mapped_bytes.map(|b| b as f64)));
+        field("mapped_source", self.mapped_source.as_deref().map_or("null".into(), quote));
+        field("peak_rss_delta_bytes", number(self.peak_rss_delta_bytes.map(|b| b as f64)));
+        field("runs", self.runs.to_string());
+        field("instructions_per_op", number(self.instructions_per_op));
+        out.push('}');
+        out
+    }
+
+    /// Reads a line [`Record::to_json`] wrote; every field is required.
+    pub fn parse(line: &str) -> Result<Record, String> {
+        let fields = parse_object(line.trim())?;
+        let get = |key: &str| -> Result<&Value, String> {
+            fields.iter().find(|(k, _)| k == key).map(|(_, v)| v).ok_or_else(|| format!("no field {key:?}"))
+        };
+        let string = |key: &str| match get(key)? {
+            Value::Str(s) => Ok(s.clone()),
+            other => Err(format!("{key}: expected a string, got {other:?}")),
+        };
+        let optional_string = |key: &str| match get(key)? {
+            Value::Str(s) => Ok(Some(s.clone())),
+            Value::Null => Ok(None),
+            other => Err(format!("{key}: expected a string or null, got {other:?}")),
+        };
+        let optional = |key: &str| match get(key)? {
+            Value::Num(n) => Ok(Some(*n)),
+            Value::Null => Ok(None),
+            other => Err(format!("{key}: expected a number or null, got {other:?}")),
+        };
+        let count = |key: &str| match optional(key)? {
+            Some(n) if n >= 0.0 && n.fract() == 0.0 => Ok(n as u64),
+            _ => Err(format!("{key}: expected a count")),
+        };
+        let optional_count = |key: &str| match optional(key)? {
+            None => Ok(None),
+            Some(n) if n >= 0.0 && n.fract() == 0.0 => Ok(Some(n as u64)),
+            Some(n) => Err(format!("{key}: {n} is not a count")),
+        };
+        Ok(Record {
+            workload: string("workload")?,
+            allocator: string("allocator")?,
+            platform: string("platform")?,
+            ns_per_op: optional("ns_per_op")?,
+            ops: count("ops")?,
+            peak_live_bytes: count("peak_live_bytes")?,
+            peak_mapped_bytes: optional_count("peak_mapped_bytes")?,
+            mapped_source: optional_string("mapped_source")?,
+            peak_rss_delta_bytes: optional_count("peak_rss_delta_bytes")?,
+            runs: count("runs")? as u32,
+            instructions_per_op: optional("instructions_per_op")?,
+        })
+    }
+}
+
+fn quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A finite number (rounded to 3 decimals), or null.
+fn number(n: Option<f64>) -> String {
+    match n {
+        Some(n) if n.is_finite() => {
+            let rounded = (n * 1000.0).round() / 1000.0;
+            format!("{rounded}")
+        }
+        _ => "null".into(),
+    }
+}
+
+/// A flat object: `{"key": "string" | number | null, ...}`.
+fn parse_object(text: &str) -> Result<Vec<(String, Value)>, String> {
+    let mut chars = text.chars().peekable();
+    let skip_ws = |chars: &mut std::iter::Peekable<std::str::Chars>| {
+        while chars.peek().is_some_and(|c| c.is_ascii_whitespace()) {
+            chars.next();
+        }
+    };
+    let expect = |chars: &mut std::iter::Peekable<std::str::Chars>, want: char| match chars.next() {
+        Some(c) if c == want => Ok(()),
+        other => Err(format!("expected {want:?}, found {other:?}")),
+    };
+    let string = |chars: &mut std::iter::Peekable<std::str::Chars>| -> Result<String, String> {
+        expect(chars, '"')?;
+        let mut out = String::new();
+        loop {
+            match chars.next().ok_or("unterminated string")? {
+                '"' => return Ok(out),
+                '\\' => match chars.next().ok_or("unterminated escape")? {
+                    'u' => {
+                        let hex: String = chars.by_ref().take(4).collect();
+                        let code = u32::from_str_radix(&hex, 16).map_err(|e| format!("\\u{hex}: {e}"))?;
+                        out.push(char::from_u32(code).ok_or("escaped surrogate")?);
+                    }
+                    'n' => out.push('\n'),
+                    't' => out.push('\t'),
+                    'r' => out.push('\r'),
+                    c @ ('"' | '\\' | '/') => out.push(c),
+                    c => return Err(format!("unknown escape \\{c}")),
+                },
+                c => out.push(c),
+            }
+        }
+    };
+    let mut fields = Vec::new();
+    skip_ws(&mut chars);
+    expect(&mut chars, '{')?;
+    skip_ws(&mut chars);
+    if chars.peek() == Some(&'}') {
+        chars.next();
+    } else {
+        loop {
+            skip_ws(&mut chars);
+            let key = string(&mut chars)?;
+            skip_ws(&mut chars);
+            expect(&mut chars, ':')?;
+            skip_ws(&mut chars);
+            let value = match chars.peek() {
+                Some('"') => Value::Str(string(&mut chars)?),
+                Some('n') => {
+                    let word: String = chars.by_ref().take(4).collect();
+                    if word != "null" {
+                        return Err(format!("{key}: expected null, found {word:?}"));
+                    }
+                    Value::Null
+                }
+                _ => {
+                    let mut digits = String::new();
+                    while let Some(&c) = chars.peek().filter(|c| c.is_ascii_digit() || "+-.eE".contains(**c)) {
+                        digits.push(c);
+                        chars.next();
+                    }
+                    Value::Num(digits.parse().map_err(|e| format!("{key}: {digits:?}: {e}"))?)
+                }
+            };
+            fields.push((key, value));
+            skip_ws(&mut chars);
+            match chars.next() {
+                Some(',') => continue,
+                Some('}') => break,
+                other => return Err(format!("expected ',' or '}}', found {other:?}")),
+            }
+        }
+    }
+    skip_ws(&mut chars);
+    match chars.next() {
+        None => Ok(fields),
+        Some(c) => Err(format!("text after the object: {c:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Record {
+        Record {
+            workload: "small-churn".into(),
+            allocator: "hooked-rpmalloc".into(),
+            platform: "x86_64-linux".into(),
+            ns_per_op: Some(12.3456),
+            ops: 8_000_000,
+            peak_live_bytes: 17_000_000,
+            peak_mapped_bytes: Some(20_971_520),
+            mapped_source: Some("rpmalloc-mapped".into()),
+            peak_rss_delta_bytes: None,
+            runs: 3,
+            instructions_per_op: None,
+        }
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let record = sample();
+        let line = record.to_json();
+        assert!(!line.contains('\n'));
+        let back = Record::parse(&line).unwrap();
+        assert_eq!(back, Record { ns_per_op: Some(12.346), ..record });
+        let odd = Record { workload: "a\"b\\c\u{1}".into(), ns_per_op: None, ..sample() };
+        assert_eq!(Record::parse(&odd.to_json()).unwrap(), odd);
+    }
+
+    #[test]
+    fn any_key_order_and_spacing_parses() {
+        let line = r#" { "ops" : 5, "workload":"w","allocator":"a","platform":"p","ns_per_op":1e1,"peak_live_bytes":0,
+            "peak_mapped_bytes":null,"mapped_source":null,"peak_rss_delta_bytes":7,"runs":1,"instructions_per_op":40.5 } "#;
+        let record = Record::parse(line).unwrap();
+        assert_eq!((record.ops, record.ns_per_op, record.peak_rss_delta_bytes), (5, Some(10.0), Some(7)));
+        assert_eq!(record.instructions_per_op, Some(40.5));
+    }
+
+    #[test]
+    fn broken_lines_are_errors() {
+        let line = sample().to_json();
+        for broken in [
+            "",
+            "{",
+            "nvse-host: session over",
+            &line[..line.len() - 1],
+            &line.replace("\"ops\":8000000", "\"ops\":-1"),
+            &line.replace("\"ops\":8000000,", ""),
+            &line.replace("\"workload\":\"small-churn\"", "\"workload\":3"),
+            &format!("{line}x"),
+        ] {
+            assert!(Record::parse(broken).is_err(), "{broken:?} parsed");
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Every workload runs, counts what it did, and frees everything it allocated.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+use workloads::{measure, Allocator, Scale, Workload};
+
+/// Calls and live blocks of [`Counted`]; the tests run one at a time through
+/// [`LOCK`] because these are global.
+static CALLS: AtomicU64 = AtomicU64::new(0);
+static LIVE: AtomicI64 = AtomicI64::new(0);
+static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The system allocator with the block's size in a header.
+struct Counted;
+
+const HEADER: usize = 16;
+
+fn layout(size: usize) -> Layout {
+    Layout::from_size_align(size + HEADER, HEADER).unwrap()
+}
+
+impl Allocator for Counted {
+    const NAME: &'static str = "counted";
+    unsafe fn malloc(size: usize) -> *mut u8 {
+        CALLS.fetch_add(1, Relaxed);
+        LIVE.fetch_add(1, Relaxed);
+        // SAFETY: a non-zero layout; the header holds the size.
+        unsafe {
+            let p = System.alloc(layout(size));
+            p.cast::<usize>().write(size);
+            p.add(HEADER)
+        }
+    }
+    unsafe fn calloc(count: usize, size: usize) -> *mut u8 {
+        let total = count * size;
+        // SAFETY: forwarded contract; the block has `total` bytes.
+        unsafe {
+            let p = Self::malloc(total);
+            p.write_bytes(0, total);
+            p
+        }
+    }
+    unsafe fn free(p: *mut u8) {
+        CALLS.fetch_add(1, Relaxed);
+        LIVE.fetch_sub(1, Relaxed);
+        // SAFETY: a live block of `malloc` above, with its header.
+        unsafe {
+            let base = p.sub(HEADER);
+            System.dealloc(base, layout(base.cast::<usize>().read()))
+        }
+    }
+    unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
+        CALLS.fetch_add(1, Relaxed);
+        // SAFETY: a live block of `malloc` above, with its header.
+        unsafe {
+            let base = p.sub(HEADER);
+            let old = base.cast::<usize>().read();
+            let q = System.realloc(base, layout(old), size + HEADER);
+            q.cast::<usize>().write(size);
+            q.add(HEADER)
+        }
+    }
+}
+
+#[test]
+fn every_workload_runs_and_frees_all() {
+    let _one_at_a_time = LOCK.lock().unwrap();
+    for workload in Workload::ALL {
+        CALLS.store(0, Relaxed);
+        let ops = Scale::Smoke.ops(workload);
+        let outcome = workload.run::<Counted>(ops);
+        assert_eq!(LIVE.load(Relaxed), 0, "{}: blocks left", workload.name());
+        assert!(outcome.ops >= ops / 2 && outcome.ops <= ops * 2, "{}: {} ops for {ops}", workload.name(), outcome.ops);
+        // The measured phase is part of all the calls made (set-up, clean-up).
+        assert!(CALLS.load(Relaxed) >= outcome.ops, "{}: fewer calls than ops", workload.name());
+        assert!(outcome.peak_live_bytes > 0, "{}: no peak", workload.name());
+        assert!(outcome.ns_per_op() > 0.0);
+    }
+}
+
+#[test]
+fn peaks_are_the_workloads_own() {
+    let _one_at_a_time = LOCK.lock().unwrap();
+    // 16k blocks of 16..=2048 bytes: about 16 MiB, whatever the allocator.
+    let peak = Workload::SmallChurn.run::<Counted>(1000).peak_live_bytes;
+    assert!((15 << 20..19 << 20).contains(&peak), "small-churn peak {peak}");
+    // Deterministic: the same sizes every run.
+    assert_eq!(Workload::SmallChurn.run::<Counted>(1000).peak_live_bytes, peak);
+    // A producer's batches of 256 blocks of 16..=512 bytes, at most a few dozen in flight.
+    let peak = Workload::CrossThread.run::<Counted>(100_000).peak_live_bytes;
+    assert!((60_000..=40 * 256 * 512).contains(&peak), "cross-thread peak {peak}");
+}
+
+#[test]
+fn names_and_scales() {
+    for workload in Workload::ALL {
+        assert_eq!(Workload::from_name(workload.name()), Some(workload));
+    }
+    assert_eq!(Workload::from_name("churn"), None);
+    assert_eq!(Scale::from_name("quick"), Some(Scale::Quick));
+    let _one_at_a_time = LOCK.lock().unwrap();
+    let m = measure::<Counted>(Workload::ReallocGrowth, Scale::Smoke);
+    assert_eq!(m.runs, 1);
+    assert!(m.best.ops >= 4000);
+}
