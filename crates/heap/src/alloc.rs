@@ -14,7 +14,7 @@
 use core::ffi::c_void;
 use core::ptr;
 
-use crate::backend::{self, Active, Engine, Mi, Rp};
+use crate::backend::{self, Active, Engine, Mi, Rp, Settled};
 use crate::crt::{Originals, EINVAL, ENOMEM};
 use crate::stats::Event;
 use crate::thread;
@@ -60,17 +60,24 @@ fn allocate<E: Engine>(size: usize, align: usize, fill: Fill) -> *mut u8 {
     if p.is_null() {
         return p;
     }
-    let (usable, recorded) = E::settle(p, size);
-    match (fill, recorded) {
-        // SAFETY: `size` bytes from `p` belong to the fresh block.
-        (Fill::Zero, true) => unsafe { ptr::write_bytes(p, 0, size) },
-        // SAFETY: `usable` bytes from `p` belong to the fresh block.
-        (Fill::Zero, false) => unsafe { ptr::write_bytes(p, 0, usable) },
-        (Fill::Slack, true) => {}
-        // SAFETY: as above, and `size <= usable`.
-        (Fill::Slack, false) => unsafe { zero_slack(p, size, usable) },
+    let Settled { usable, counted, recorded, large } = E::settle(p, size, align);
+    // The counters are updated in each arm, so that a backend whose large
+    // blocks are exactly its recorded ones decides both in one branch.
+    if recorded {
+        if fill == Fill::Zero {
+            // SAFETY: `size` bytes from `p` belong to the fresh block.
+            unsafe { ptr::write_bytes(p, 0, size) };
+        }
+        state.counters.allocated(size, counted, large);
+    } else {
+        match fill {
+            // SAFETY: `usable` bytes from `p` belong to the fresh block.
+            Fill::Zero => unsafe { ptr::write_bytes(p, 0, usable) },
+            // SAFETY: as above, and `size <= usable`.
+            Fill::Slack => unsafe { zero_slack::<E>(p, size, usable) },
+        }
+        state.counters.allocated(size, counted, large && !E::LARGE_IS_RECORDED);
     }
-    state.counters.record(Event::Allocated { requested: size, usable });
     if leaks::enabled() {
         leaks::record(p, usable);
     }
@@ -86,9 +93,11 @@ fn allocate<E: Engine>(size: usize, align: usize, fill: Fill) -> *mut u8 {
 /// `p` is a fresh block of `usable` bytes, nothing in it written yet, and
 /// `size <= usable`.
 #[inline(always)]
-unsafe fn zero_slack(p: *mut u8, size: usize, usable: usize) {
+unsafe fn zero_slack<E: Engine>(p: *mut u8, size: usize, usable: usize) {
     let slack = usable - size;
-    if slack <= 16 && usable >= 16 {
+    // The usable size test is compiled out for a backend whose blocks all
+    // have 16 bytes or more.
+    if slack <= 16 && (E::MIN_USABLE >= 16 || usable >= 16) {
         // SAFETY: `usable - 16 .. usable` lies in the block.
         unsafe { p.add(usable - 16).cast::<[u8; 16]>().write_unaligned([0; 16]) };
     } else {
@@ -101,8 +110,8 @@ unsafe fn zero_slack(p: *mut u8, size: usize, usable: usize) {
 /// is never started.
 #[inline(always)]
 fn release<E: Engine>(p: *mut u8) {
-    let usable = E::usable_size(p);
-    thread::count(Event::Freed { usable });
+    let counted = E::counted_size(p);
+    thread::count(Event::Freed { usable: counted });
     if leaks::enabled() {
         leaks::forget(p);
     }
@@ -115,20 +124,20 @@ fn resize<E: Engine>(p: *mut u8, size: usize, align: usize) -> *mut u8 {
     if size > MAX_REQUEST {
         return ptr::null_mut();
     }
-    let old_usable = E::usable_size(p);
+    let old_counted = E::counted_size(p);
     let q = E::realloc(state.heap(), p, size, align);
     if q.is_null() {
         return q;
     }
-    let (usable, recorded) = E::settle(q, size);
+    let Settled { usable, counted, recorded, large } = E::settle(q, size, align);
     if !recorded {
         // SAFETY: the block at `q` has `usable >= size` bytes; zero its slack
         // (a shrink in place leaves old data after `size`, a move copies
         // whatever the backend chose to copy).
         unsafe { ptr::write_bytes(q.add(size), 0, usable - size) };
     }
-    state.counters.record(Event::Freed { usable: old_usable });
-    state.counters.record(Event::Allocated { requested: size, usable });
+    state.counters.record(Event::Freed { usable: old_counted });
+    state.counters.allocated(size, counted, large);
     if leaks::enabled() {
         leaks::forget(p);
         leaks::record(q, usable);
@@ -204,6 +213,21 @@ pub unsafe fn free(crt: &Originals, p: *mut c_void) {
     if p.is_null() {
         return;
     }
+    if Rp::owns(p.cast()) {
+        // Only rpmalloc's mapper marks granules as ours, so a block found
+        // there is rpmalloc's: no look at the active backend.
+        return release::<Rp>(p.cast());
+    }
+    // SAFETY: forwarded contract.
+    unsafe { free_other(crt, p) }
+}
+
+/// `free` of a block rpmalloc does not own: mimalloc's, or foreign.
+///
+/// # Safety
+/// As for [`free`], and `p` is not null.
+#[inline(never)]
+unsafe fn free_other(crt: &Originals, p: *mut c_void) {
     // SAFETY: forwarded contract.
     unsafe { dispatch!(free_in(crt, p), passthrough::free(crt, p)) }
 }
@@ -392,8 +416,7 @@ unsafe fn expand_in<E: Engine>(crt: &Originals, p: *mut c_void, size: usize) -> 
         crt.set_errno(ENOMEM);
         return ptr::null_mut();
     }
-    let (_, recorded) = E::settle(p.cast(), size);
-    if !recorded {
+    if !E::settle(p.cast(), size, 0).recorded {
         // SAFETY: the block has `usable` bytes; what lies past the new size is
         // given up, and zeroed as slack.
         unsafe { ptr::write_bytes(p.cast::<u8>().add(size), 0, usable - size) };
@@ -509,6 +532,18 @@ pub unsafe fn aligned_free(crt: &Originals, p: *mut c_void) {
     if p.is_null() {
         return;
     }
+    if Rp::owns(p.cast()) {
+        // As in `free`.
+        return release::<Rp>(p.cast());
+    }
+    // SAFETY: forwarded contract.
+    unsafe { aligned_free_other(crt, p) }
+}
+
+/// # Safety
+/// As for [`aligned_free`], and `p` is not null.
+#[inline(never)]
+unsafe fn aligned_free_other(crt: &Originals, p: *mut c_void) {
     // SAFETY: forwarded contract.
     unsafe { dispatch!(aligned_free_in(crt, p), passthrough::aligned_free(crt, p)) }
 }

@@ -8,7 +8,13 @@ use core::ffi::c_void;
 
 use libmimalloc_sys as mi;
 
-use super::StartError;
+use super::{Settled, StartError};
+
+/// mimalloc's smallest size class.
+pub const MIN_USABLE: usize = 8;
+
+/// No block records its request.
+pub const LARGE_IS_RECORDED: bool = false;
 
 pub fn start() -> Result<(), StartError> {
     // SAFETY: idempotent process initialisation.
@@ -61,8 +67,15 @@ pub fn realloc(_heap: *mut c_void, p: *mut u8, size: usize, align: usize) -> *mu
 /// A block just handed out or resized: its usable size. mimalloc blocks have
 /// no room for a recorded request; the heap zeroes their slack instead.
 #[inline(always)]
-pub fn settle(p: *mut u8, _size: usize) -> (usize, bool) {
-    (usable_size(p), false)
+pub fn settle(p: *mut u8, _size: usize, _align: usize) -> Settled {
+    let usable = usable_size(p);
+    Settled { usable, counted: usable, recorded: false, large: usable >= crate::stats::PUBLISH_BYTES }
+}
+
+/// Statistics count a block's usable size.
+#[inline(always)]
+pub fn counted_size(p: *const u8) -> usize {
+    usable_size(p)
 }
 
 pub fn recorded_request(_p: *const u8) -> Option<usize> {

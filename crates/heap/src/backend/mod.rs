@@ -115,6 +115,10 @@ pub fn thread_finish(heap: *mut c_void) {
 /// One backend's operations, for code monomorphised per backend: the family's
 /// hot paths read [`active`] once and then call the backend directly.
 pub trait Engine {
+    /// The smallest usable size of a block (of a request of 0 bytes).
+    const MIN_USABLE: usize;
+    /// Whether [`Settled::large`] is exactly [`Settled::recorded`].
+    const LARGE_IS_RECORDED: bool;
     /// Whether the backend allocated `p`.
     fn owns(p: *const u8) -> bool;
     /// `size` bytes from the calling thread's `heap` (see [`thread_start`]):
@@ -129,12 +133,31 @@ pub trait Engine {
     /// thread's `heap`; contents kept up to the smaller size); null, the
     /// block untouched, when it cannot.
     fn realloc(heap: *mut c_void, p: *mut u8, size: usize, align: usize) -> *mut u8;
-    /// A block just handed out or resized for `size` bytes: its usable size,
-    /// and whether the request is recorded in the block's metadata (then its
-    /// slack needs no zeroing; see `alloc.rs`).
-    fn settle(p: *mut u8, size: usize) -> (usize, bool);
+    /// A block just handed out or resized for `size` bytes aligned to
+    /// `align` (as for [`Engine::alloc`]): see [`Settled`].
+    fn settle(p: *mut u8, size: usize, align: usize) -> Settled;
+    /// The bytes statistics count for a block of ours ([`Settled::counted`]).
+    fn counted_size(p: *const u8) -> usize;
     /// The request recorded by [`Engine::settle`], if the block has room for one.
     fn recorded_request(p: *const u8) -> Option<usize>;
+}
+
+/// What [`Engine::settle`] found of a block just handed out or resized.
+#[derive(Clone, Copy)]
+pub struct Settled {
+    /// Its usable size, from the pointer to the block's end.
+    pub usable: usize,
+    /// The bytes statistics count for it, the same when it is allocated and
+    /// when it is freed ([`Engine::counted_size`]): its usable size, except
+    /// that a small or medium rpmalloc block counts its whole block (for an
+    /// aligned one handed out past its start, the bytes before it too). So
+    /// a free reads one field of the block's metadata.
+    pub counted: usize,
+    /// Whether the request is recorded in the block's metadata (then its
+    /// slack needs no zeroing; see `alloc.rs`).
+    pub recorded: bool,
+    /// Whether `counted` may be [`crate::stats::PUBLISH_BYTES`] or more.
+    pub large: bool,
 }
 
 /// rpmalloc as an [`Engine`].
@@ -145,6 +168,8 @@ pub struct Mi;
 macro_rules! engine {
     ($ty:ty, $module:ident) => {
         impl Engine for $ty {
+            const MIN_USABLE: usize = $module::MIN_USABLE;
+            const LARGE_IS_RECORDED: bool = $module::LARGE_IS_RECORDED;
             #[inline(always)]
             fn owns(p: *const u8) -> bool {
                 $module::owns(p)
@@ -174,8 +199,12 @@ macro_rules! engine {
                 $module::realloc(heap, p, size, align)
             }
             #[inline(always)]
-            fn settle(p: *mut u8, size: usize) -> (usize, bool) {
-                $module::settle(p, size)
+            fn settle(p: *mut u8, size: usize, align: usize) -> Settled {
+                $module::settle(p, size, align)
+            }
+            #[inline(always)]
+            fn counted_size(p: *const u8) -> usize {
+                $module::counted_size(p)
             }
             #[inline]
             fn recorded_request(p: *const u8) -> Option<usize> {

@@ -12,11 +12,19 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use rpmalloc_sys as rp;
 
-use super::StartError;
+use super::{Settled, StartError};
 use crate::config::Config;
 
 /// rpmalloc's natural alignment: every block is aligned to this.
 const NATURAL_ALIGN: usize = 16;
+
+/// The smallest size class; every block size, and every aligned block's
+/// distance to its block's end, is a multiple of it.
+pub const MIN_USABLE: usize = 16;
+
+/// Blocks of [`crate::stats::PUBLISH_BYTES`] and more are alone in their
+/// span, and only those record their request (see [`settle`]).
+pub const LARGE_IS_RECORDED: bool = true;
 
 /// Whether new mappings are touched page by page ([`Config::touch_pages`]).
 static TOUCH_PAGES: AtomicBool = AtomicBool::new(false);
@@ -188,20 +196,39 @@ pub fn usable_size(p: *const u8) -> usize {
 }
 
 /// Settles a block just handed out or resized for a request of `size`
-/// bytes, in one look at its span header: returns its usable size, and
-/// whether the request is recorded. Large and huge blocks are alone in their
-/// span, whose header has room for it; that spares zeroing their slack (up to
-/// 64 KiB).
+/// bytes aligned to `align` (0 for none), in one look at its span header:
+/// see [`Settled`]. Large and huge blocks are alone in their span, whose
+/// header has room for the request; that spares zeroing their slack (up to
+/// 64 KiB), and they are the only blocks of [`crate::stats::PUBLISH_BYTES`]
+/// or more (medium blocks end at 32 KiB). A block aligned to at most [`NATURAL_ALIGN`] starts at its
+/// block's start, so its usable size is the span's block size: no look at the
+/// span's flags.
 #[inline(always)]
-pub fn settle(p: *mut u8, size: usize) -> (usize, bool) {
+pub fn settle(p: *mut u8, size: usize, align: usize) -> Settled {
     let header = Header::of(p);
     if !header.holds_one_block() {
-        return (header.block_usable_size(p), false);
+        let block = header.field(span::BLOCK_SIZE) as usize;
+        let usable = if align <= NATURAL_ALIGN { block } else { header.block_usable_size(p) };
+        return Settled { usable, counted: block, recorded: false, large: false };
     }
     // SAFETY: the request word lies in the header's padding past `span_t`,
     // which rpmalloc never touches; only the block's owner writes it.
     unsafe { header.request().write(size) };
-    (usable_size(p), true)
+    let usable = usable_size(p);
+    Settled { usable, counted: usable, recorded: true, large: true }
+}
+
+/// The bytes statistics count for a block of ours (see [`Settled::counted`]):
+/// for a small or medium block, its span's block size, read from the header
+/// [`owns`] has just made sure is ours.
+#[inline(always)]
+pub fn counted_size(p: *const u8) -> usize {
+    let header = Header::of(p);
+    if header.holds_one_block() {
+        // SAFETY: `p` is a live block of ours.
+        return unsafe { rp::rpmalloc_usable_size(p.cast_mut().cast()) };
+    }
+    header.field(span::BLOCK_SIZE) as usize
 }
 
 /// The size recorded by [`settle`] for a large or huge block.
@@ -255,9 +282,12 @@ mod tests {
                 let expected = unsafe { rp::rpmalloc_usable_size(p.cast()) };
                 assert_eq!(usable_size(p), expected, "size {size} align {align}");
                 assert!(expected >= size);
-                let (settled, recorded) = settle(p, size);
-                assert_eq!(settled, expected, "size {size} align {align}");
-                if recorded {
+                let settled = settle(p, size, align);
+                assert_eq!(settled.usable, expected, "size {size} align {align}");
+                assert_eq!(counted_size(p), settled.counted, "size {size} align {align}");
+                assert!(settled.counted >= settled.usable, "size {size} align {align}");
+                assert!(settled.large || settled.counted < crate::stats::PUBLISH_BYTES, "size {size} align {align}");
+                if settled.recorded {
                     // Large and huge blocks only: past the medium classes, or
                     // aligned beyond what a span of blocks can give.
                     assert!(size > 30_000 || align > 128, "size {size} align {align} has no room");
