@@ -92,7 +92,7 @@ pub fn owns(p: *const u8) -> bool {
 }
 
 /// Starts the calling thread's backend heap: the handle the thread passes
-/// to [`Engine::alloc`] and [`Engine::realloc`] (null for backends that keep
+/// to [`Engine::alloc`] (null for backends that keep
 /// their own), or `None` if no heap can be had now. Passthrough starts no
 /// thread: its calls count into the shared counters.
 pub fn thread_start() -> Option<*mut c_void> {
@@ -115,10 +115,6 @@ pub fn thread_finish(heap: *mut c_void) {
 /// One backend's operations, for code monomorphised per backend: the family's
 /// hot paths read [`active`] once and then call the backend directly.
 pub trait Engine {
-    /// The smallest usable size of a block (of a request of 0 bytes).
-    const MIN_USABLE: usize;
-    /// Whether [`Settled::large`] is exactly [`Settled::recorded`].
-    const LARGE_IS_RECORDED: bool;
     /// Whether the backend allocated `p`.
     fn owns(p: *const u8) -> bool;
     /// `size` bytes from the calling thread's `heap` (see [`thread_start`]):
@@ -129,16 +125,19 @@ pub trait Engine {
     fn free(p: *mut u8);
     /// Usable bytes of a block of ours, from `p` to the block's end.
     fn usable_size(p: *const u8) -> usize;
-    /// Resizes a block of ours, moving it if needed (into the calling
-    /// thread's `heap`; contents kept up to the smaller size); null, the
-    /// block untouched, when it cannot.
-    fn realloc(heap: *mut c_void, p: *mut u8, size: usize, align: usize) -> *mut u8;
-    /// A block just handed out or resized for `size` bytes aligned to
-    /// `align` (as for [`Engine::alloc`]): see [`Settled`].
+    /// A block the calling thread's heap just handed out for `size` bytes
+    /// aligned to `align` (as for [`Engine::alloc`], perhaps asked for more),
+    /// nothing in it written yet: after this its request is recorded, or the
+    /// bytes past `size` read as zero (see `alloc.rs`).
     fn settle(p: *mut u8, size: usize, align: usize) -> Settled;
+    /// A block of ours resized in place to `size` bytes, at most its usable
+    /// size, from any thread: as [`Engine::settle`]; `None` if the block
+    /// cannot hold `size` in place (the caller moves it).
+    fn settle_in_place(p: *mut u8, size: usize) -> Option<Settled>;
     /// The bytes statistics count for a block of ours ([`Settled::counted`]).
     fn counted_size(p: *const u8) -> usize;
-    /// The request recorded by [`Engine::settle`], if the block has room for one.
+    /// The request recorded by [`Engine::settle`] or
+    /// [`Engine::settle_in_place`], if they recorded one.
     fn recorded_request(p: *const u8) -> Option<usize>;
 }
 
@@ -153,11 +152,9 @@ pub struct Settled {
     /// aligned one handed out past its start, the bytes before it too). So
     /// a free reads one field of the block's metadata.
     pub counted: usize,
-    /// Whether the request is recorded in the block's metadata (then its
-    /// slack needs no zeroing; see `alloc.rs`).
+    /// Whether the request is recorded (then the slack may hold anything);
+    /// otherwise the bytes past the request read as zero. See `alloc.rs`.
     pub recorded: bool,
-    /// Whether `counted` may be [`crate::stats::PUBLISH_BYTES`] or more.
-    pub large: bool,
 }
 
 /// rpmalloc as an [`Engine`].
@@ -168,8 +165,6 @@ pub struct Mi;
 macro_rules! engine {
     ($ty:ty, $module:ident) => {
         impl Engine for $ty {
-            const MIN_USABLE: usize = $module::MIN_USABLE;
-            const LARGE_IS_RECORDED: bool = $module::LARGE_IS_RECORDED;
             #[inline(always)]
             fn owns(p: *const u8) -> bool {
                 $module::owns(p)
@@ -190,17 +185,13 @@ macro_rules! engine {
             fn usable_size(p: *const u8) -> usize {
                 $module::usable_size(p)
             }
-            #[inline]
-            fn realloc(heap: *mut c_void, p: *mut u8, size: usize, align: usize) -> *mut u8 {
-                #[cfg(feature = "fault-injection")]
-                if crate::fault::take_alloc_failure() {
-                    return core::ptr::null_mut();
-                }
-                $module::realloc(heap, p, size, align)
-            }
             #[inline(always)]
             fn settle(p: *mut u8, size: usize, align: usize) -> Settled {
                 $module::settle(p, size, align)
+            }
+            #[inline]
+            fn settle_in_place(p: *mut u8, size: usize) -> Option<Settled> {
+                $module::settle_in_place(p, size)
             }
             #[inline(always)]
             fn counted_size(p: *const u8) -> usize {
