@@ -304,8 +304,8 @@ mod tests {
         let (config, global, thread) = unsafe {
             let mut global = rpmalloc_global_statistics_t::default();
             rpmalloc_global_statistics(&mut global);
-            let mut thread = rpmalloc_thread_statistics_t::default();
-            thread.sizecache = 1;
+            // Not zero before: the call is seen to clear it.
+            let mut thread = rpmalloc_thread_statistics_t { sizecache: 1, ..Default::default() };
             rpmalloc_thread_statistics(&mut thread);
             (*rpmalloc_config(), global, thread)
         };
