@@ -350,7 +350,8 @@ unsafe fn realloc_foreign<E: Engine>(crt: &Originals, p: *mut c_void, size: usiz
     fall_back(crt, crt.realloc(), |original| unsafe { original(p, size) })
 }
 
-/// `_msize`: the usable size; `-1` (as `usize`) with `EINVAL` for null.
+/// `_msize`: the request a block recorded (see the top of this file), else
+/// its usable size; `-1` (as `usize`) with `EINVAL` for null.
 ///
 /// # Safety
 /// `p` is null or a live block of the `malloc` family.

@@ -81,7 +81,7 @@ mod table {
             // SAFETY: zeroed memory is a valid array of atomics; it is never freed.
             Ok(_) => Some(unsafe { &*fresh }),
             // Another thread won the race; its leaf is the one. Ours stays
-            // mapped (one 8 KiB mapping lost, at most once per 4 GiB).
+            // mapped (one 64 KiB mapping lost, at most once per 4 GiB).
             // SAFETY: as above, for the winner's leaf.
             Err(winner) => Some(unsafe { &*winner }),
         }
