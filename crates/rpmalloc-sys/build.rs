@@ -5,9 +5,13 @@ use std::env;
 fn main() {
     println!("cargo:rerun-if-changed=rpmalloc/rpmalloc.c");
     println!("cargo:rerun-if-changed=rpmalloc/rpmalloc.h");
+    println!("cargo:rerun-if-changed=c/layout.c");
     let mut build = cc::Build::new();
     build
         .file("rpmalloc/rpmalloc.c")
+        // The C layout of the bound structures, for the layout test; only
+        // the test refers to it, so programs leave its object out.
+        .file("c/layout.c")
         .opt_level(2)
         // One heap per thread, kept by the heap crate (see rpmalloc/README.md):
         // no emulated thread-local storage, no fiber-local-storage callback.

@@ -9,6 +9,10 @@
 //! ```text
 //! cargo bench -p heap --bench dispatch [-- --quick] [-- --only <workload> <allocator>]
 //! ```
+//! Workloads: `churn` (small blocks freed and refilled at random), `xthread`
+//! (blocks freed by another thread), and realloc growth of one array at a
+//! time: `realloc` (by half again), `double`, `step` (by 16 bytes).
+//!
 //! `--quick` divides operation counts by 10. `--only churn dispatch` runs one
 //! combination once after a warm-up (for `valgrind --tool=callgrind`, with
 //! `--toggle-collect='*churn_steps*'` to count only the measured loop; build
@@ -236,19 +240,36 @@ fn cross_thread<A: Allocator>(blocks: usize) -> Duration {
     })
 }
 
-/// Reallocs per chain: 16 B grown by 1.5x + 8 until past 64 KiB.
-fn chain_length() -> usize {
-    std::iter::successors(Some(16usize), |&n| (n <= 64 * 1024).then_some(n + n / 2 + 8)).count() - 1
+/// How a realloc chain grows an array: from 16 bytes, by `next(size)`, until
+/// past `limit`; `reallocs` at full scale.
+#[derive(Clone, Copy)]
+struct Growth {
+    name: &'static str,
+    next: fn(usize) -> usize,
+    limit: usize,
+    reallocs: usize,
+}
+
+/// By half again plus 8 bytes, to 64 KiB (the growth of many vectors).
+const BY_HALF: Growth = Growth { name: "realloc", next: |n| n + n / 2 + 8, limit: 64 * 1024, reallocs: 1_000_000 };
+/// By doubling, to 1 MiB.
+const DOUBLING: Growth = Growth { name: "double", next: |n| 2 * n, limit: 1 << 20, reallocs: 200_000 };
+/// By 16 bytes at a time, to 4 KiB (a string or a list appended to).
+const SMALL_STEPS: Growth = Growth { name: "step", next: |n| n + 16, limit: 4 * 1024, reallocs: 2_000_000 };
+
+/// Reallocs per chain.
+fn chain_length(growth: Growth) -> usize {
+    std::iter::successors(Some(16usize), |&n| (n <= growth.limit).then(|| (growth.next)(n))).count() - 1
 }
 
 /// Realloc growth: `chains` chains of malloc, reallocs (touching the new
 /// last byte), free.
 #[inline(never)]
-fn realloc_chains<A: Allocator>(chains: usize) {
+fn realloc_chains<A: Allocator>(chains: usize, growth: Growth) {
     for _ in 0..chains {
         let (mut p, mut size) = (alloc_touch::<A>(16), 16);
-        while size <= 64 * 1024 {
-            size += size / 2 + 8;
+        while size <= growth.limit {
+            size = (growth.next)(size);
             // SAFETY: `p` is a live block of `A`; on success it is replaced.
             p = unsafe { A::realloc(p, size) };
             assert!(!p.is_null(), "{} failed to grow to {size} bytes", A::NAME);
@@ -260,22 +281,28 @@ fn realloc_chains<A: Allocator>(chains: usize) {
     }
 }
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Workload {
     Churn,
     CrossThread,
-    Realloc,
+    Realloc(Growth),
 }
 
 impl Workload {
-    const ALL: [Workload; 3] = [Workload::Churn, Workload::CrossThread, Workload::Realloc];
+    const ALL: [Workload; 5] = [
+        Workload::Churn,
+        Workload::CrossThread,
+        Workload::Realloc(BY_HALF),
+        Workload::Realloc(DOUBLING),
+        Workload::Realloc(SMALL_STEPS),
+    ];
 
     /// Name, and units measured at full scale (ops, blocks, reallocs).
     fn spec(self) -> (&'static str, usize) {
         match self {
             Workload::Churn => ("churn", 5_000_000),
             Workload::CrossThread => ("xthread", 2_000_000),
-            Workload::Realloc => ("realloc", 1_000_000),
+            Workload::Realloc(growth) => (growth.name, growth.reallocs),
         }
     }
 }
@@ -283,20 +310,19 @@ impl Workload {
 /// One warm-up, then the best of `runs`: nanoseconds per unit.
 fn measure<A: Allocator>(workload: Workload, count: usize, runs: usize) -> f64 {
     A::thread_start();
-    let chains = count / chain_length();
     let run = || match workload {
         Workload::Churn => churn::<A>(count),
         Workload::CrossThread => cross_thread::<A>(count),
-        Workload::Realloc => {
+        Workload::Realloc(growth) => {
             let start = Instant::now();
-            realloc_chains::<A>(chains);
+            realloc_chains::<A>(count / chain_length(growth), growth);
             start.elapsed()
         }
     };
     let units = match workload {
         Workload::Churn => count / 2 * 2,
         Workload::CrossThread => count / BATCH * BATCH,
-        Workload::Realloc => chains * chain_length(),
+        Workload::Realloc(growth) => count / chain_length(growth) * chain_length(growth),
     };
     run();
     let best = (0..runs).map(|_| run()).min().unwrap();
@@ -335,8 +361,10 @@ fn main() {
 
     if let Some(i) = args.iter().position(|a| a == "--only") {
         let (w, a) = (args.get(i + 1).map(String::as_str), args.get(i + 2).map(String::as_str));
-        let workload =
-            Workload::ALL.into_iter().find(|w2| Some(w2.spec().0) == w).expect("workload: churn|xthread|realloc");
+        let workload = Workload::ALL
+            .into_iter()
+            .find(|w2| Some(w2.spec().0) == w)
+            .expect("workload: churn|xthread|realloc|double|step");
         let (name, measure) = ALLOCATORS
             .into_iter()
             .find(|(n, _)| Some(n.split(' ').next().unwrap()) == a)
@@ -355,12 +383,13 @@ fn main() {
         for ((allocator, _), ns_op) in ALLOCATORS.iter().zip(&ns) {
             println!("{name:<8} {allocator:<13} {ns_op:>8.2} {:>9.2}", ns_op / ns[1]);
         }
-        if workload == Workload::Churn {
+        if matches!(workload, Workload::Churn) {
             churn = (ns[0], ns[1]);
         }
     }
     println!(
-        "(op: churn = one alloc or one free; xthread = one block, alloc + cross-thread free; realloc = one realloc)"
+        "(op: churn = one alloc or one free; xthread = one block, alloc + cross-thread free; \
+         realloc, double, step = one realloc of an array grown by half, doubled, grown by 16 bytes)"
     );
     let stats = heap::stats();
     assert_eq!((stats.fallbacks, stats.foreign_frees, stats.failures), (0, 0, 0), "dispatch stayed on rpmalloc");

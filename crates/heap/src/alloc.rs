@@ -6,17 +6,21 @@
 //!
 //! `_recalloc` must zero everything past the old requested size, which the
 //! backend rounds up. So every block of ours knows its request one of two
-//! ways: a block with room records it (rpmalloc's large and huge blocks, in
-//! their span header); in any other block the slack between the request and
-//! the usable size reads as zero (established when the block is handed out
-//! or resized, at most a few hundred bytes).
+//! ways: a block with room records it (rpmalloc's large and huge blocks in
+//! their span header, its medium blocks with much slack in their last bytes,
+//! flagged in the span header); in any other block the slack between the
+//! request and the usable size reads as zero (established when the block is
+//! handed out or resized: one 16-byte store for most, at most a few hundred
+//! bytes otherwise). `_msize` answers the recorded request where there is
+//! one, as MSVC's does, so that a caller filling what `_msize` says never
+//! overwrites a record.
 
 use core::ffi::c_void;
 use core::ptr;
 
-use crate::backend::{self, Active, Engine, Mi, Rp};
+use crate::backend::{self, Active, Engine, Mi, Rp, Settled};
 use crate::crt::{Originals, EINVAL, ENOMEM};
-use crate::stats::Event;
+use crate::stats::{Event, PUBLISH_BYTES};
 use crate::thread;
 use crate::{leaks, passthrough};
 
@@ -52,86 +56,89 @@ enum Fill {
 /// A new block of ours, or null if the backend cannot serve it.
 #[inline(always)]
 fn allocate<E: Engine>(size: usize, align: usize, fill: Fill) -> *mut u8 {
+    allocate_for::<E>(size, size, align, fill)
+}
+
+/// A new block of ours of at least `capacity` bytes for a request of `size`
+/// (at most `capacity`), or null if the backend cannot serve it.
+#[inline(always)]
+fn allocate_for<E: Engine>(size: usize, capacity: usize, align: usize, fill: Fill) -> *mut u8 {
     let Some(state) = thread::current() else { return ptr::null_mut() };
-    if size > MAX_REQUEST {
+    if capacity > MAX_REQUEST {
         return ptr::null_mut();
     }
-    let p = E::alloc(state.heap(), size, align);
+    let p = E::alloc(state.heap(), capacity, align);
     if p.is_null() {
         return p;
     }
-    let (usable, recorded) = E::settle(p, size);
-    match (fill, recorded) {
-        // SAFETY: `size` bytes from `p` belong to the fresh block.
-        (Fill::Zero, true) => unsafe { ptr::write_bytes(p, 0, size) },
-        // SAFETY: `usable` bytes from `p` belong to the fresh block.
-        (Fill::Zero, false) => unsafe { ptr::write_bytes(p, 0, usable) },
-        (Fill::Slack, true) => {}
-        // SAFETY: as above, and `size <= usable`.
-        (Fill::Slack, false) => unsafe { zero_slack(p, size, usable) },
+    let Settled { usable, counted, recorded } = E::settle(p, size, align);
+    if fill == Fill::Zero {
+        // SAFETY: `usable` bytes from `p` belong to the fresh block, `size`
+        // of them requested; past `size` it reads as zero unless recorded.
+        unsafe { ptr::write_bytes(p, 0, if recorded { size } else { usable }) };
     }
-    state.counters.record(Event::Allocated { requested: size, usable });
+    state.counters.allocated(size, counted, counted >= PUBLISH_BYTES);
     if leaks::enabled() {
         leaks::record(p, usable);
     }
     p
 }
 
-/// Zeroes `p[size..usable]` of a fresh block. Most slack is under 16 bytes
-/// (small size classes step by 16): one 16-byte store ending at the block's
-/// end covers it, and whatever it overwrites before `size` is still
-/// uninitialised.
-///
-/// # Safety
-/// `p` is a fresh block of `usable` bytes, nothing in it written yet, and
-/// `size <= usable`.
-#[inline(always)]
-unsafe fn zero_slack(p: *mut u8, size: usize, usable: usize) {
-    let slack = usable - size;
-    if slack <= 16 && usable >= 16 {
-        // SAFETY: `usable - 16 .. usable` lies in the block.
-        unsafe { p.add(usable - 16).cast::<[u8; 16]>().write_unaligned([0; 16]) };
-    } else {
-        // SAFETY: `size .. usable` lies in the block.
-        unsafe { ptr::write_bytes(p.add(size), 0, slack) };
-    }
-}
-
 /// Gives a block of ours back, from any thread: a thread that only frees
 /// is never started.
 #[inline(always)]
 fn release<E: Engine>(p: *mut u8) {
-    let usable = E::usable_size(p);
-    thread::count(Event::Freed { usable });
+    let counted = E::counted_size(p);
+    thread::count(Event::Freed { usable: counted });
     if leaks::enabled() {
         leaks::forget(p);
     }
     E::free(p);
 }
 
+/// How much room a block that outgrows its size class gets: half as much
+/// again as it had, so that an array grown by small steps or by half moves
+/// once in a few steps, and one grown by doubling every other step (rpmalloc
+/// alone gives 37.5%, and only to small growth). Past [`GROWTH_CAP`] of
+/// room, no more than that cap is added: address space is scarce in a
+/// 32-bit game.
+fn grown_capacity(usable: usize, size: usize) -> usize {
+    size.max(usable.saturating_add((usable / 2).min(GROWTH_CAP)))
+}
+
+/// The most room [`grown_capacity`] adds to a block.
+const GROWTH_CAP: usize = 1 << 20;
+
 /// Resizes a block of ours; null (block untouched) when it cannot.
+///
+/// A block stays where it is while its usable size holds the new size and
+/// at most halves: growing by small steps costs no move until its size class
+/// is full (one look at the span header). A block that outgrows it moves to
+/// a block with room to grow (see [`grown_capacity`]); one that shrinks below
+/// half moves to a smaller block. Moves copy only the bytes kept, and leave
+/// the old block's slack behind.
 fn resize<E: Engine>(p: *mut u8, size: usize, align: usize) -> *mut u8 {
     let Some(state) = thread::current() else { return ptr::null_mut() };
     if size > MAX_REQUEST {
         return ptr::null_mut();
     }
-    let old_usable = E::usable_size(p);
-    let q = E::realloc(state.heap(), p, size, align);
-    if q.is_null() {
-        return q;
+    let usable = E::usable_size(p);
+    if size <= usable && size >= usable / 2 {
+        if let Some(settled) = E::settle_in_place(p, size) {
+            // The same block: counted as freed and handed out again.
+            state.counters.record(Event::Freed { usable: settled.counted });
+            state.counters.allocated(size, settled.counted, settled.counted >= PUBLISH_BYTES);
+            return p;
+        }
     }
-    let (usable, recorded) = E::settle(q, size);
-    if !recorded {
-        // SAFETY: the block at `q` has `usable >= size` bytes; zero its slack
-        // (a shrink in place leaves old data after `size`, a move copies
-        // whatever the backend chose to copy).
-        unsafe { ptr::write_bytes(q.add(size), 0, usable - size) };
-    }
-    state.counters.record(Event::Freed { usable: old_usable });
-    state.counters.record(Event::Allocated { requested: size, usable });
-    if leaks::enabled() {
-        leaks::forget(p);
-        leaks::record(q, usable);
+    let capacity = if size > usable { grown_capacity(usable, size).min(MAX_REQUEST) } else { size };
+    let q = allocate_for::<E>(size, capacity, align, Fill::Slack);
+    if !q.is_null() {
+        // SAFETY: `min(usable, size)` bytes are readable at `p` and writable
+        // at `q` (past `size`, `q` holds its slack or record, untouched);
+        // distinct blocks; then `p` goes back.
+        unsafe { ptr::copy_nonoverlapping(p, q, usable.min(size)) };
+        release::<E>(p);
     }
     q
 }
@@ -204,6 +211,21 @@ pub unsafe fn free(crt: &Originals, p: *mut c_void) {
     if p.is_null() {
         return;
     }
+    if Rp::owns(p.cast()) {
+        // Only rpmalloc's mapper marks granules as ours, so a block found
+        // there is rpmalloc's: no look at the active backend.
+        return release::<Rp>(p.cast());
+    }
+    // SAFETY: forwarded contract.
+    unsafe { free_other(crt, p) }
+}
+
+/// `free` of a block rpmalloc does not own: mimalloc's, or foreign.
+///
+/// # Safety
+/// As for [`free`], and `p` is not null.
+#[inline(never)]
+unsafe fn free_other(crt: &Originals, p: *mut c_void) {
     // SAFETY: forwarded contract.
     unsafe { dispatch!(free_in(crt, p), passthrough::free(crt, p)) }
 }
@@ -328,7 +350,8 @@ unsafe fn realloc_foreign<E: Engine>(crt: &Originals, p: *mut c_void, size: usiz
     fall_back(crt, crt.realloc(), |original| unsafe { original(p, size) })
 }
 
-/// `_msize`: the usable size; `-1` (as `usize`) with `EINVAL` for null.
+/// `_msize`: the request a block recorded (see the top of this file), else
+/// its usable size; `-1` (as `usize`) with `EINVAL` for null.
 ///
 /// # Safety
 /// `p` is null or a live block of the `malloc` family.
@@ -345,7 +368,8 @@ pub unsafe fn msize(crt: &Originals, p: *mut c_void) -> usize {
 /// As for [`msize`], `p` not null.
 unsafe fn msize_in<E: Engine>(crt: &Originals, p: *mut c_void) -> usize {
     if E::owns(p.cast()) {
-        return E::usable_size(p.cast());
+        // The request where one is recorded, as MSVC's `_msize`.
+        return E::recorded_request(p.cast()).unwrap_or_else(|| E::usable_size(p.cast()));
     }
     note_foreign(Event::ForeignSize);
     // SAFETY: forwarded contract.
@@ -387,16 +411,11 @@ unsafe fn expand_in<E: Engine>(crt: &Originals, p: *mut c_void, size: usize) -> 
         return unsafe { expand_foreign(crt, p, size) };
     }
     let usable = E::usable_size(p.cast());
-    if size > usable {
-        // The backend cannot grow a block in place beyond its size class.
+    // The backend cannot grow a block in place beyond its size class, nor
+    // keep a record where the new size leaves it no room.
+    if size > usable || E::settle_in_place(p.cast(), size).is_none() {
         crt.set_errno(ENOMEM);
         return ptr::null_mut();
-    }
-    let (_, recorded) = E::settle(p.cast(), size);
-    if !recorded {
-        // SAFETY: the block has `usable` bytes; what lies past the new size is
-        // given up, and zeroed as slack.
-        unsafe { ptr::write_bytes(p.cast::<u8>().add(size), 0, usable - size) };
     }
     p
 }
@@ -509,6 +528,18 @@ pub unsafe fn aligned_free(crt: &Originals, p: *mut c_void) {
     if p.is_null() {
         return;
     }
+    if Rp::owns(p.cast()) {
+        // As in `free`.
+        return release::<Rp>(p.cast());
+    }
+    // SAFETY: forwarded contract.
+    unsafe { aligned_free_other(crt, p) }
+}
+
+/// # Safety
+/// As for [`aligned_free`], and `p` is not null.
+#[inline(never)]
+unsafe fn aligned_free_other(crt: &Originals, p: *mut c_void) {
     // SAFETY: forwarded contract.
     unsafe { dispatch!(aligned_free_in(crt, p), passthrough::aligned_free(crt, p)) }
 }

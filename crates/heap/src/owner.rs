@@ -8,32 +8,35 @@
 //! someone else (the game heap, a C runtime before the hook, another process
 //! component), and goes back to that allocator.
 //!
-//! - 32-bit: one flat bitmap, one bit per 64 KiB granule of the 4 GiB address
-//!   space: 65,536 bits, 8 KiB, in the image.
+//! - 32-bit: one flat map, one byte per 64 KiB granule of the 4 GiB address
+//!   space: 64 KiB, zero-initialised in the image (untouched pages cost no
+//!   memory).
 //! - 64-bit: a two-level table over the 48-bit address space. The top level
-//!   has one pointer per 4 GiB; a leaf is the 8 KiB bitmap of that 4 GiB,
+//!   has one pointer per 4 GiB; a leaf is the 64 KiB map of that 4 GiB,
 //!   mapped from the OS on first use and never freed.
+//!
+//! A byte rather than a bit per granule: the check every `free` makes is one
+//! shift and one byte compare (a bit costs two more shifts and a bit test),
+//! and marking needs no read-modify-write, since no two granules share a byte.
 
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU8, Ordering};
 
 use crate::os::GRANULE;
 
 const GRANULE_SHIFT: u32 = GRANULE.trailing_zeros();
-const WORD_BITS: usize = usize::BITS as usize;
 
-/// Bits in one leaf: the granules of 4 GiB.
-const LEAF_BITS: usize = 1 << (32 - GRANULE_SHIFT);
-const LEAF_WORDS: usize = LEAF_BITS / WORD_BITS;
+/// Entries in one leaf: the granules of 4 GiB.
+const LEAF_ENTRIES: usize = 1 << (32 - GRANULE_SHIFT);
 
-type Leaf = [AtomicUsize; LEAF_WORDS];
+type Leaf = [AtomicU8; LEAF_ENTRIES];
 
 #[cfg(target_pointer_width = "32")]
 mod table {
     use super::*;
 
     #[allow(clippy::declare_interior_mutable_const)]
-    const ZERO: AtomicUsize = AtomicUsize::new(0);
-    static MAP: Leaf = [ZERO; LEAF_WORDS];
+    const ZERO: AtomicU8 = AtomicU8::new(0);
+    static MAP: Leaf = [ZERO; LEAF_ENTRIES];
 
     #[inline(always)]
     pub fn leaf(_addr: usize) -> Option<&'static Leaf> {
@@ -78,26 +81,26 @@ mod table {
             // SAFETY: zeroed memory is a valid array of atomics; it is never freed.
             Ok(_) => Some(unsafe { &*fresh }),
             // Another thread won the race; its leaf is the one. Ours stays
-            // mapped (one 8 KiB mapping lost, at most once per 4 GiB).
+            // mapped (one 64 KiB mapping lost, at most once per 4 GiB).
             // SAFETY: as above, for the winner's leaf.
             Err(winner) => Some(unsafe { &*winner }),
         }
     }
 }
 
+/// The entry of `addr`'s granule in its leaf.
 #[inline(always)]
-fn bit_of(addr: usize) -> (usize, usize) {
-    let granule = (addr >> GRANULE_SHIFT) & (LEAF_BITS - 1);
-    (granule / WORD_BITS, 1usize << (granule % WORD_BITS))
+fn entry(leaf: &Leaf, addr: usize) -> &AtomicU8 {
+    &leaf[(addr >> GRANULE_SHIFT) & (LEAF_ENTRIES - 1)]
 }
 
-/// Whether `ptr` lies in a granule the heap has mapped. Wait-free: two loads.
+/// Whether `ptr` lies in a granule the heap has mapped. Wait-free: one load
+/// on 32-bit, two on 64-bit.
 #[inline(always)]
 pub fn contains(ptr: *const u8) -> bool {
     let addr = ptr as usize;
     let Some(leaf) = table::leaf(addr) else { return false };
-    let (word, mask) = bit_of(addr);
-    leaf[word].load(Ordering::Acquire) & mask != 0
+    entry(leaf, addr).load(Ordering::Acquire) != 0
 }
 
 /// Marks the granules of `base .. base + len` as the heap's. `base` is
@@ -113,8 +116,7 @@ pub fn mark(base: *const u8, len: usize) -> bool {
     }
     for addr in granules {
         if let Some(leaf) = table::leaf(addr) {
-            let (word, mask) = bit_of(addr);
-            leaf[word].fetch_or(mask, Ordering::Release);
+            entry(leaf, addr).store(1, Ordering::Release);
         }
     }
     true
@@ -124,8 +126,7 @@ pub fn mark(base: *const u8, len: usize) -> bool {
 pub fn unmark(base: *const u8, len: usize) {
     for addr in granules(base, len) {
         if let Some(leaf) = table::leaf(addr) {
-            let (word, mask) = bit_of(addr);
-            leaf[word].fetch_and(!mask, Ordering::Release);
+            entry(leaf, addr).store(0, Ordering::Release);
         }
     }
 }

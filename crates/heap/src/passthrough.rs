@@ -16,6 +16,8 @@ fn size_of(crt: &Originals, p: *mut c_void) -> usize {
 }
 
 fn allocated(crt: &Originals, requested: usize, p: *mut c_void) -> *mut c_void {
+    // Larger requests are in the histogram's last class all the same.
+    let requested = requested.min(crate::alloc::MAX_REQUEST);
     thread::count(if p.is_null() { Event::Failed } else { Event::Allocated { requested, usable: size_of(crt, p) } });
     p
 }
@@ -108,7 +110,11 @@ pub fn aligned_malloc(crt: &Originals, size: usize, align: usize) -> *mut c_void
             let p = unsafe { f(size, align) };
             // Aligned blocks are counted by number; their bytes as 0 both
             // ways, since `_aligned_msize` needs the caller's alignment.
-            thread::count(if p.is_null() { Event::Failed } else { Event::Allocated { requested: size, usable: 0 } });
+            thread::count(if p.is_null() {
+                Event::Failed
+            } else {
+                Event::Allocated { requested: size.min(crate::alloc::MAX_REQUEST), usable: 0 }
+            });
             p
         }
         None => missing(crt),

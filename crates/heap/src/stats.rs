@@ -13,7 +13,7 @@
 //! peak is taken there: it is exact to within that many small operations per
 //! running thread.
 
-use core::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering::Relaxed};
 
 /// Power-of-two size classes of the histogram: class `k` counts requests of
 /// `2^(k-1) < size <= 2^k` bytes (class 0: 0 and 1 byte); the last class
@@ -23,14 +23,20 @@ pub const SIZE_CLASSES: usize = 32;
 /// Operations a thread makes between publishing its net change; a block of
 /// at least [`PUBLISH_BYTES`] is published at once.
 pub const PUBLISH_EVERY: u32 = 256;
+
+/// Histogram slots a thread counts into: one per bit of a request, so that
+/// the slot is one `bsr` away from the request (see [`slot`]).
+const SLOTS: usize = usize::BITS as usize;
 /// Blocks this large are published as soon as they are allocated, so that
-/// the peak never misses one.
+/// the peak never misses one (a backend may publish smaller ones at once
+/// too: rpmalloc every block alone in its span).
 pub const PUBLISH_BYTES: usize = 64 * 1024;
 
 /// Something the heap counts.
 #[derive(Clone, Copy, Debug)]
 pub enum Event {
-    /// A block of `usable` bytes was handed out for a request of `requested`.
+    /// A block of `usable` bytes was handed out for a request of `requested`
+    /// (at most [`crate::alloc::MAX_REQUEST`]).
     Allocated { requested: usize, usable: usize },
     /// A block of `usable` bytes went back to the heap.
     Freed { usable: usize },
@@ -59,10 +65,12 @@ pub struct Counters<const SHARED: bool = false> {
     foreign_reallocs: AtomicU64,
     foreign_sizes: AtomicU64,
     fallbacks: AtomicU64,
-    /// Allocations by size class; their sum is the allocation count.
-    histogram: [AtomicU64; SIZE_CLASSES],
-    /// Operations left before the next publication.
-    countdown: AtomicU32,
+    /// Allocations by slot (see [`slot`]); folded into the size classes
+    /// when read. Their sum is the allocation count.
+    histogram: [AtomicU64; SLOTS],
+    /// Operations left before the next publication, minus one: the
+    /// operation that takes it below zero publishes.
+    countdown: AtomicI32,
     /// Net live bytes and blocks already published.
     published_bytes: AtomicI64,
     published_blocks: AtomicI64,
@@ -94,8 +102,19 @@ fn bump<const SHARED: bool>(counter: &AtomicU64, n: u64) {
 /// The histogram class of a request of `size` bytes.
 #[inline(always)]
 pub fn size_class(size: usize) -> usize {
-    let bits = (usize::BITS - size.saturating_sub(1).leading_zeros()) as usize;
-    bits.min(SIZE_CLASSES - 1)
+    slot(size.min(crate::alloc::MAX_REQUEST)).min(SIZE_CLASSES - 1)
+}
+
+/// The histogram slot of a request of `size` bytes: the bits of `size - 1`,
+/// which is `ilog2(2 * size - 1)` for `size >= 1` (0 counts as 1, in the
+/// same class). Two instructions and no branch on the allocation path; the
+/// slots past the last class are folded into it when read. `size` is at
+/// most [`crate::alloc::MAX_REQUEST`] (every request counted is: the heap
+/// refuses larger ones, passthrough clamps), so `2 * size - 1` does not
+/// overflow.
+#[inline(always)]
+fn slot(size: usize) -> usize {
+    (size.max(1).wrapping_mul(2).wrapping_sub(1) | 1).ilog2() as usize
 }
 
 impl<const SHARED: bool> Counters<SHARED> {
@@ -109,26 +128,24 @@ impl<const SHARED: bool> Counters<SHARED> {
             foreign_reallocs: AtomicU64::new(0),
             foreign_sizes: AtomicU64::new(0),
             fallbacks: AtomicU64::new(0),
-            histogram: [const { AtomicU64::new(0) }; SIZE_CLASSES],
-            countdown: AtomicU32::new(0),
+            histogram: [const { AtomicU64::new(0) }; SLOTS],
+            countdown: AtomicI32::new(0),
             published_bytes: AtomicI64::new(0),
             published_blocks: AtomicI64::new(0),
         }
     }
 
-    /// Counts `event`.
+    /// Counts `event`. The counters an event touches are independent of
+    /// each other; only a block of [`PUBLISH_BYTES`] or more, or the end of a
+    /// countdown, takes the cold path.
     #[inline(always)]
     pub fn record(&self, event: Event) {
         match event {
-            Event::Allocated { requested, usable } => {
-                bump::<SHARED>(&self.bytes_allocated, usable as u64);
-                bump::<SHARED>(&self.histogram[size_class(requested)], 1);
-                self.tick(usable >= PUBLISH_BYTES);
-            }
+            Event::Allocated { requested, usable } => self.allocated(requested, usable, usable >= PUBLISH_BYTES),
             Event::Freed { usable } => {
                 bump::<SHARED>(&self.frees, 1);
                 bump::<SHARED>(&self.bytes_freed, usable as u64);
-                self.tick(false);
+                self.tick();
             }
             Event::Failed => bump::<SHARED>(&self.failures, 1),
             Event::FellBack => bump::<SHARED>(&self.fallbacks, 1),
@@ -138,16 +155,31 @@ impl<const SHARED: bool> Counters<SHARED> {
         }
     }
 
+    /// Counts an allocation of `usable` bytes for `requested`; `large` if
+    /// `usable` may be [`PUBLISH_BYTES`] or more (then it is published at
+    /// once). A backend that knows a block's kind from its metadata passes
+    /// that, and spares the hot path a comparison.
+    #[inline(always)]
+    pub fn allocated(&self, requested: usize, usable: usize, large: bool) {
+        debug_assert!(large || usable < PUBLISH_BYTES);
+        bump::<SHARED>(&self.bytes_allocated, usable as u64);
+        bump::<SHARED>(&self.histogram[slot(requested)], 1);
+        if large {
+            self.publish();
+        } else {
+            self.tick();
+        }
+    }
+
     /// Counts an operation towards the next publication. For [`SHARED`] the
     /// countdown is racy (two threads may take the same value): it only
     /// spaces publications out, which any thread may make.
     #[inline(always)]
-    fn tick(&self, now: bool) {
-        let left = self.countdown.load(Relaxed);
-        if left == 0 || now {
+    fn tick(&self) {
+        let left = self.countdown.load(Relaxed).wrapping_sub(1);
+        self.countdown.store(left, Relaxed);
+        if left < 0 {
             self.publish();
-        } else {
-            self.countdown.store(left - 1, Relaxed);
         }
     }
 
@@ -157,7 +189,7 @@ impl<const SHARED: bool> Counters<SHARED> {
     /// off by their last events; the next publication corrects them.
     #[cold]
     pub fn publish(&self) {
-        self.countdown.store(PUBLISH_EVERY, Relaxed);
+        self.countdown.store(PUBLISH_EVERY as i32 - 1, Relaxed);
         let live_bytes = self.bytes_allocated.load(Relaxed).wrapping_sub(self.bytes_freed.load(Relaxed)) as i64;
         let live_blocks = self.allocations().wrapping_sub(self.frees.load(Relaxed)) as i64;
         let bytes = live_bytes.wrapping_sub(self.published_bytes.swap(live_bytes, Relaxed));
@@ -183,8 +215,8 @@ impl<const SHARED: bool> Counters<SHARED> {
         s.foreign_reallocs += self.foreign_reallocs.load(Relaxed);
         s.foreign_sizes += self.foreign_sizes.load(Relaxed);
         s.fallbacks += self.fallbacks.load(Relaxed);
-        for (sum, class) in s.histogram.iter_mut().zip(&self.histogram) {
-            *sum += class.load(Relaxed);
+        for (slot, count) in self.histogram.iter().enumerate() {
+            s.histogram[slot.min(SIZE_CLASSES - 1)] += count.load(Relaxed);
         }
     }
 }
@@ -206,7 +238,8 @@ pub struct Snapshot {
     pub live_blocks: u64,
     /// Most blocks live at once (exact to within [`PUBLISH_EVERY`] per thread).
     pub peak_blocks: u64,
-    /// Usable bytes of the blocks handed out.
+    /// Usable bytes of the blocks handed out (an aligned rpmalloc block
+    /// smaller than 32 KiB counts its whole block, as its free does).
     pub bytes_allocated: u64,
     /// Usable bytes of the blocks that came back.
     pub bytes_freed: u64,

@@ -8,7 +8,7 @@ use core::ffi::c_void;
 
 use libmimalloc_sys as mi;
 
-use super::StartError;
+use super::{Settled, StartError};
 
 pub fn start() -> Result<(), StartError> {
     // SAFETY: idempotent process initialisation.
@@ -47,22 +47,49 @@ pub fn usable_size(p: *const u8) -> usize {
     unsafe { mi::mi_usable_size(p.cast::<c_void>()) }
 }
 
-pub fn realloc(_heap: *mut c_void, p: *mut u8, size: usize, align: usize) -> *mut u8 {
-    // SAFETY: `p` is a live block of ours; on failure it is left untouched.
-    unsafe {
-        if align == 0 {
-            mi::mi_realloc(p.cast(), size).cast()
-        } else {
-            mi::mi_realloc_aligned(p.cast(), size, align).cast()
-        }
+/// A block just handed out: its usable size. mimalloc blocks have no room
+/// for a recorded request; their slack is zeroed instead.
+#[inline(always)]
+pub fn settle(p: *mut u8, size: usize, _align: usize) -> Settled {
+    let usable = usable_size(p);
+    // SAFETY: a fresh block of `usable` bytes, nothing in it written yet.
+    unsafe { zero_slack(p, size, usable) };
+    Settled { usable, counted: usable, recorded: false }
+}
+
+/// A block resized in place: its slack zeroed.
+pub fn settle_in_place(p: *mut u8, size: usize) -> Option<Settled> {
+    let usable = usable_size(p);
+    // SAFETY: `size .. usable` lies in the block; what lies there is given up
+    // (a shrink) or already zero (a growth within the slack).
+    unsafe { core::ptr::write_bytes(p.add(size), 0, usable - size) };
+    Some(Settled { usable, counted: usable, recorded: false })
+}
+
+/// Zeroes `p[size..usable]` of a fresh block. Most slack is under 16 bytes
+/// (small size classes step by 8 or 16): one 16-byte store ending at the
+/// block's end covers it, and whatever it overwrites before `size` is still
+/// uninitialised.
+///
+/// # Safety
+/// `p` is a fresh block of `usable` bytes, nothing in it written yet, and
+/// `size <= usable`.
+#[inline(always)]
+unsafe fn zero_slack(p: *mut u8, size: usize, usable: usize) {
+    let slack = usable - size;
+    if slack <= 16 && usable >= 16 {
+        // SAFETY: `usable - 16 .. usable` lies in the block.
+        unsafe { p.add(usable - 16).cast::<[u8; 16]>().write_unaligned([0; 16]) };
+    } else {
+        // SAFETY: `size .. usable` lies in the block.
+        unsafe { core::ptr::write_bytes(p.add(size), 0, slack) };
     }
 }
 
-/// A block just handed out or resized: its usable size. mimalloc blocks have
-/// no room for a recorded request; the heap zeroes their slack instead.
+/// Statistics count a block's usable size.
 #[inline(always)]
-pub fn settle(p: *mut u8, _size: usize) -> (usize, bool) {
-    (usable_size(p), false)
+pub fn counted_size(p: *const u8) -> usize {
+    usable_size(p)
 }
 
 pub fn recorded_request(_p: *const u8) -> Option<usize> {

@@ -92,7 +92,7 @@ pub fn owns(p: *const u8) -> bool {
 }
 
 /// Starts the calling thread's backend heap: the handle the thread passes
-/// to [`Engine::alloc`] and [`Engine::realloc`] (null for backends that keep
+/// to [`Engine::alloc`] (null for backends that keep
 /// their own), or `None` if no heap can be had now. Passthrough starts no
 /// thread: its calls count into the shared counters.
 pub fn thread_start() -> Option<*mut c_void> {
@@ -125,16 +125,36 @@ pub trait Engine {
     fn free(p: *mut u8);
     /// Usable bytes of a block of ours, from `p` to the block's end.
     fn usable_size(p: *const u8) -> usize;
-    /// Resizes a block of ours, moving it if needed (into the calling
-    /// thread's `heap`; contents kept up to the smaller size); null, the
-    /// block untouched, when it cannot.
-    fn realloc(heap: *mut c_void, p: *mut u8, size: usize, align: usize) -> *mut u8;
-    /// A block just handed out or resized for `size` bytes: its usable size,
-    /// and whether the request is recorded in the block's metadata (then its
-    /// slack needs no zeroing; see `alloc.rs`).
-    fn settle(p: *mut u8, size: usize) -> (usize, bool);
-    /// The request recorded by [`Engine::settle`], if the block has room for one.
+    /// A block the calling thread's heap just handed out for `size` bytes
+    /// aligned to `align` (as for [`Engine::alloc`], perhaps asked for more),
+    /// nothing in it written yet: after this its request is recorded, or the
+    /// bytes past `size` read as zero (see `alloc.rs`).
+    fn settle(p: *mut u8, size: usize, align: usize) -> Settled;
+    /// A block of ours resized in place to `size` bytes, at most its usable
+    /// size, from any thread: as [`Engine::settle`]; `None` if the block
+    /// cannot hold `size` in place (the caller moves it).
+    fn settle_in_place(p: *mut u8, size: usize) -> Option<Settled>;
+    /// The bytes statistics count for a block of ours ([`Settled::counted`]).
+    fn counted_size(p: *const u8) -> usize;
+    /// The request recorded by [`Engine::settle`] or
+    /// [`Engine::settle_in_place`], if they recorded one.
     fn recorded_request(p: *const u8) -> Option<usize>;
+}
+
+/// What [`Engine::settle`] found of a block just handed out or resized.
+#[derive(Clone, Copy)]
+pub struct Settled {
+    /// Its usable size, from the pointer to the block's end.
+    pub usable: usize,
+    /// The bytes statistics count for it, the same when it is allocated and
+    /// when it is freed ([`Engine::counted_size`]): its usable size, except
+    /// that a small or medium rpmalloc block counts its whole block (for an
+    /// aligned one handed out past its start, the bytes before it too). So
+    /// a free reads one field of the block's metadata.
+    pub counted: usize,
+    /// Whether the request is recorded (then the slack may hold anything);
+    /// otherwise the bytes past the request read as zero. See `alloc.rs`.
+    pub recorded: bool,
 }
 
 /// rpmalloc as an [`Engine`].
@@ -165,17 +185,17 @@ macro_rules! engine {
             fn usable_size(p: *const u8) -> usize {
                 $module::usable_size(p)
             }
+            #[inline(always)]
+            fn settle(p: *mut u8, size: usize, align: usize) -> Settled {
+                $module::settle(p, size, align)
+            }
             #[inline]
-            fn realloc(heap: *mut c_void, p: *mut u8, size: usize, align: usize) -> *mut u8 {
-                #[cfg(feature = "fault-injection")]
-                if crate::fault::take_alloc_failure() {
-                    return core::ptr::null_mut();
-                }
-                $module::realloc(heap, p, size, align)
+            fn settle_in_place(p: *mut u8, size: usize) -> Option<Settled> {
+                $module::settle_in_place(p, size)
             }
             #[inline(always)]
-            fn settle(p: *mut u8, size: usize) -> (usize, bool) {
-                $module::settle(p, size)
+            fn counted_size(p: *const u8) -> usize {
+                $module::counted_size(p)
             }
             #[inline]
             fn recorded_request(p: *const u8) -> Option<usize> {

@@ -8,11 +8,11 @@
 //! block in it can exist.
 
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use rpmalloc_sys as rp;
 
-use super::StartError;
+use super::{Settled, StartError};
 use crate::config::Config;
 
 /// rpmalloc's natural alignment: every block is aligned to this.
@@ -122,15 +122,30 @@ mod span {
     pub const SIZE_CLASS: usize = WORD + 4;
     pub const BLOCK_SIZE: usize = 2 * WORD + 20;
     pub const FLAGS: usize = 2 * WORD + 24;
+    /// `SPAN_HEADER_SIZE`: the first block starts here.
+    pub const HEADER_SIZE: usize = 128;
+    /// Small classes (`SMALL_CLASS_COUNT`): blocks of 16 to 1024 bytes, in
+    /// steps of 16, never merged; a request leaves at most 16 bytes of slack.
+    pub const SMALL_CLASS_COUNT: u32 = 65;
     /// Small and medium classes (`SIZE_CLASS_COUNT`): blocks of one size.
+    /// Medium blocks are 1536 bytes or more.
     pub const CLASS_COUNT: u32 = 65 + 61;
     /// `SPAN_FLAG_ALIGNED_BLOCKS`: some block of the span was handed out at
     /// an offset into it (an aligned allocation).
     pub const ALIGNED_BLOCKS: u32 = 4;
     /// The header is `SPAN_HEADER_SIZE` (128) bytes; `span_t` fills 68 of
-    /// them on i686 and 88 on x86-64. The last word of the rest is ours.
-    pub const REQUEST: usize = 128 - WORD;
+    /// them on i686 and 88 on x86-64. The last 16 bytes of the rest are
+    /// ours: the last word holds a large or huge block's request, the 8
+    /// bytes before it a medium span's marks (see [`super::Header::mark`]).
+    pub const REQUEST: usize = HEADER_SIZE - WORD;
+    pub const MARKS: usize = HEADER_SIZE - 16;
+    /// Medium blocks are at least 1536 bytes apart: the 1 KiB unit a block
+    /// starts in tells it from every other block of its span.
+    pub const MARK_UNIT_SHIFT: u32 = 10;
 }
+
+/// Bits per word of a medium span's marks (64 marks: 8 bytes).
+const MARK_WORD_BITS: usize = usize::BITS as usize;
 
 /// The header of the span a block of ours lies in.
 #[derive(Clone, Copy)]
@@ -150,11 +165,14 @@ impl Header {
         unsafe { core::ptr::read_volatile(self.0.add(offset).cast::<u32>()) }
     }
 
-    /// Small and medium spans hold many blocks of one size; large and huge
-    /// ones hold one block.
     #[inline(always)]
-    fn holds_one_block(self) -> bool {
-        self.field(span::SIZE_CLASS) >= span::CLASS_COUNT
+    fn size_class(self) -> u32 {
+        self.field(span::SIZE_CLASS)
+    }
+
+    #[inline(always)]
+    fn block_size(self) -> usize {
+        self.field(span::BLOCK_SIZE) as usize
     }
 
     /// The usable size of the small or medium block `p` in this span.
@@ -162,15 +180,53 @@ impl Header {
     fn block_usable_size(self, p: *const u8) -> usize {
         if self.field(span::FLAGS) & span::ALIGNED_BLOCKS == 0 {
             // Every block starts at a block boundary: its size is the span's.
-            self.field(span::BLOCK_SIZE) as usize
+            self.block_size()
         } else {
             // SAFETY: `p` is a live block of ours.
             unsafe { rp::rpmalloc_usable_size(p.cast_mut().cast()) }
         }
     }
 
+    /// The start of the small or medium block `p` lies in.
+    fn block_start(self, p: *const u8) -> *const u8 {
+        if self.field(span::FLAGS) & span::ALIGNED_BLOCKS == 0 {
+            return p;
+        }
+        let first = self.0 as usize + span::HEADER_SIZE;
+        let offset = p as usize - first;
+        (first + offset - offset % self.block_size()) as *const u8
+    }
+
     fn request(self) -> *mut usize {
         self.0.wrapping_add(span::REQUEST).cast()
+    }
+
+    /// The word and bit of the mark of the medium block starting at `start`.
+    #[inline(always)]
+    fn mark(self, start: *const u8) -> (&'static AtomicUsize, usize) {
+        let index = (start as usize >> span::MARK_UNIT_SHIFT) & 63;
+        // SAFETY: the marks lie in the header's padding past `span_t`, which
+        // rpmalloc never touches, 8-byte aligned, in a span that stays mapped
+        // while a block in it is live.
+        let word = unsafe { &*self.0.add(span::MARKS).cast::<AtomicUsize>().add(index / MARK_WORD_BITS) };
+        (word, 1 << (index % MARK_WORD_BITS))
+    }
+
+    /// Marks (or unmarks) the medium block at `start`, just handed out by
+    /// the calling thread's heap. Only the thread owning the span's heap
+    /// hands out its blocks, so only it writes the marks: a load and a
+    /// store. Other threads read only the marks of live blocks, which stay
+    /// as they are until the block is freed and handed out again.
+    #[inline(always)]
+    fn set_mark(self, start: *const u8, on: bool) {
+        let (word, bit) = self.mark(start);
+        let marks = word.load(Ordering::Relaxed);
+        word.store(if on { marks | bit } else { marks & !bit }, Ordering::Relaxed);
+    }
+
+    fn marked(self, start: *const u8) -> bool {
+        let (word, bit) = self.mark(start);
+        word.load(Ordering::Relaxed) & bit != 0
     }
 }
 
@@ -180,43 +236,142 @@ impl Header {
 #[inline(always)]
 pub fn usable_size(p: *const u8) -> usize {
     let header = Header::of(p);
-    if header.holds_one_block() {
+    if header.size_class() >= span::CLASS_COUNT {
         // SAFETY: `p` is a live block of ours.
         return unsafe { rp::rpmalloc_usable_size(p.cast_mut().cast()) };
     }
     header.block_usable_size(p)
 }
 
-/// Settles a block just handed out or resized for a request of `size`
-/// bytes, in one look at its span header: returns its usable size, and
-/// whether the request is recorded. Large and huge blocks are alone in their
-/// span, whose header has room for it; that spares zeroing their slack (up to
-/// 64 KiB).
+/// Settles a block the calling thread's heap just handed out for a request
+/// of `size` bytes aligned to `align` (0 for none), in one look at its span
+/// header (see [`Settled`]). Every block's request is known one of three
+/// ways:
+/// - a small block has at most 16 bytes of slack (unless asked for with room
+///   to grow): one 16-byte store of zeros ending at the block's end covers
+///   it (what it overwrites before `size` is still uninitialised);
+/// - a medium block with more than 16 bytes of slack (up to several KiB)
+///   records its request in its last 4 bytes, and a mark in its span's
+///   header says so: one store in the block, one in the header, where
+///   zeroing the slack would cost a `memset` of up to a few KiB;
+/// - a large or huge block is alone in its span, whose header holds it.
+///
+/// A block aligned to at most [`NATURAL_ALIGN`] starts at its block's start,
+/// so its usable size is the span's block size: no look at the span's flags.
 #[inline(always)]
-pub fn settle(p: *mut u8, size: usize) -> (usize, bool) {
+pub fn settle(p: *mut u8, size: usize, align: usize) -> Settled {
     let header = Header::of(p);
-    if !header.holds_one_block() {
-        return (header.block_usable_size(p), false);
+    let class = header.size_class();
+    if class >= span::CLASS_COUNT {
+        // SAFETY: the request word lies in the header's padding past `span_t`,
+        // which rpmalloc never touches; only the block's owner writes it.
+        unsafe { header.request().write(size) };
+        let usable = usable_size(p);
+        return Settled { usable, counted: usable, recorded: true };
     }
-    // SAFETY: the request word lies in the header's padding past `span_t`,
-    // which rpmalloc never touches; only the block's owner writes it.
-    unsafe { header.request().write(size) };
-    (usable_size(p), true)
+    let block = header.block_size();
+    if align > NATURAL_ALIGN {
+        return settle_aligned(header, p, size, block);
+    }
+    let slack = block - size;
+    if slack <= 16 {
+        // SAFETY: `block - 16 .. block` lies in the fresh block (every block
+        // has 16 bytes or more); what it overwrites before `size` is not
+        // written yet.
+        unsafe { p.add(block - 16).cast::<[u8; 16]>().write_unaligned([0; 16]) };
+        if class >= span::SMALL_CLASS_COUNT {
+            header.set_mark(p, false);
+        }
+        Settled { usable: block, counted: block, recorded: false }
+    } else if class >= span::SMALL_CLASS_COUNT {
+        // A medium block: its request is under 32 KiB, its end 16-byte
+        // aligned.
+        // SAFETY: the last 4 bytes of the block lie in its slack.
+        unsafe { p.add(block - 4).cast::<u32>().write(size as u32) };
+        header.set_mark(p, true);
+        Settled { usable: block, counted: block, recorded: true }
+    } else {
+        // A small block asked for with room to grow (see `alloc::resize`).
+        // SAFETY: `size .. block` lies in the fresh block.
+        unsafe { core::ptr::write_bytes(p.add(size), 0, slack) };
+        Settled { usable: block, counted: block, recorded: false }
+    }
 }
 
-/// The size recorded by [`settle`] for a large or huge block.
+/// [`settle`] for a small or medium block aligned past rpmalloc's natural
+/// alignment, perhaps handed out past its block's start: unmarked, its slack
+/// zeroed.
+#[inline(never)]
+fn settle_aligned(header: Header, p: *mut u8, size: usize, block: usize) -> Settled {
+    let usable = header.block_usable_size(p);
+    if header.size_class() >= span::SMALL_CLASS_COUNT {
+        header.set_mark(header.block_start(p), false);
+    }
+    // SAFETY: `size .. usable` lies in the fresh block.
+    unsafe { core::ptr::write_bytes(p.add(size), 0, usable - size) };
+    Settled { usable, counted: block, recorded: false }
+}
+
+/// Settles a live block of ours resized in place to `size` bytes (at most its
+/// usable size), from any thread: its request recorded again, or its slack
+/// zeroed. `None` if it cannot hold `size` in place: a marked block whose
+/// new slack has no room for its record (the caller moves it). The marks
+/// are left alone: they belong to the span's owner.
+pub fn settle_in_place(p: *mut u8, size: usize) -> Option<Settled> {
+    let header = Header::of(p);
+    let class = header.size_class();
+    if class >= span::CLASS_COUNT {
+        // SAFETY: as in `settle`; the block's user is the one writer.
+        unsafe { header.request().write(size) };
+        let usable = usable_size(p);
+        return Some(Settled { usable, counted: usable, recorded: true });
+    }
+    let usable = header.block_usable_size(p);
+    let counted = header.block_size();
+    if class >= span::SMALL_CLASS_COUNT && header.marked(header.block_start(p)) {
+        // Marked blocks start at their block's start (aligned ones are never
+        // marked), so the record is the last 4 bytes of `usable`.
+        if usable - size < 4 {
+            return None;
+        }
+        // SAFETY: the last 4 bytes of the block lie past `size`.
+        unsafe { p.add(usable - 4).cast::<u32>().write(size as u32) };
+        return Some(Settled { usable, counted, recorded: true });
+    }
+    // SAFETY: `size .. usable` lies in the block; what lies there is given up
+    // (a shrink) or already zero (a growth within the slack).
+    unsafe { core::ptr::write_bytes(p.add(size), 0, usable - size) };
+    Some(Settled { usable, counted, recorded: false })
+}
+
+/// The bytes statistics count for a block of ours (see [`Settled::counted`]):
+/// for a small or medium block, its span's block size, read from the header
+/// [`owns`] has just made sure is ours.
+#[inline(always)]
+pub fn counted_size(p: *const u8) -> usize {
+    let header = Header::of(p);
+    if header.size_class() >= span::CLASS_COUNT {
+        // SAFETY: `p` is a live block of ours.
+        return unsafe { rp::rpmalloc_usable_size(p.cast_mut().cast()) };
+    }
+    header.block_size()
+}
+
+/// The request [`settle`] or [`settle_in_place`] recorded for a block of
+/// ours, if they did: a large or huge block's, or a marked medium block's.
 pub fn recorded_request(p: *const u8) -> Option<usize> {
     let header = Header::of(p);
-    // SAFETY: as in `settle`.
-    header.holds_one_block().then(|| unsafe { header.request().read() })
-}
-
-/// Resizes through `rpmalloc_heap_aligned_realloc`. rpmalloc never shrinks
-/// a block in place below half of it and over-allocates small growth; both
-/// are fine for CRT semantics. `size == 0` is handled by the caller.
-pub fn realloc(heap: *mut c_void, p: *mut u8, size: usize, align: usize) -> *mut u8 {
-    // SAFETY: `p` is a live block of ours and `heap` the calling thread's own.
-    unsafe { rp::rpmalloc_heap_aligned_realloc(heap.cast(), p.cast(), align.max(1), size, 0).cast() }
+    let class = header.size_class();
+    if class >= span::CLASS_COUNT {
+        // SAFETY: as in `settle`.
+        return Some(unsafe { header.request().read() });
+    }
+    if class < span::SMALL_CLASS_COUNT || !header.marked(header.block_start(p)) {
+        return None;
+    }
+    // SAFETY: a marked block starts at its block's start and records its
+    // request in its last 4 bytes.
+    Some(unsafe { p.add(header.block_size() - 4).cast::<u32>().read() } as usize)
 }
 
 /// A heap for the calling thread, owned by it: blocks other threads free
@@ -255,15 +410,19 @@ mod tests {
                 let expected = unsafe { rp::rpmalloc_usable_size(p.cast()) };
                 assert_eq!(usable_size(p), expected, "size {size} align {align}");
                 assert!(expected >= size);
-                let (settled, recorded) = settle(p, size);
-                assert_eq!(settled, expected, "size {size} align {align}");
-                if recorded {
-                    // Large and huge blocks only: past the medium classes, or
-                    // aligned beyond what a span of blocks can give.
-                    assert!(size > 30_000 || align > 128, "size {size} align {align} has no room");
-                    assert_eq!(recorded_request(p), Some(size));
+                let settled = settle(p, size, align);
+                assert_eq!(settled.usable, expected, "size {size} align {align}");
+                assert_eq!(counted_size(p), settled.counted, "size {size} align {align}");
+                assert!(settled.counted >= settled.usable, "size {size} align {align}");
+                if settled.recorded {
+                    // Large and huge blocks, and medium ones with much slack.
+                    assert!(expected - size > 16 || size > 30_000 || align > 128, "size {size} align {align}");
+                    assert_eq!(recorded_request(p), Some(size), "size {size} align {align}");
                 } else {
-                    assert_eq!(recorded_request(p), None);
+                    assert_eq!(recorded_request(p), None, "size {size} align {align}");
+                    // SAFETY: the block has `expected` bytes.
+                    let slack = unsafe { core::slice::from_raw_parts(p.add(size), expected - size) };
+                    assert!(slack.iter().all(|&b| b == 0), "size {size} align {align}: slack not zero");
                 }
                 free(p);
             }

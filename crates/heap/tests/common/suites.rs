@@ -229,7 +229,7 @@ pub fn allocations_in_late_fls_callbacks() {
             // SAFETY: a live block, freed once; a non-null value arms the callback.
             unsafe {
                 heap::free(crt(), p);
-                FlsSetValue(index, 1 as *const c_void);
+                FlsSetValue(index, core::ptr::dangling::<c_void>());
             }
         })
         .join()
