@@ -75,7 +75,7 @@ fn every_workload_runs_and_frees_all() {
         // The measured phase is part of all the calls made (set-up, clean-up).
         assert!(CALLS.load(Relaxed) >= outcome.ops, "{}: fewer calls than ops", workload.name());
         assert!(outcome.peak_live_bytes > 0, "{}: no peak", workload.name());
-        assert!(outcome.ns_per_op() > 0.0);
+        assert!(outcome.ns_per_op() > 0.0, "{}: {outcome:?}", workload.name());
     }
 }
 
