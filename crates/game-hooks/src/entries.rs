@@ -185,15 +185,11 @@ fn allocate_original(this: *mut c_void, size: usize) -> *mut c_void {
 }
 
 unsafe extern "thiscall" fn heap_allocate<const K: usize>(this: *mut c_void, size: usize) -> *mut c_void {
-    let p = heap::malloc(&NONE, size);
-    if !p.is_null() {
-        return p;
-    }
-    match original::<HeapAllocateFn>(0, K) {
+    heap::malloc_or_else(size, || match original::<HeapAllocateFn>(0, K) {
         // SAFETY: the original method, with the object the game passed.
         Some(allocate) => unsafe { allocate(this, size) },
         None => ptr::null_mut(),
-    }
+    })
 }
 
 /// # Safety

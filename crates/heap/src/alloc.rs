@@ -186,6 +186,23 @@ fn malloc_in<E: Engine>(crt: &Originals, size: usize) -> *mut c_void {
     fall_back(crt, crt.malloc(), |original| unsafe { original(size) })
 }
 
+/// An allocation for an allocator that is not a C runtime's (the game's own
+/// heap object, whose methods take an object): a block of ours, or else
+/// what `original` gives, counted as a fallback (or a failure if it gives
+/// nothing). Without a backend, `original` serves it uncounted.
+pub fn malloc_or_else(size: usize, original: impl FnOnce() -> *mut c_void) -> *mut c_void {
+    dispatch!(malloc_or_else_in(size, original), original())
+}
+
+#[inline(always)]
+fn malloc_or_else_in<E: Engine>(size: usize, original: impl FnOnce() -> *mut c_void) -> *mut c_void {
+    let p = allocate::<E>(size, 0, Fill::Slack);
+    if !p.is_null() {
+        return p.cast();
+    }
+    fell_back(original())
+}
+
 /// `calloc`: `count * size` zeroed bytes; null with `ENOMEM` on overflow.
 pub fn calloc(crt: &Originals, count: usize, size: usize) -> *mut c_void {
     dispatch!(calloc_in(crt, count, size), passthrough::calloc(crt, count, size))

@@ -38,8 +38,8 @@ pub mod stats;
 pub mod thread;
 
 pub use alloc::{
-    aligned_free, aligned_malloc, aligned_msize, aligned_realloc, calloc, expand, free, malloc, msize, realloc,
-    recalloc,
+    aligned_free, aligned_malloc, aligned_msize, aligned_realloc, calloc, expand, free, malloc, malloc_or_else, msize,
+    realloc, recalloc,
 };
 pub use backend::StartError;
 pub use config::{Backend, Config};

@@ -23,6 +23,25 @@ fn failures_fall_back_then_fail_cleanly() {
     unsafe { heap::free(crt, p) };
     assert_eq!(heap::stats().foreign_frees, before.foreign_frees + 1);
 
+    // An allocator with an object of its own (the game's heap) serves it the same way.
+    let before = heap::stats();
+    heap::fault::fail_next_allocations(1);
+    let mut asked = 0;
+    let p = heap::malloc_or_else(48, || {
+        asked += 1;
+        heap::malloc(crt, 48)
+    });
+    assert_eq!(asked, 1, "the other allocator was asked once");
+    assert!(!p.is_null() && heap::owns(p), "here, through the heap again");
+    let after = heap::stats();
+    assert_eq!((after.fallbacks, after.failures), (before.fallbacks + 1, before.failures), "a fallback, no failure");
+    let q = heap::malloc_or_else(0, core::ptr::null_mut);
+    assert!(heap::owns(q), "served by the heap, without asking");
+    // SAFETY: live blocks of ours.
+    unsafe { heap::free(crt, p) };
+    // SAFETY: as above.
+    unsafe { heap::free(crt, q) };
+
     // A resize our heap cannot serve moves the block out to the original.
     let p = heap::malloc(crt, 64).cast::<u8>();
     assert!(heap::owns(p as *const c_void));
