@@ -27,19 +27,7 @@ use std::ptr;
 
 use heap::{Function, Originals};
 use rpmalloc_sys as rp;
-use workloads::{memory, Allocator, Measurement, Record, Scale, Workload};
-
-/// The C runtime this program links.
-mod crt {
-    use std::ffi::c_void;
-
-    extern "C" {
-        pub fn malloc(size: usize) -> *mut c_void;
-        pub fn calloc(count: usize, size: usize) -> *mut c_void;
-        pub fn realloc(p: *mut c_void, size: usize) -> *mut c_void;
-        pub fn free(p: *mut c_void);
-    }
-}
+use workloads::{crt, memory, Allocator, Measurement, Record, Scale, Workload};
 
 /// The "original" C runtime of `hooked-rpmalloc`, as a hook has it. Never
 /// reached on the measured paths: no block is foreign and rpmalloc does not

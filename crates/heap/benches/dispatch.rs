@@ -30,19 +30,7 @@ use std::time::{Duration, Instant};
 use heap::{Function, Originals};
 
 use rpmalloc_sys as rp;
-
-/// The C runtime this binary links: glibc natively, msvcrt.dll on Windows
-/// (under Wine, a 32-bit build measures what the plugin replaces).
-mod crt {
-    use std::ffi::c_void;
-
-    extern "C" {
-        pub fn malloc(size: usize) -> *mut c_void;
-        pub fn calloc(count: usize, size: usize) -> *mut c_void;
-        pub fn realloc(p: *mut c_void, size: usize) -> *mut c_void;
-        pub fn free(p: *mut c_void);
-    }
-}
+use workloads::{crt, Rng};
 
 /// The "original" C runtime for `dispatch`. Never used on the measured
 /// paths (no block is foreign and rpmalloc never fails here), checked below.
@@ -142,25 +130,6 @@ impl Allocator for RpmallocRaw {
 raw!(MimallocRaw, "mimalloc raw", libmimalloc_sys::mi_malloc, libmimalloc_sys::mi_free, libmimalloc_sys::mi_realloc);
 raw!(System, "system", crt::malloc, crt::free, crt::realloc);
 
-/// xorshift64: the same sequence for every allocator.
-struct Rng(u64);
-
-impl Rng {
-    fn new() -> Rng {
-        Rng(0x9E37_79B9_7F4A_7C15)
-    }
-    /// Uniform in `lo..=hi` (multiply-shift, no division).
-    #[inline(always)]
-    fn range(&mut self, lo: usize, hi: usize) -> usize {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        lo + (((x >> 32) * (hi - lo + 1) as u64) >> 32) as usize
-    }
-}
-
 /// Allocates and writes the first byte, as a caller would.
 #[inline(always)]
 fn alloc_touch<A: Allocator>(size: usize) -> *mut u8 {
@@ -186,7 +155,7 @@ fn churn_steps<A: Allocator>(ring: &mut [*mut u8; SLOTS], rng: &mut Rng, steps: 
 
 /// `ops` operations (one free + one alloc per step), on the calling thread.
 fn churn<A: Allocator>(ops: usize) -> Duration {
-    let mut rng = Rng::new();
+    let mut rng = Rng::new(0);
     let mut ring = [ptr::null_mut(); SLOTS];
     for slot in &mut ring {
         *slot = alloc_touch::<A>(rng.range(16, 2048));
@@ -213,7 +182,7 @@ fn cross_thread<A: Allocator>(blocks: usize) -> Duration {
         s.spawn(move || {
             A::thread_start();
             ready.wait();
-            let mut rng = Rng::new();
+            let mut rng = Rng::new(0);
             for _ in 0..blocks / BATCH {
                 let batch = (0..BATCH).map(|_| alloc_touch::<A>(rng.range(16, 512)) as usize).collect();
                 tx.send(batch).unwrap();

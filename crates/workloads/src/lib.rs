@@ -27,6 +27,19 @@
 pub mod memory;
 pub mod record;
 
+/// The C runtime every Rust program links (glibc natively, msvcrt.dll on
+/// windows-gnu: under Wine, what the plugin replaces), called directly.
+pub mod crt {
+    use std::ffi::c_void;
+
+    extern "C" {
+        pub fn malloc(size: usize) -> *mut c_void;
+        pub fn calloc(count: usize, size: usize) -> *mut c_void;
+        pub fn realloc(p: *mut c_void, size: usize) -> *mut c_void;
+        pub fn free(p: *mut c_void);
+    }
+}
+
 use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{mpsc, Barrier};
@@ -191,16 +204,17 @@ pub fn measure<A: Allocator>(workload: Workload, scale: Scale) -> Measurement {
 }
 
 /// xorshift64: the same sequence for every allocator.
-struct Rng(u64);
+pub struct Rng(u64);
 
 impl Rng {
-    fn new(stream: u64) -> Rng {
+    /// The sequence numbered `stream`.
+    pub fn new(stream: u64) -> Rng {
         Rng(0x9E37_79B9_7F4A_7C15 ^ stream.wrapping_mul(0xBF58_476D_1CE4_E5B9))
     }
 
     /// Uniform in `lo..=hi` (multiply-shift, no division).
     #[inline(always)]
-    fn range(&mut self, lo: usize, hi: usize) -> usize {
+    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;
