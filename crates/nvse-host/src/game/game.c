@@ -14,8 +14,8 @@
  *
  * The shapes matter to the hook engine, so they are kept like the game's:
  * several functions start with the hot-patch prologue (8B FF 55 8B EC);
- * game_msize starts with a call rel32, like the game's SEH prologues, which
- * a hook has to relocate; GameHeap_Realloc calls the other methods rather
+ * game_msize starts with `push 10h; call rel32`, like the game's SEH
+ * prologues, so a hook moves a call it has to relocate; GameHeap_Realloc calls the other methods rather
  * than their bodies, so it goes through their hooks.
  */
 #include <windows.h>
