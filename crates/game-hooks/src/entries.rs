@@ -36,17 +36,20 @@ static HEAP: [[AtomicUsize; SLOTS]; 4] = [const { [const { AtomicUsize::new(0) }
 /// only, and the original methods themselves for everything else.
 static NONE: Originals = Originals::new();
 
-/// The index of a C runtime role in [`CRT`], and the heap crate's function.
-fn crt_index(role: Role) -> Option<(usize, Function)> {
-    Some(match role {
-        Role::Malloc => (0, Function::Malloc),
-        Role::Calloc => (1, Function::Calloc),
-        Role::Realloc => (2, Function::Realloc),
-        Role::Recalloc => (3, Function::Recalloc),
-        Role::Msize => (4, Function::Msize),
-        Role::Free => (5, Function::Free),
-        _ => return None,
-    })
+/// The static C runtime's roles, in [`CRT`]'s order, with the heap crate's
+/// function each stands for.
+const CRT_ROLES: [(Role, Function); 6] = [
+    (Role::Malloc, Function::Malloc),
+    (Role::Calloc, Function::Calloc),
+    (Role::Realloc, Function::Realloc),
+    (Role::Recalloc, Function::Recalloc),
+    (Role::Msize, Function::Msize),
+    (Role::Free, Function::Free),
+];
+
+/// The index of a C runtime role in [`CRT`].
+fn crt_index(role: Role) -> Option<usize> {
+    CRT_ROLES.iter().position(|&(r, _)| r == role)
 }
 
 /// The index of a game heap role in [`HEAP`].
@@ -106,13 +109,12 @@ impl Trampolines {
             if let Some(index) = heap_index(role) {
                 HEAP[index][slot].store(trampoline, Ordering::Release);
             }
-            let Some((index, own)) = crt_index(role) else { continue };
+            let Some(index) = crt_index(role) else { continue };
             let originals = &CRT[index][slot];
             // A slot sends its own function to its own trampoline, and the
             // others of the family to their first slot's.
-            for other in [Role::Malloc, Role::Calloc, Role::Realloc, Role::Recalloc, Role::Msize, Role::Free] {
-                let (_, function) = crt_index(other).expect("a C runtime role");
-                let address = if function == own { Some(trampoline) } else { self.first(other) };
+            for (other, function) in CRT_ROLES {
+                let address = if other == role { Some(trampoline) } else { self.first(other) };
                 // SAFETY: each trampoline runs the original function of its
                 // role, whose signature and semantics are the heap crate's
                 // `function` (the profile's roles are the C runtime's).
