@@ -71,7 +71,7 @@ fn allocate_for<E: Engine>(size: usize, capacity: usize, align: usize, fill: Fil
     if p.is_null() {
         return p;
     }
-    let Settled { usable, counted, recorded } = E::settle(p, size, align);
+    let Settled { usable, counted, recorded } = E::settle(p, size, capacity, align);
     if fill == Fill::Zero {
         // SAFETY: `usable` bytes from `p` belong to the fresh block, `size`
         // of them requested; past `size` it reads as zero unless recorded.

@@ -176,8 +176,22 @@ impl<const SHARED: bool> Counters<SHARED> {
     /// spaces publications out, which any thread may make.
     #[inline(always)]
     fn tick(&self) {
-        let left = self.countdown.load(Relaxed).wrapping_sub(1);
-        self.countdown.store(left, Relaxed);
+        let left = if SHARED {
+            let left = self.countdown.load(Relaxed).wrapping_sub(1);
+            self.countdown.store(left, Relaxed);
+            left
+        } else {
+            let countdown = self.countdown.as_ptr();
+            // SAFETY: a thread's own countdown is read and written by that
+            // thread alone (its operations, its `publish`, its exit), never
+            // by a reader of the statistics: plain accesses race with
+            // nothing, and let the decrement and its test be one instruction
+            // on memory.
+            unsafe {
+                *countdown = (*countdown).wrapping_sub(1);
+                *countdown
+            }
+        };
         if left < 0 {
             self.publish();
         }

@@ -50,7 +50,7 @@ pub fn usable_size(p: *const u8) -> usize {
 /// A block just handed out: its usable size. mimalloc blocks have no room
 /// for a recorded request; their slack is zeroed instead.
 #[inline(always)]
-pub fn settle(p: *mut u8, size: usize, _align: usize) -> Settled {
+pub fn settle(p: *mut u8, size: usize, _capacity: usize, _align: usize) -> Settled {
     let usable = usable_size(p);
     // SAFETY: a fresh block of `usable` bytes, nothing in it written yet.
     unsafe { zero_slack(p, size, usable) };

@@ -126,10 +126,10 @@ pub trait Engine {
     /// Usable bytes of a block of ours, from `p` to the block's end.
     fn usable_size(p: *const u8) -> usize;
     /// A block the calling thread's heap just handed out for `size` bytes
-    /// aligned to `align` (as for [`Engine::alloc`], perhaps asked for more),
-    /// nothing in it written yet: after this its request is recorded, or the
-    /// bytes past `size` read as zero (see `alloc.rs`).
-    fn settle(p: *mut u8, size: usize, align: usize) -> Settled;
+    /// aligned to `align`, asked of [`Engine::alloc`] as `capacity` bytes (at
+    /// least `size`), nothing in it written yet: after this its request is
+    /// recorded, or the bytes past `size` read as zero (see `alloc.rs`).
+    fn settle(p: *mut u8, size: usize, capacity: usize, align: usize) -> Settled;
     /// A block of ours resized in place to `size` bytes, at most its usable
     /// size, from any thread: as [`Engine::settle`]; `None` if the block
     /// cannot hold `size` in place (the caller moves it).
@@ -186,8 +186,8 @@ macro_rules! engine {
                 $module::usable_size(p)
             }
             #[inline(always)]
-            fn settle(p: *mut u8, size: usize, align: usize) -> Settled {
-                $module::settle(p, size, align)
+            fn settle(p: *mut u8, size: usize, capacity: usize, align: usize) -> Settled {
+                $module::settle(p, size, capacity, align)
             }
             #[inline]
             fn settle_in_place(p: *mut u8, size: usize) -> Option<Settled> {

@@ -127,6 +127,10 @@ mod span {
     /// Small classes (`SMALL_CLASS_COUNT`): blocks of 16 to 1024 bytes, in
     /// steps of 16, never merged; a request leaves at most 16 bytes of slack.
     pub const SMALL_CLASS_COUNT: u32 = 65;
+    /// `SMALL_GRANULARITY` and `SMALL_SIZE_LIMIT`: a small request is served
+    /// by the block of the next multiple of 16 bytes.
+    pub const SMALL_GRANULARITY: usize = 16;
+    pub const SMALL_LIMIT: usize = 1024;
     /// Small and medium classes (`SIZE_CLASS_COUNT`): blocks of one size.
     /// Medium blocks are 1536 bytes or more.
     pub const CLASS_COUNT: u32 = 65 + 61;
@@ -258,8 +262,23 @@ pub fn usable_size(p: *const u8) -> usize {
 ///
 /// A block aligned to at most [`NATURAL_ALIGN`] starts at its block's start,
 /// so its usable size is the span's block size: no look at the span's flags.
+/// For a small request (`capacity` of 1 to 1024 bytes) that size is known
+/// without the header: the request rounded up to 16.
 #[inline(always)]
-pub fn settle(p: *mut u8, size: usize, align: usize) -> Settled {
+pub fn settle(p: *mut u8, size: usize, capacity: usize, align: usize) -> Settled {
+    if align <= NATURAL_ALIGN && capacity.wrapping_sub(1) < span::SMALL_LIMIT {
+        let block = small_block_size(capacity);
+        if size == capacity {
+            // Under 16 bytes of slack (every `malloc`): one store covers it.
+            // SAFETY: `block - 16 .. block` lies in the fresh block, and what
+            // it overwrites before `size` is not written yet.
+            unsafe { p.add(block - 16).cast::<[u8; 16]>().write_unaligned([0; 16]) };
+        } else {
+            // SAFETY: `p` is a fresh small block of `block` bytes (at least 16).
+            unsafe { zero_small_slack(p, size, block) };
+        }
+        return Settled { usable: block, counted: block, recorded: false };
+    }
     let header = Header::of(p);
     let class = header.size_class();
     if class >= span::CLASS_COUNT {
@@ -274,27 +293,52 @@ pub fn settle(p: *mut u8, size: usize, align: usize) -> Settled {
         return settle_aligned(header, p, size, block);
     }
     let slack = block - size;
-    if slack <= 16 {
+    if class < span::SMALL_CLASS_COUNT {
+        // A small block (of 0 bytes, the only small request not served above).
+        // SAFETY: a fresh small block of `block` bytes.
+        unsafe { zero_small_slack(p, size, block) };
+        Settled { usable: block, counted: block, recorded: false }
+    } else if slack <= 16 {
         // SAFETY: `block - 16 .. block` lies in the fresh block (every block
         // has 16 bytes or more); what it overwrites before `size` is not
         // written yet.
         unsafe { p.add(block - 16).cast::<[u8; 16]>().write_unaligned([0; 16]) };
-        if class >= span::SMALL_CLASS_COUNT {
-            header.set_mark(p, false);
-        }
+        header.set_mark(p, false);
         Settled { usable: block, counted: block, recorded: false }
-    } else if class >= span::SMALL_CLASS_COUNT {
+    } else {
         // A medium block: its request is under 32 KiB, its end 16-byte
         // aligned.
         // SAFETY: the last 4 bytes of the block lie in its slack.
         unsafe { p.add(block - 4).cast::<u32>().write(size as u32) };
         header.set_mark(p, true);
         Settled { usable: block, counted: block, recorded: true }
+    }
+}
+
+/// The block size of a small class holding `size` bytes (1 to
+/// [`span::SMALL_LIMIT`]): the next multiple of 16, as the small classes
+/// step (see [`span::SMALL_CLASS_COUNT`]).
+#[inline(always)]
+fn small_block_size(size: usize) -> usize {
+    (size + span::SMALL_GRANULARITY - 1) & !(span::SMALL_GRANULARITY - 1)
+}
+
+/// Zeroes the slack of a fresh small block of `block` bytes handed out for
+/// `size`. Most requests leave under 16 bytes: one 16-byte store ending at
+/// the block's end covers them, and what it overwrites before `size` is not
+/// written yet. A block asked for with room to grow (see `alloc::resize`)
+/// has its slack cleared whole.
+///
+/// # Safety
+/// `p` is a fresh block of `block >= 16` bytes, `size <= block`.
+#[inline(always)]
+unsafe fn zero_small_slack(p: *mut u8, size: usize, block: usize) {
+    if block - size <= 16 {
+        // SAFETY: `block - 16 .. block` lies in the block (caller's contract).
+        unsafe { p.add(block - 16).cast::<[u8; 16]>().write_unaligned([0; 16]) };
     } else {
-        // A small block asked for with room to grow (see `alloc::resize`).
-        // SAFETY: `size .. block` lies in the fresh block.
-        unsafe { core::ptr::write_bytes(p.add(size), 0, slack) };
-        Settled { usable: block, counted: block, recorded: false }
+        // SAFETY: `size .. block` lies in the block.
+        unsafe { core::ptr::write_bytes(p.add(size), 0, block - size) };
     }
 }
 
@@ -410,7 +454,7 @@ mod tests {
                 let expected = unsafe { rp::rpmalloc_usable_size(p.cast()) };
                 assert_eq!(usable_size(p), expected, "size {size} align {align}");
                 assert!(expected >= size);
-                let settled = settle(p, size, align);
+                let settled = settle(p, size, size, align);
                 assert_eq!(settled.usable, expected, "size {size} align {align}");
                 assert_eq!(counted_size(p), settled.counted, "size {size} align {align}");
                 assert!(settled.counted >= settled.usable, "size {size} align {align}");
@@ -423,6 +467,34 @@ mod tests {
                     // SAFETY: the block has `expected` bytes.
                     let slack = unsafe { core::slice::from_raw_parts(p.add(size), expected - size) };
                     assert!(slack.iter().all(|&b| b == 0), "size {size} align {align}: slack not zero");
+                }
+                free(p);
+            }
+        }
+    }
+
+    /// A block asked for with room to grow (`capacity` past `size`) has its
+    /// whole slack cleared or its request recorded, whatever it held.
+    #[test]
+    fn settle_with_room_to_grow() {
+        let _ = crate::init(&crate::Config::DEFAULT);
+        let heap = crate::thread::current().expect("a thread state").heap();
+        for capacity in (1..2048).chain((2048..70_000).step_by(89)) {
+            for size in [0, capacity / 3, capacity * 2 / 3, capacity - 1, capacity] {
+                let p = alloc(heap, capacity, 0);
+                assert!(!p.is_null());
+                let usable = usable_size(p);
+                // SAFETY: a live block of `usable` bytes.
+                unsafe { core::ptr::write_bytes(p, 0xA5, usable) };
+                let settled = settle(p, size, capacity, 0);
+                assert_eq!(settled.usable, usable, "capacity {capacity} size {size}");
+                assert_eq!(counted_size(p), settled.counted, "capacity {capacity} size {size}");
+                if settled.recorded {
+                    assert_eq!(recorded_request(p), Some(size), "capacity {capacity} size {size}");
+                } else {
+                    // SAFETY: the block has `usable` bytes.
+                    let slack = unsafe { core::slice::from_raw_parts(p.add(size), usable - size) };
+                    assert!(slack.iter().all(|&b| b == 0), "capacity {capacity} size {size}: slack not zero");
                 }
                 free(p);
             }
