@@ -36,9 +36,9 @@ use std::time::Instant;
 
 use workloads::{Record, Scale, Workload};
 
-use crate::dist;
 use crate::run::{self, cmd, step, Result, WINDOWS_TARGET};
 use crate::setup;
+use crate::{dist, game};
 
 const NATIVE_ALLOCATORS: [&str; 4] = ["hooked-rpmalloc", "rpmalloc", "mimalloc", "system"];
 const HOST_ALLOCATORS: [&str; 2] = ["plugin-crt", "crt"];
@@ -189,20 +189,11 @@ fn scale_name(scale: Scale) -> &'static str {
     }
 }
 
-/// A game folder under `target/bench/`, as the end-to-end tests lay it out:
-/// the stand-in, the test-only shim, and the packaged plugin if `plugin`.
+/// A game folder under `target/bench/` (see [`game::folder`]), with the
+/// packaged plugin and its shipped INI if `plugin`.
 fn game_folder(name: &str, host: &Path, plugin: bool) -> Result<PathBuf> {
     let dir = run::target_dir().join("bench").join(name);
-    let _ = fs::remove_dir_all(&dir);
-    let plugins = dir.join("Data").join("NVSE").join("Plugins");
-    fs::create_dir_all(&plugins).map_err(|e| format!("cannot create {}: {e}", plugins.display()))?;
-    copy(host, &dir.join("nvse-host.exe"))?;
-    copy(&run::target_dir().join("wine-shim").join("bcryptprimitives.dll"), &dir.join("bcryptprimitives.dll"))?;
-    if plugin {
-        let dll = dist::dist_dll();
-        copy(&dll, &plugins.join("MemoryPoolNVSE.dll"))?;
-        copy(&dll.with_extension("ini"), &plugins.join("MemoryPoolNVSE.ini"))?;
-    }
+    game::folder(&dir, host, plugin, |ini| ini)?;
     Ok(dir)
 }
 
@@ -220,17 +211,7 @@ fn host(plan: Plan, host: &Path) -> Result<Vec<Record>> {
             vec![vec!["bench", "--scale", scale]]
         };
         for args in runs {
-            let mut command = Command::new("wine");
-            command
-                .arg(dir.join("nvse-host.exe"))
-                .args(&args)
-                // In the game folder, as the game runs (and the end-to-end
-                // tests): from elsewhere Wine does not find the plugin's own
-                // imports (the shim beside the stand-in) and it fails to load.
-                .current_dir(&dir)
-                .env("WINEPREFIX", run::target_dir().join("wine-prefix"))
-                .env("WINEDEBUG", "-all")
-                .env("WINEDLLOVERRIDES", "mscoree,mshtml=");
+            let mut command = game::wine(&dir, &args);
             let mut found = records_of(&mut command, &format!("nvse-host {}", args.join(" ")))?;
             if let Some(r) = found.iter().find(|r| r.allocator != allocator) {
                 return Err(format!("nvse-host in {} measured {}, expected {allocator}", dir.display(), r.allocator));
@@ -391,10 +372,6 @@ fn table(records: &[Record]) -> String {
     out.push_str(&counts.join(", "));
     out.push('\n');
     out
-}
-
-fn copy(from: &Path, to: &Path) -> Result {
-    fs::copy(from, to).map(drop).map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))
 }
 
 fn write(path: &Path, text: &str) -> Result {

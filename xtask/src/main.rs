@@ -14,6 +14,7 @@
 mod bench;
 mod dist;
 mod fuzz;
+mod game;
 mod run;
 mod setup;
 mod test;
