@@ -195,9 +195,17 @@ fn a_row_a_second_while_the_game_plays_and_the_exit_summary_last() {
          MemoryPoolNVSE.stats.prev.csv)",
     );
     assert_eq!(read_csv(&game, PREVIOUS), text);
-    let (header, rows) = parse(&read_csv(&game, CSV));
+    let second = read_csv(&game, CSV);
+    let (header, rows) = parse(&second);
     assert_eq!(header, expected_header());
     assert_last_row_is_the_exit_summary(&again, rows.last().expect("rows"));
+
+    // And the one after replaces the older file with it.
+    let third = game.run(&["game"]);
+    assert!(third.success, "{}", third.describe());
+    assert_eq!(read_csv(&game, PREVIOUS), second);
+    let (_, rows) = parse(&read_csv(&game, CSV));
+    assert_last_row_is_the_exit_summary(&third, rows.last().expect("rows"));
 }
 
 #[test]
