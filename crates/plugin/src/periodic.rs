@@ -15,7 +15,7 @@ use crate::log::{info, warning};
 use crate::settings;
 
 /// What the thread does when a schedule comes due.
-enum Task {
+enum Output {
     /// A log line.
     Line,
     /// A CSV row.
@@ -25,7 +25,7 @@ enum Task {
 struct Job {
     every: Duration,
     next: Instant,
-    task: Task,
+    output: Output,
     /// The snapshot of the job's last run, for its rates.
     last: (Instant, heap::Snapshot),
 }
@@ -44,11 +44,11 @@ pub fn start(stage: &str) {
         let mut jobs = Vec::new();
         let line_every = settings.log_interval_seconds;
         if line_every > 0 {
-            jobs.push(Job::new(line_every, now, Task::Line));
+            jobs.push(Job::new(line_every, now, Output::Line));
         }
         let row_every = settings.csv_interval_seconds;
         if row_every > 0 && csv::start(stage, row_every) {
-            jobs.push(Job::new(row_every, now, Task::Row));
+            jobs.push(Job::new(row_every, now, Output::Row));
         }
         if jobs.is_empty() {
             return;
@@ -63,17 +63,17 @@ pub fn start(stage: &str) {
 }
 
 impl Job {
-    fn new(seconds: u32, now: Instant, task: Task) -> Job {
+    fn new(seconds: u32, now: Instant, output: Output) -> Job {
         let every = Duration::from_secs(u64::from(seconds));
-        Job { every, next: now + every, task, last: (now, heap::stats()) }
+        Job { every, next: now + every, output, last: (now, heap::stats()) }
     }
 
     fn run(&mut self, now: Instant, stats: &heap::Snapshot) {
         let current = (now, stats.clone());
-        match self.task {
-            Task::Line => line(&self.last, &current),
+        match self.output {
+            Output::Line => line(&self.last, &current),
             // The file keeps its own last row: the exit's comes from elsewhere.
-            Task::Row => csv::row(stats.clone()),
+            Output::Row => csv::row(stats.clone()),
         }
         self.last = current;
         // A late wake-up (a suspended game) skips the rows it missed rather
