@@ -33,6 +33,7 @@ pub struct Settings {
     pub span_map_count: u32,
     pub touch_pages: bool,
     pub log_interval_seconds: u32,
+    pub csv_interval_seconds: u32,
     pub leak_tracking: bool,
     pub leak_table_size: u32,
     pub game_heap: bool,
@@ -54,6 +55,7 @@ impl Default for Settings {
             span_map_count: 16,
             touch_pages: false,
             log_interval_seconds: 0,
+            csv_interval_seconds: 0,
             leak_tracking: false,
             leak_table_size: 32_768,
             game_heap: true,
@@ -230,6 +232,7 @@ pub static KEYS: &[Key] = &[
     key!("Heap", "SpanMapCount", Kind::Number { min: 1, max: 256 }, span_map_count: Number),
     key!("Heap", "TouchPages", Kind::Switch, touch_pages: Switch),
     key!("Stats", "LogIntervalSeconds", Kind::Number { min: 0, max: 86_400 }, log_interval_seconds: Number),
+    key!("Stats", "CsvIntervalSeconds", Kind::Number { min: 0, max: 3600 }, csv_interval_seconds: Number),
     key!("Debug", "LeakTracking", Kind::Switch, leak_tracking: Switch),
     key!("Debug", "LeakTableSize", Kind::Number { min: 1024, max: 1 << 20 }, leak_table_size: Number),
 ];

@@ -47,6 +47,7 @@ SpanMapCount = 64
 TouchPages = 1
 [Stats]
 LogIntervalSeconds = 30
+CsvIntervalSeconds = 5
 [Debug]
 LeakTracking = 1
 LeakTableSize = 4096
@@ -65,6 +66,7 @@ LeakTableSize = 4096
             span_map_count: 64,
             touch_pages: true,
             log_interval_seconds: 30,
+            csv_interval_seconds: 5,
             leak_tracking: true,
             leak_table_size: 4096,
             game_heap: false,
@@ -145,6 +147,7 @@ SpanMapCount = 0
 TouchPages = 2
 [Stats]
 LogIntervalSeconds = -5
+CsvIntervalSeconds = 3601
 [Debug]
 LeakTableSize = 99999999999
 [Hooks]
@@ -162,8 +165,9 @@ ExcludeModules = C:\\Games\\evil.dll
             "line 6: [Heap] SpanMapCount = \"0\": expected a whole number from 1 to 256; using 16 (the default)",
             "line 7: [Heap] TouchPages = \"2\": expected 0 or 1; using 0 (the default)",
             "line 9: [Stats] LogIntervalSeconds = \"-5\": expected a whole number from 0 to 86400; using 0 (the default)",
-            "line 11: [Debug] LeakTableSize = \"99999999999\": expected a whole number from 1024 to 1048576; using 32768 (the default)",
-            "line 13: [Hooks] ExcludeModules = \"C:\\\\Games\\\\evil.dll\": expected file names separated by commas, like a.dll, b.dll; using (none) (the default)",
+            "line 10: [Stats] CsvIntervalSeconds = \"3601\": expected a whole number from 0 to 3600; using 0 (the default)",
+            "line 12: [Debug] LeakTableSize = \"99999999999\": expected a whole number from 1024 to 1048576; using 32768 (the default)",
+            "line 14: [Hooks] ExcludeModules = \"C:\\\\Games\\\\evil.dll\": expected file names separated by commas, like a.dll, b.dll; using (none) (the default)",
         ]
     );
 }
@@ -210,7 +214,7 @@ fn settings_are_described_one_section_a_line_with_changes_marked() {
             "[Hooks] ImportHooks=1 ExcludeModules=(none) RuntimeSafetyNet=1",
             "[GameHeap] Enabled=1 StaticCrt=1 DisableVanillaHeaps=1 Profile=(built in)",
             "[Heap] SpanMapCount=32* TouchPages=0",
-            "[Stats] LogIntervalSeconds=0",
+            "[Stats] LogIntervalSeconds=0 CsvIntervalSeconds=0",
             "[Debug] LeakTracking=0 LeakTableSize=32768",
         ]
     );

@@ -118,6 +118,16 @@ impl Game {
         format!("{stem}.{ext}")
     }
 
+    /// Writes the synthetic game's own profile (from `nvse-host game-profile`),
+    /// edited by `edit`, as `game.toml` in the plugins folder, for an INI's
+    /// `[GameHeap] Profile = game.toml`.
+    pub fn write_game_profile(&self, edit: impl FnOnce(String) -> String) {
+        let printed = self.run(&["game-profile"]);
+        assert!(printed.success, "{}", printed.describe());
+        let path = self.plugins_dir().join("game.toml");
+        fs::write(&path, edit(printed.stdout.clone())).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
+
     pub fn plugins_dir(&self) -> PathBuf {
         self.dir.join("Data").join("NVSE").join("Plugins")
     }

@@ -35,7 +35,7 @@ fn the_shipped_file_gives_the_defaults_and_no_complaint() {
         "Config:   [Hooks] ImportHooks=1 ExcludeModules=(none)",
         "Config:   [GameHeap] Enabled=1 StaticCrt=1 DisableVanillaHeaps=1 Profile=(built in)",
         "Config:   [Heap] SpanMapCount=16 TouchPages=0",
-        "Config:   [Stats] LogIntervalSeconds=0",
+        "Config:   [Stats] LogIntervalSeconds=0 CsvIntervalSeconds=0",
         "Config:   [Debug] LeakTracking=0 LeakTableSize=32768",
         "Preload: heap started in ",
     ]);

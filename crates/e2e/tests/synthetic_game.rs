@@ -70,9 +70,7 @@ fn the_profile_is_the_same_every_run() {
 /// `edit` first; `ini` adds more settings.
 fn game_with_profile(test: &str, ini: &str, edit: impl FnOnce(String) -> String) -> Game {
     let game = Game::new(test);
-    let printed = game.run(&["game-profile"]);
-    assert!(printed.success, "{}", printed.describe());
-    fs::write(game.plugins_dir().join("game.toml"), edit(printed.stdout.clone())).expect("write the profile");
+    game.write_game_profile(edit);
     game.write_ini(&format!("[GameHeap]\nProfile = game.toml\n{ini}"));
     game
 }

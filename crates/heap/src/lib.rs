@@ -14,6 +14,7 @@
 //! | [`owner`] | "is this pointer ours?" in O(1), lock-free |
 //! | [`thread`] | per-thread state, lazy start, exit |
 //! | [`stats`] | counters, summed on demand |
+//! | [`csv`] | the statistics as CSV lines |
 //! | [`leaks`] | live-block table and caller report |
 //! | [`os`] | memory straight from the OS, for the heap's own use |
 //! | [`crt`] | the family's signatures and each runtime's originals |
@@ -28,6 +29,7 @@ pub mod alloc;
 mod backend;
 pub mod config;
 pub mod crt;
+pub mod csv;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 pub mod leaks;

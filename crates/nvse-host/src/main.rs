@@ -10,7 +10,7 @@
 //! nvse-host session [--runtime 0xHEX] [--exit game|console] [FIXTURE OPTIONS]
 //! nvse-host editor [FIXTURE OPTIONS]
 //! nvse-host game [--moment preload|load] [--prehook heap-free] [--threads N]
-//!                [--expect ours|vanilla] [--exit game|console]
+//!                [--expect ours|vanilla] [--exit game|console] [--play SECONDS]
 //! nvse-host game-profile
 //! nvse-host bench [--scale full|quick|smoke | --quick] [--workload NAME]...
 //!
@@ -32,9 +32,16 @@
 //!                               created
 //!   --expect vanilla            the game's functions serve everything, each
 //!                               run exactly as often as called
+//!   --play SECONDS              after the checks, the game threads allocate
+//!                               as a game does for SECONDS (60 frames a
+//!                               second, a fixed number of operations each)
+//!                               through the heap's methods and the C runtime,
+//!                               with a MainGameLoop a frame; then the game
+//!                               quits as usual
 //!   After the first MainGameLoop: `nvse-host: game: <check> key=value ...`
 //!   lines (old blocks, new blocks, arena, threads) and `nvse-host: game: ok`
-//!   or `FAILED ...` (exit code 1).
+//!   or `FAILED ...` (exit code 1); after playing, a `play` line with the
+//!   operations made and a verdict of its own.
 //! game-profile: prints this executable's profile (TOML) for the synthetic
 //!   game, read from its code before anything could hook it, and nothing else.
 //! bench: after the first MainGameLoop, runs the benchmark's workloads
@@ -179,14 +186,16 @@ pub enum Expect {
 pub struct GameOptions {
     pub moment: Moment,
     pub prehook: Option<Prehook>,
-    /// Game threads allocating from start-up to the checks.
+    /// Game threads allocating from start-up to the checks, and playing.
     pub threads: usize,
     pub expect: Expect,
+    /// Seconds the game plays after the checks (0: none).
+    pub play_seconds: u32,
 }
 
 impl Default for GameOptions {
     fn default() -> GameOptions {
-        GameOptions { moment: Moment::Preload, prehook: None, threads: 4, expect: Expect::Ours }
+        GameOptions { moment: Moment::Preload, prehook: None, threads: 4, expect: Expect::Ours, play_seconds: 0 }
     }
 }
 
@@ -334,6 +343,7 @@ fn parse_game(mut args: impl Iterator<Item = String>) -> Result<Scenario, String
                 }
             }
             "--exit" => exit = parse_exit(&value)?,
+            "--play" => options.play_seconds = value.parse().map_err(|e| format!("--play {value}: {e}"))?,
             _ => return Err(format!("unknown option {flag} for the game scenario")),
         }
     }
@@ -520,6 +530,8 @@ mod tests {
             "vanilla",
             "--exit",
             "console",
+            "--play",
+            "30",
         ])
         .unwrap();
         assert_eq!(
@@ -528,7 +540,8 @@ mod tests {
                 moment: Moment::Load,
                 prehook: Some(Prehook::HeapFree),
                 threads: 0,
-                expect: Expect::Vanilla
+                expect: Expect::Vanilla,
+                play_seconds: 30,
             })
         );
         assert_eq!(scenario.exit, Exit::Console);
@@ -547,6 +560,8 @@ mod tests {
         assert!(parse(&["game", "--threads", "-1"]).is_err());
         assert!(parse(&["game", "--expect", "theirs"]).is_err());
         assert!(parse(&["game", "--exit", "later"]).is_err());
+        assert!(parse(&["game", "--play"]).is_err());
+        assert!(parse(&["game", "--play", "-1"]).is_err());
         // The fixtures belong to sessions.
         assert!(parse(&["game", "--fixture", "a.dll"]).is_err());
         assert!(parse(&["game", "--check-host"]).is_err());

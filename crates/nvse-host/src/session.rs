@@ -74,6 +74,11 @@ pub fn run(scenario: &Scenario) -> i32 {
         if let Some(game) = &mut game {
             passed &= game.check();
         }
+        if let Some(options) = scenario.game.filter(|options| options.play_seconds > 0) {
+            passed &= game::play(options.play_seconds, options.threads, || {
+                nvse::broadcast(msg::MAIN_GAME_LOOP, std::ptr::null_mut(), 0);
+            });
+        }
         if scenario.fixtures.thread_storm > 0 {
             passed &=
                 exits::thread_storm(scenario.fixtures.thread_storm, &fixture_names, scenario.fixtures.exit_checks);

@@ -8,13 +8,15 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Once;
+use std::sync::{Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::log::{info, warning};
 use crate::settings;
 
 static RUNNING: AtomicBool = AtomicBool::new(false);
+/// When the heap started: the statistics' clock.
+static STARTED: OnceLock<Instant> = OnceLock::new();
 
 /// Starts the heap once per process and logs the outcome. True if the heap
 /// runs (with any backend): only then may imports be redirected to it.
@@ -35,7 +37,7 @@ pub fn start(stage: &str) -> bool {
         }
         RUNNING.store(true, Ordering::Relaxed);
         let config = heap_config(settings);
-        let started = Instant::now();
+        let started = *STARTED.get_or_init(Instant::now);
         let result = heap::init(&config);
         let took = Millis(started.elapsed());
         match result {
@@ -52,6 +54,16 @@ pub fn start(stage: &str) -> bool {
         }
     });
     RUNNING.load(Ordering::Relaxed)
+}
+
+/// Whether the heap runs (with any backend).
+pub fn running() -> bool {
+    RUNNING.load(Ordering::Relaxed)
+}
+
+/// Seconds since the heap started (0 before).
+pub fn uptime() -> f64 {
+    STARTED.get().map_or(0.0, |started| started.elapsed().as_secs_f64())
 }
 
 /// How rpmalloc maps memory, for the log; nothing for the other backends.
@@ -79,65 +91,12 @@ fn heap_config(settings: &config::Settings) -> heap::Config {
     }
 }
 
-/// Starts the thread that writes a statistics line every
-/// `[Stats] LogIntervalSeconds`, if that is set and the heap runs. Call
-/// outside the loader lock (the thread starts only once it is released, and
-/// nothing ever waits for it).
-pub fn start_periodic_report(stage: &str) {
-    static START: Once = Once::new();
-    let seconds = settings::get().log_interval_seconds;
-    if seconds == 0 || !RUNNING.load(Ordering::Relaxed) {
-        return;
-    }
-    START.call_once(|| {
-        let interval = Duration::from_secs(u64::from(seconds));
-        let spawned = std::thread::Builder::new().name("MemoryPoolNVSE stats".into()).spawn(move || {
-            let mut last = (Instant::now(), heap::stats());
-            loop {
-                std::thread::sleep(interval);
-                let now = (Instant::now(), heap::stats());
-                periodic_line(&last, &now);
-                last = now;
-            }
-        });
-        match spawned {
-            Ok(_) => info!("{stage}: a statistics line every {seconds} s"),
-            Err(e) => warning!("{stage}: no periodic statistics: the thread could not start ({e})"),
-        }
-    });
-}
-
-/// One line of the heap's state since the last one, from the plugin's own
-/// thread: allocating threads never wait for the disk.
-fn periodic_line(last: &(Instant, heap::Snapshot), now: &(Instant, heap::Snapshot)) {
-    let seconds = now.0.duration_since(last.0).as_secs_f64().max(1e-3);
-    let rate = |now: u64, before: u64| (now.saturating_sub(before) as f64 / seconds).round() as u64;
-    let (a, s) = (&last.1, &now.1);
-    info!(
-        "Stats: {} in {} blocks (peak {}); {} allocations/s, {} frees/s; {} failures, {} fallbacks; \
-         foreign blocks {} freed, {} resized, {} sized; {} mapped by {} (peak {}); {} threads",
-        Bytes(s.live_bytes),
-        s.live_blocks,
-        Bytes(s.peak_bytes),
-        rate(s.allocations, a.allocations),
-        rate(s.frees, a.frees),
-        s.failures,
-        s.fallbacks,
-        s.foreign_frees,
-        s.foreign_reallocs,
-        s.foreign_sizes,
-        Bytes(s.mapped_bytes),
-        heap::backend().name(),
-        Bytes(s.peak_mapped_bytes),
-        s.threads,
-    );
-}
-
 /// Writes the heap's statistics to the log: totals, peaks, failures,
-/// fallbacks and foreign blocks seen.
-pub fn report(stage: &str) {
+/// fallbacks and foreign blocks seen. Returns the snapshot reported, if the
+/// heap runs.
+pub fn report(stage: &str) -> Option<heap::Snapshot> {
     if !RUNNING.load(Ordering::Relaxed) {
-        return;
+        return None;
     }
     let s = heap::stats();
     info!(
@@ -161,6 +120,7 @@ pub fn report(stage: &str) {
         s.foreign_sizes,
         s.threads,
     );
+    Some(s)
 }
 
 /// Writes the leak report (live blocks by caller) to the log, if leak

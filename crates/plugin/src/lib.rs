@@ -10,6 +10,8 @@
 //! - [`settings`]: `MemoryPoolNVSE.ini` beside the DLL.
 //! - [`module`]: the DLL's own handle and path.
 //! - [`allocator`]: starting the heap and reporting its statistics.
+//! - [`periodic`]: the statistics thread: log lines and CSV rows.
+//! - [`csv`]: the statistics file, `MemoryPoolNVSE.stats.csv`.
 //! - [`callers`]: who called the heap, for leak reports.
 //! - [`imports`]: redirecting other modules' C runtime imports to the heap.
 //! - [`game`]: hooking the game's own heap and static C runtime, as a profile says.
@@ -20,11 +22,13 @@
 
 pub mod allocator;
 pub mod callers;
+pub mod csv;
 pub mod game;
 pub mod imports;
 pub mod log;
 pub mod module;
 pub mod nvse;
+pub mod periodic;
 pub mod settings;
 
 use windows_sys::core::BOOL;

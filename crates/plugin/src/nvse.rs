@@ -16,7 +16,7 @@ use std::sync::Once;
 use nvse_abi::{interface, msg, split_version, Message, MessagingInterface, NVSEInterface, PluginInfo};
 
 use crate::log::{error, info, warning};
-use crate::{allocator, game, imports, log, module, settings};
+use crate::{allocator, csv, game, imports, log, module, periodic, settings};
 
 /// The name NVSE shows for this plugin.
 const NAME: &CStr = c"MemoryPoolNVSE";
@@ -170,7 +170,7 @@ fn handle_message(kind: u32) {
             info!("DeferredInit: the game is initialised (main menu)");
             imports::rescan("DeferredInit");
             game::verify("DeferredInit");
-            allocator::start_periodic_report("DeferredInit");
+            periodic::start("DeferredInit");
         }
         msg::MAIN_GAME_LOOP => imports::finish_pending("MainGameLoop"),
         msg::EXIT_TO_MAIN_MENU => {
@@ -179,7 +179,9 @@ fn handle_message(kind: u32) {
             log::flush();
         }
         msg::EXIT_GAME | msg::EXIT_GAME_CONSOLE => {
-            allocator::report(msg::name(kind));
+            if let Some(stats) = allocator::report(msg::name(kind)) {
+                csv::finish(msg::name(kind), stats);
+            }
             imports::report_net(msg::name(kind));
             allocator::report_leaks(msg::name(kind));
             info!("{}: the game is quitting; log flushed", msg::name(kind));

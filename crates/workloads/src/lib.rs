@@ -337,9 +337,10 @@ const MIX_ARRAYS: usize = 4;
 /// A grown array starts over once past this size.
 const MIX_ARRAY_MAX: usize = 256 * 1024;
 
-/// 88 : 11 : 1.5 (in 201 half-percents) of small, medium and large sizes.
+/// A size of `game-mix`: 88 : 11 : 1.5 (in 201 half-percents) of small
+/// (8-264 B), medium (256 B-16 KiB) and large (64 KiB-1 MiB) blocks.
 #[inline(always)]
-fn mix_size(rng: &mut Rng) -> usize {
+pub fn mix_size(rng: &mut Rng) -> usize {
     match rng.range(0, 200) {
         0..=175 => rng.range(8, 264),
         176..=197 => rng.range(256, 16 * 1024),

@@ -10,6 +10,8 @@
 //!
 //! Each check prints `nvse-host: game: <check> key=value ...`; the verdict is
 //! `nvse-host: game: ok` or `nvse-host: game: FAILED <check> <key>, ...`.
+//! With `--play SECONDS`, [`play`] runs the game for a while after the
+//! checks, its threads allocating as a game does.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
@@ -23,6 +25,9 @@ use windows_sys::Win32::System::Threading::{GetCurrentProcess, GetCurrentThreadI
 
 use crate::fixtures::{fill, has_pattern, is_zeroed, size_fact, Checks, Fact};
 use crate::{Expect, GameOptions, Moment, Prehook};
+
+mod play;
+pub use play::play;
 
 /// The game's heap object (`struct GameHeap` in game.c), only ever used by address.
 #[repr(C)]

@@ -1,0 +1,135 @@
+//! `MemoryPoolNVSE.stats.csv` beside the log (`[Stats] CsvIntervalSeconds`):
+//! the heap's statistics over the session, one row per interval and a last
+//! one at exit, in the format of `heap::csv`.
+//!
+//! Each session starts a new file; the previous session's is kept as
+//! `MemoryPoolNVSE.stats.prev.csv`. Rows are written by the plugin's own
+//! statistics thread (and the exit's by NVSE's message), from lock-free
+//! snapshots: an allocating thread never waits for the disk. Each row goes
+//! to Windows in one write as soon as it is formatted, so a game that is
+//! killed keeps every row but the one being written. A file that cannot be
+//! written gets one warning in the log and the rows stop; nothing else
+//! changes.
+
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::{self, Write as _};
+use std::os::windows::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use heap::csv::Sample;
+
+use crate::allocator;
+use crate::log::{info, warning};
+use crate::module;
+
+/// The open file; `last` is the previous row's sample.
+struct Writer {
+    file: File,
+    name: String,
+    last: Sample,
+}
+
+/// `None` before [`start`], and once the exit's row is written or writing
+/// failed: no rows then. Only the statistics thread and NVSE's messages take
+/// the lock, never the allocation path.
+static WRITER: Mutex<Option<Writer>> = Mutex::new(None);
+
+fn writer() -> MutexGuard<'static, Option<Writer>> {
+    // A panic while the lock was held cannot leave the writer half-changed.
+    WRITER.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Starts the file: keeps the previous session's, writes the header, and
+/// says so in the log (or why not). True if rows are to be written.
+pub fn start(stage: &str, every_seconds: u32) -> bool {
+    let Some((path, previous)) = paths() else {
+        warning!("{stage}: no statistics CSV: the plugin's own path is unknown");
+        return false;
+    };
+    let (name, previous_name) = (file_name(&path), file_name(&previous));
+    let kept = match keep_previous(&path, &previous) {
+        Ok(kept) => kept,
+        Err(e) => {
+            warning!(
+                "{stage}: no statistics CSV: {name} of the previous session cannot be kept as {previous_name} ({e})"
+            );
+            return false;
+        }
+    };
+    let file = match create(&path) {
+        Ok(file) => file,
+        Err(e) => {
+            warning!("{stage}: no statistics CSV: {} cannot be written ({e})", path.display());
+            return false;
+        }
+    };
+    let kept = if kept { format!(" (the previous session's kept as {previous_name})") } else { String::new() };
+    info!("{stage}: statistics to {name} every {every_seconds} s{kept}");
+    *writer() = Some(Writer { file, name, last: Sample::default() });
+    true
+}
+
+/// Writes a row of `stats`, taken now.
+pub fn row(stats: heap::Snapshot) {
+    write_row(&mut writer(), Sample { seconds: allocator::uptime(), stats });
+}
+
+/// Writes the exit's row, the same numbers as the exit summary in the log,
+/// and ends the file: no row follows it.
+pub fn finish(stage: &str, stats: heap::Snapshot) {
+    let mut writer = writer();
+    write_row(&mut writer, Sample { seconds: allocator::uptime(), stats });
+    if let Some(Writer { file, name, .. }) = writer.take() {
+        // Nothing is sure to run after the exit message.
+        let _ = file.sync_data();
+        info!("{stage}: statistics written to {name}");
+    }
+}
+
+fn write_row(writer: &mut Option<Writer>, sample: Sample) {
+    let Some(Writer { file, name, last }) = writer else { return };
+    let mut line = String::with_capacity(512);
+    // Formatting into a String cannot fail.
+    let _ = heap::csv::row(&mut line, last, &sample);
+    if let Err(e) = file.write_all(line.as_bytes()) {
+        warning!("Stats: {name} cannot be written ({e}); no more rows this session");
+        *writer = None;
+        return;
+    }
+    *last = sample;
+}
+
+/// The file and the previous session's, beside the DLL and named after it.
+fn paths() -> Option<(PathBuf, PathBuf)> {
+    let path = |ext: &str| {
+        let mut path = module::own_path()?;
+        path.replace_extension(ext)?;
+        Some(PathBuf::from(OsString::from_wide(path.as_slice())))
+    };
+    Some((path("stats.csv")?, path("stats.prev.csv")?))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |name| name.to_string_lossy().into_owned())
+}
+
+/// Renames the previous session's file, replacing an older one. False if
+/// there was none; anything but a file there is left for [`create`] to
+/// report.
+fn keep_previous(path: &Path, previous: &Path) -> io::Result<bool> {
+    match fs::symlink_metadata(path) {
+        Ok(metadata) if metadata.is_file() => fs::rename(path, previous).map(|()| true),
+        _ => Ok(false),
+    }
+}
+
+/// Creates the file with its header line.
+fn create(path: &Path) -> io::Result<File> {
+    let mut file = File::create(path)?;
+    let mut header = String::with_capacity(512);
+    let _ = heap::csv::header(&mut header);
+    file.write_all(header.as_bytes())?;
+    Ok(file)
+}
