@@ -15,6 +15,8 @@ use crate::log::{info, warning};
 use crate::settings;
 
 static RUNNING: AtomicBool = AtomicBool::new(false);
+/// Whether `heap::init` succeeded: only then does a backend serve.
+static SERVING: AtomicBool = AtomicBool::new(false);
 
 /// Starts the heap once per process and logs the outcome. True if the heap
 /// runs (with any backend): only then may imports be redirected to it.
@@ -38,6 +40,7 @@ pub fn start(stage: &str) -> bool {
         let started = Instant::now();
         let result = heap::init(&config);
         let took = Millis(started.elapsed());
+        SERVING.store(result.is_ok(), Ordering::Relaxed);
         match result {
             Ok(started) => info!(
                 "{stage}: heap started in {took}: {}{}, leak tracking {}",
@@ -52,6 +55,12 @@ pub fn start(stage: &str) -> bool {
         }
     });
     RUNNING.load(Ordering::Relaxed)
+}
+
+/// The backend serving allocations, or `None` if none does: the plugin is
+/// disabled, or the heap could not start (calls then pass through, counted).
+pub fn serving() -> Option<heap::Backend> {
+    SERVING.load(Ordering::Relaxed).then(heap::backend)
 }
 
 /// How rpmalloc maps memory, for the log; nothing for the other backends.
