@@ -3,7 +3,7 @@
 //!
 //! Nothing here allocates or takes a lock: callers may be anywhere, on any
 //! thread, even inside a hooked allocation of theirs. Only a refused call
-//! writes a log line. A caller's struct is checked to be writable memory
+//! writes a log line (and an answered query one at debug level). A caller's struct is checked to be writable memory
 //! before anything is read from it or written to it, and is accessed
 //! unaligned and byte-wise, as a C caller may place it anywhere.
 
@@ -196,7 +196,7 @@ fn fill(out: *mut u8, size: u32) -> u32 {
 }
 
 /// The statistics as the C API lays them out.
-pub fn snapshot() -> Stats {
+fn snapshot() -> Stats {
     let s = heap::stats();
     Stats {
         size: size_of::<Stats>() as u32,
