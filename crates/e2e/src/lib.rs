@@ -433,17 +433,7 @@ fn build_fixture(crt: Crt, dir: &Path) {
     }
     gcc.arg(format!("-DRUNTIME_DLL=\"{}\"", crt.runtime_dll()));
     gcc.arg("-o").arg(&temporary).arg(&source).args([crt.library(), "-lkernel32"]);
-    let result = gcc
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("run i686-w64-mingw32-gcc (MinGW-w64; `cargo xtask dist` installs it): {e}"));
-    assert!(
-        result.status.success(),
-        "building {} failed:\n{}{}",
-        crt.file_name(),
-        String::from_utf8_lossy(&result.stdout),
-        String::from_utf8_lossy(&result.stderr)
-    );
+    compile(gcc, crt.file_name(), "i686-w64-mingw32-gcc");
     fs::rename(&temporary, &output)
         .unwrap_or_else(|e| panic!("rename {} to {}: {e}", temporary.display(), output.display()));
 }
