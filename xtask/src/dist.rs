@@ -3,6 +3,7 @@
 //! ```text
 //! target/dist/NVSE/Plugins/MemoryPoolNVSE.dll
 //! target/dist/NVSE/Plugins/MemoryPoolNVSE.ini
+//! target/dist/NVSE/Plugins/MemoryPoolNVSE.h    (the C API, for mod authors)
 //! target/dist/MemoryPoolNVSE-<version>.zip     (NVSE/ at its root, as mod managers install into Data)
 //! ```
 
@@ -16,6 +17,7 @@ use crate::setup;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 const DLL: &str = "MemoryPoolNVSE.dll";
 const INI: &str = "MemoryPoolNVSE.ini";
+const HEADER: &str = "MemoryPoolNVSE.h";
 
 /// Where the packaged files go.
 pub fn dist_dir() -> PathBuf {
@@ -43,15 +45,16 @@ fn package() -> Result {
     fs::create_dir_all(&plugins).map_err(|e| format!("cannot create {}: {e}", plugins.display()))?;
     copy(&built, &plugins.join(DLL))?;
     copy(&run::root().join("crates/plugin").join(INI), &plugins.join(INI))?;
+    copy(&run::root().join("crates/plugin/include").join(HEADER), &plugins.join(HEADER))?;
 
     let zip_path = dist_dir().join(format!("MemoryPoolNVSE-{VERSION}.zip"));
-    write_zip(
-        &zip_path,
-        &[(format!("NVSE/Plugins/{DLL}"), plugins.join(DLL)), (format!("NVSE/Plugins/{INI}"), plugins.join(INI))],
-    )?;
+    let entries: Vec<(String, PathBuf)> =
+        [DLL, INI, HEADER].iter().map(|file| (format!("NVSE/Plugins/{file}"), plugins.join(file))).collect();
+    write_zip(&zip_path, &entries)?;
     let size = fs::metadata(plugins.join(DLL)).map(|m| m.len()).unwrap_or(0);
     println!("dist: {} ({size} bytes)", plugins.join(DLL).display());
     println!("dist: {}", plugins.join(INI).display());
+    println!("dist: {}", plugins.join(HEADER).display());
     println!("dist: {}", zip_path.display());
     Ok(())
 }

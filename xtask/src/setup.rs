@@ -6,6 +6,8 @@
 //!   the DLL and compiles rpmalloc's C;
 //! - for tests only: Wine with 32-bit support (`wine`, `wine32:i386`), its
 //!   prefix under `target/`, and the test-only `bcryptprimitives.dll` shim;
+//!   and MinGW-w64's C++ compiler (`g++-mingw-w64-i686`), which checks that
+//!   the C API's header compiles as C++;
 //! - for `cargo xtask bench` only: valgrind (callgrind).
 
 use std::process::Command;
@@ -22,6 +24,7 @@ pub fn for_build() -> Result {
 /// What `cargo xtask test` needs.
 pub fn for_tests() -> Result {
     for_build()?;
+    mingw_cxx()?;
     wine32()?;
     wine_prefix()
 }
@@ -60,6 +63,16 @@ fn mingw() -> Result {
     println!("setup: MinGW-w64 for i686: missing, installing gcc-mingw-w64-i686");
     apt_update()?;
     apt_install(&["gcc-mingw-w64-i686"])
+}
+
+fn mingw_cxx() -> Result {
+    if let Some(version) = output("i686-w64-mingw32-g++", &["--version"]) {
+        println!("setup: MinGW-w64 C++ for i686: {}", version.lines().next().unwrap_or("present"));
+        return Ok(());
+    }
+    println!("setup: MinGW-w64 C++ for i686: missing, installing g++-mingw-w64-i686");
+    apt_update()?;
+    apt_install(&["g++-mingw-w64-i686"])
 }
 
 fn wine32() -> Result {

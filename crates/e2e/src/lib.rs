@@ -8,12 +8,15 @@
 //! bcryptprimitives.dll                 test-only shim (Wine 8 lacks it)
 //! Data/NVSE/Plugins/MemoryPoolNVSE.dll the DLL a player installs
 //! crt_*.dll                            test modules using a C runtime (some tests)
+//! Data/NVSE/Plugins/stats_client.dll   an NVSE plugin using the C API (some tests)
 //! ```
 //!
 //! runs a scenario and checks what the stand-in printed and what the plugin
 //! wrote to its log. `cargo xtask test` builds the artifacts and passes their
 //! paths in `MEMORYPOOL_DLL`, `MEMORYPOOL_HOST` and `MEMORYPOOL_TARGET_DIR`.
-//! The test modules are built here, from `fixtures/crt_client.c`, with MinGW.
+//! The test modules are built here with MinGW: `fixtures/crt_client.c`, and
+//! `fixtures/stats_client.c`, a plugin including the C API's header, which is
+//! also compiled as C89 and, in `fixtures/header_check.cpp`, as C++.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -98,6 +101,14 @@ impl Game {
     pub fn add_fixture_as(&self, crt: Crt, file_name: &str) {
         let built = fixtures_dir(&self.artifacts.target_dir).join(crt.file_name());
         copy(&built, &self.dir.join(file_name));
+    }
+
+    /// Installs the C API's client plugin (`fixtures/stats_client.c`) beside
+    /// the plugin, building it once per process; returns its file name.
+    pub fn add_stats_client(&self) -> &'static str {
+        let built = fixtures_dir(&self.artifacts.target_dir).join(STATS_CLIENT);
+        copy(&built, &self.plugins_dir().join(STATS_CLIENT));
+        STATS_CLIENT
     }
 
     /// Writes the plugin's settings file (`<plugin name>.ini` beside it).
@@ -345,6 +356,9 @@ impl Crt {
 /// The folder under `target/e2e/` that holds the built test modules.
 const FIXTURES_FOLDER: &str = "fixtures";
 
+/// The C API's client plugin, built from `fixtures/stats_client.c`.
+pub const STATS_CLIENT: &str = "stats_client.dll";
+
 /// Builds every test module once per process, into `target/e2e/fixtures/`,
 /// and returns that folder. Each is built under a temporary name and renamed
 /// into place, so a concurrent test process never sees half a DLL.
@@ -356,8 +370,64 @@ pub fn fixtures_dir(target_dir: &Path) -> &'static Path {
         for crt in Crt::ALL {
             build_fixture(crt, &dir);
         }
+        check_header();
+        build_stats_client(&dir);
         dir
     })
+}
+
+/// The C API's header, in `crates/plugin/include`.
+fn header_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin/include")
+}
+
+/// The header must compile, warning-free and pedantic, as C89 on its own and
+/// as C++98 and C++17 in `fixtures/header_check.cpp`.
+fn check_header() {
+    let header = header_dir().join("MemoryPoolNVSE.h");
+    let check = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join("header_check.cpp");
+    let strict = ["-Wall", "-Wextra", "-pedantic", "-Werror"];
+    let mut c89 = Command::new("i686-w64-mingw32-gcc");
+    c89.args(["-std=c89", "-fsyntax-only", "-x", "c"]).args(strict).arg(&header);
+    compile(c89, "MemoryPoolNVSE.h as C89", "i686-w64-mingw32-gcc");
+    for std in ["-std=c++98", "-std=c++17"] {
+        let mut cxx = Command::new("i686-w64-mingw32-g++");
+        cxx.args([std, "-fsyntax-only"]).args(strict).arg("-I").arg(header_dir()).arg(&check);
+        compile(cxx, &format!("header_check.cpp ({std})"), "i686-w64-mingw32-g++");
+    }
+}
+
+/// Builds `stats_client.dll`, a real NVSE plugin in C that includes the
+/// header: C99, pedantic, no MinGW startup code, msvcrt.dll's `malloc`.
+fn build_stats_client(dir: &Path) {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join("stats_client.c");
+    let temporary = dir.join(format!("{STATS_CLIENT}.{}.tmp", std::process::id()));
+    let mut gcc = Command::new("i686-w64-mingw32-gcc");
+    gcc.args(["-O2", "-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-shared", "-nostdlib"])
+        .args(["-e", "_DllMain@12", "-I"])
+        .arg(header_dir())
+        .arg("-o")
+        .arg(&temporary)
+        .arg(&source)
+        .args(["-lmsvcrt", "-lkernel32", "-lgcc"]);
+    compile(gcc, STATS_CLIENT, "i686-w64-mingw32-gcc");
+    let output = dir.join(STATS_CLIENT);
+    fs::rename(&temporary, &output)
+        .unwrap_or_else(|e| panic!("rename {} to {}: {e}", temporary.display(), output.display()));
+}
+
+/// Runs a compiler and panics with its output if it fails.
+fn compile(mut command: Command, what: &str, compiler: &str) {
+    let result = command
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run {compiler} (MinGW-w64; `cargo xtask test` installs it): {e}"));
+    assert!(
+        result.status.success(),
+        "compiling {what} failed:\n{}{}",
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr)
+    );
 }
 
 fn build_fixture(crt: Crt, dir: &Path) {
@@ -373,17 +443,7 @@ fn build_fixture(crt: Crt, dir: &Path) {
     }
     gcc.arg(format!("-DRUNTIME_DLL=\"{}\"", crt.runtime_dll()));
     gcc.arg("-o").arg(&temporary).arg(&source).args([crt.library(), "-lkernel32"]);
-    let result = gcc
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("run i686-w64-mingw32-gcc (MinGW-w64; `cargo xtask dist` installs it): {e}"));
-    assert!(
-        result.status.success(),
-        "building {} failed:\n{}{}",
-        crt.file_name(),
-        String::from_utf8_lossy(&result.stdout),
-        String::from_utf8_lossy(&result.stderr)
-    );
+    compile(gcc, crt.file_name(), "i686-w64-mingw32-gcc");
     fs::rename(&temporary, &output)
         .unwrap_or_else(|e| panic!("rename {} to {}: {e}", temporary.display(), output.display()));
 }

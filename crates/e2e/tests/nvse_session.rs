@@ -14,7 +14,9 @@ fn a_normal_session_loads_listens_and_logs_every_phase() {
         "nvse-host: query MemoryPoolNVSE.dll -> true (name \"MemoryPoolNVSE\", version 100, infoVersion 1)",
     );
     run.assert_printed("nvse-host: plugin 1 listens to NVSE");
-    run.assert_printed("nvse-host: load MemoryPoolNVSE -> true (handle 1, 1 listener(s))");
+    // Every other plugin too, for the C API's statistics message.
+    run.assert_printed("nvse-host: plugin 1 listens to every plugin");
+    run.assert_printed("nvse-host: load MemoryPoolNVSE -> true (handle 1, 2 listener(s))");
     for message in [
         "PostLoad",
         "PostPostLoad",
@@ -41,6 +43,7 @@ fn a_normal_session_loads_listens_and_logs_every_phase() {
         "Query: NVSE 6.4.8, runtime 1.4.0.525",
         "Query: accepted",
         "Load: listening to NVSE's messages",
+        "Load: answering other plugins' statistics queries (message 0x4D505354)",
         "PostLoad:",
         "PostPostLoad:",
         "DeferredInit:",

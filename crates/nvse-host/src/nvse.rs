@@ -2,7 +2,9 @@
 //!
 //! NVSE's tables are statics whose functions take no context, so the host keeps
 //! its state in one global. Listeners are called without the lock held, since a
-//! plugin may register or dispatch from inside its handler.
+//! plugin may register or dispatch from inside its handler. A message to a named
+//! receiver is delivered without allocating, as xNVSE's `Dispatch` does: a
+//! plugin may compare the heap's statistics before and after one.
 
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -24,7 +26,8 @@ const NVSE_SENDER: &CStr = c"NVSE";
 struct Listener {
     /// The plugin that listens.
     listener: PluginHandle,
-    /// Whose messages: `None` means every plugin (but not NVSE).
+    /// Whose messages: `None` means every plugin but NVSE and the listener
+    /// itself (a null sender in `RegisterListener`).
     sender: Option<PluginHandle>,
     callback: nvse_abi::EventCallback,
 }
@@ -33,8 +36,9 @@ struct Listener {
 struct State {
     /// The handle `GetPluginHandle` answers, only set inside Query and Load.
     current: Option<PluginHandle>,
-    /// Plugin names by handle, for senders and receivers given by name.
-    names: Vec<(PluginHandle, String)>,
+    /// Plugin names by handle, for senders and receivers given by name; kept
+    /// for the process's life, so that a message's sender needs no copy.
+    names: Vec<(PluginHandle, &'static CStr)>,
     listeners: Vec<Listener>,
     opcode_base: Option<u32>,
 }
@@ -83,7 +87,8 @@ pub fn enter_plugin(handle: PluginHandle, name: &str) {
     let mut state = state();
     state.current = Some(handle);
     state.names.retain(|(h, _)| *h != handle);
-    state.names.push((handle, name.to_owned()));
+    let name = CString::new(name).unwrap_or_default();
+    state.names.push((handle, Box::leak(name.into_boxed_c_str())));
 }
 
 pub fn leave_plugin() {
@@ -124,11 +129,21 @@ fn handle_of(name: *const c_char) -> Option<Option<PluginHandle>> {
         return Some(None);
     }
     // SAFETY: plugins pass NUL-terminated names.
-    let name = unsafe { CStr::from_ptr(name) }.to_string_lossy();
-    if name.eq_ignore_ascii_case("NVSE") {
+    let name = unsafe { CStr::from_ptr(name) }.to_bytes();
+    if name.eq_ignore_ascii_case(b"NVSE") {
         return Some(Some(NVSE_HANDLE));
     }
-    state().names.iter().find(|(_, n)| n.eq_ignore_ascii_case(&name)).map(|(h, _)| Some(*h))
+    state().names.iter().find(|(_, n)| n.to_bytes().eq_ignore_ascii_case(name)).map(|(h, _)| Some(*h))
+}
+
+impl Listener {
+    /// Whether this listener takes the messages `sender` dispatches.
+    fn hears(&self, sender: PluginHandle) -> bool {
+        match self.sender {
+            Some(from) => from == sender,
+            None => sender != NVSE_HANDLE && sender != self.listener,
+        }
+    }
 }
 
 unsafe extern "C" fn register_listener(
@@ -158,6 +173,8 @@ unsafe extern "C" fn register_listener(
     true
 }
 
+/// xNVSE's `Dispatch`: to every listener of `sender`, or with a receiver's
+/// name to that plugin alone (false if it is unknown or does not listen).
 unsafe extern "C" fn dispatch(
     sender: PluginHandle,
     kind: u32,
@@ -165,20 +182,21 @@ unsafe extern "C" fn dispatch(
     data_len: u32,
     receiver: *const c_char,
 ) -> bool {
-    let receiver = if receiver.is_null() { None } else { handle_of(receiver).flatten() };
-    let (sender_name, targets) = {
-        let state = state();
-        let name = state.names.iter().find(|(h, _)| *h == sender).map(|(_, n)| n.clone()).unwrap_or_default();
-        let targets: Vec<_> = state
-            .listeners
-            .iter()
-            .filter(|l| l.sender.is_none() || l.sender == Some(sender))
-            .filter(|l| receiver.is_none_or(|r| l.listener == r))
-            .copied()
-            .collect();
-        (name, targets)
+    let receiver = match handle_of(receiver) {
+        Some(receiver) => receiver,
+        None => return false,
     };
-    let sender_name = CString::new(sender_name).unwrap_or_default();
+    let Some(sender_name) = state().names.iter().find(|(h, _)| *h == sender).map(|(_, n)| *n) else {
+        return false;
+    };
+    if let Some(receiver) = receiver {
+        let target = state().listeners.iter().find(|l| l.listener == receiver && l.hears(sender)).copied();
+        if let Some(target) = target {
+            deliver(&[target], sender_name.as_ptr(), kind, data, data_len);
+        }
+        return target.is_some();
+    }
+    let targets: Vec<_> = state().listeners.iter().filter(|l| l.hears(sender)).copied().collect();
     deliver(&targets, sender_name.as_ptr(), kind, data, data_len);
     !targets.is_empty()
 }

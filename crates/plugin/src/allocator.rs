@@ -17,6 +17,8 @@ use crate::settings;
 static RUNNING: AtomicBool = AtomicBool::new(false);
 /// When the heap started: the statistics' clock.
 static STARTED: OnceLock<Instant> = OnceLock::new();
+/// Whether `heap::init` succeeded: only then does a backend serve.
+static SERVING: AtomicBool = AtomicBool::new(false);
 
 /// Starts the heap once per process and logs the outcome. True if the heap
 /// runs (with any backend): only then may imports be redirected to it.
@@ -40,6 +42,7 @@ pub fn start(stage: &str) -> bool {
         let started = *STARTED.get_or_init(Instant::now);
         let result = heap::init(&config);
         let took = Millis(started.elapsed());
+        SERVING.store(result.is_ok(), Ordering::Relaxed);
         match result {
             Ok(started) => info!(
                 "{stage}: heap started in {took}: {}{}, leak tracking {}",
@@ -64,6 +67,12 @@ pub fn running() -> bool {
 /// Seconds since the heap started (0 before).
 pub fn uptime() -> f64 {
     STARTED.get().map_or(0.0, |started| started.elapsed().as_secs_f64())
+}
+
+/// The backend serving allocations, or `None` if none does: the plugin is
+/// disabled, or the heap could not start (calls then pass through, counted).
+pub fn serving() -> Option<heap::Backend> {
+    SERVING.load(Ordering::Relaxed).then(heap::backend)
 }
 
 /// How rpmalloc maps memory, for the log; nothing for the other backends.

@@ -5,7 +5,9 @@
 //! the wiring between them. The allocation machinery lives in the `heap` crate.
 //!
 //! - [`nvse`]: `NVSEPlugin_Preload`, `NVSEPlugin_Query`, `NVSEPlugin_Load` and
-//!   the message listener.
+//!   the message listeners.
+//! - [`api`]: the C API for other plugins (`include/MemoryPoolNVSE.h`): its
+//!   exports and its NVSE message.
 //! - [`log`]: the log file beside the DLL.
 //! - [`settings`]: `MemoryPoolNVSE.ini` beside the DLL.
 //! - [`module`]: the DLL's own handle and path.
@@ -21,6 +23,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod allocator;
+pub mod api;
 pub mod callers;
 pub mod csv;
 pub mod game;
@@ -49,11 +52,4 @@ extern "system" fn DllMain(_module: HINSTANCE, reason: u32, _reserved: *mut core
         heap::thread_exit();
     }
     TRUE
-}
-
-/// Whether the plugin's heap allocated `p`: for mod authors' diagnostics and
-/// the tests. Any pointer may be passed; nothing is dereferenced.
-#[no_mangle]
-pub extern "C" fn MemoryPoolNVSE_IsOwned(p: *const core::ffi::c_void) -> bool {
-    heap::owns(p)
 }

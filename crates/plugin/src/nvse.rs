@@ -1,4 +1,4 @@
-//! The NVSE side of the plugin: the three exports and the message listener.
+//! The NVSE side of the plugin: the three exports and the message listeners.
 //!
 //! NVSE calls, in order (see `nvse-abi` for the layouts):
 //! 1. `NVSEPlugin_Preload`, from xNVSE's loader before the game's static
@@ -7,7 +7,8 @@
 //!    (the loader lock is held: nothing here may wait for another thread);
 //! 3. messages: PostLoad and PostPostLoad (still inside `DllMain`), DeferredInit
 //!    at the main menu, and ExitGame / ExitToMainMenu / ExitGame_Console when
-//!    the player quits, after which nothing is guaranteed to run.
+//!    the player quits, after which nothing is guaranteed to run; and any
+//!    plugin's messages, for the C API's statistics query (see [`crate::api`]).
 
 use core::ffi::CStr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -16,7 +17,7 @@ use std::sync::Once;
 use nvse_abi::{interface, msg, split_version, Message, MessagingInterface, NVSEInterface, PluginInfo};
 
 use crate::log::{error, info, warning};
-use crate::{allocator, csv, game, imports, log, module, periodic, settings};
+use crate::{allocator, api, csv, game, imports, log, module, periodic, settings};
 
 /// The name NVSE shows for this plugin.
 const NAME: &CStr = c"MemoryPoolNVSE";
@@ -132,14 +133,23 @@ fn load(nvse: &NVSEInterface) {
         // SAFETY: NVSE's GetPluginHandle takes no arguments and is valid inside Load.
         unsafe { get() }
     });
-    let registered = messaging.register_listener.is_some_and(|register| {
-        // SAFETY: a cdecl function of NVSE; the sender string and the callback are static.
-        unsafe { register(handle, c"NVSE".as_ptr(), Some(on_message)) }
-    });
-    if registered {
+    let Some(register) = messaging.register_listener else {
+        warning!("Load: NVSE's messaging interface cannot register listeners; no messages will be received");
+        return;
+    };
+    // SAFETY: a cdecl function of NVSE; the sender string and the callback are static.
+    if unsafe { register(handle, c"NVSE".as_ptr(), Some(on_message)) } {
         info!("Load: listening to NVSE's messages (plugin handle {handle}, messaging v{})", messaging.version);
     } else {
         warning!("Load: NVSE refused the message listener (plugin handle {handle})");
+    }
+    // A null sender: every plugin's messages but NVSE's, which the listener
+    // above takes (the types overlap).
+    // SAFETY: as above; a null sender is NVSE's "every plugin".
+    if unsafe { register(handle, core::ptr::null(), Some(on_plugin_message)) } {
+        info!("Load: answering other plugins' statistics queries (message 0x{:08X})", api::MESSAGE_STATS);
+    } else {
+        warning!("Load: NVSE refused the listener for other plugins; MemoryPoolNVSE_GetStats still answers");
     }
 }
 
@@ -157,6 +167,16 @@ unsafe extern "C" fn on_message(message: *mut Message) {
         // SAFETY: NVSE passes a valid message for the duration of the call, or null.
         let Some(message) = (unsafe { message.as_ref() }) else { return };
         handle_message(message.kind);
+    })
+}
+
+/// The listener for every other plugin's messages.
+unsafe extern "C" fn on_plugin_message(message: *mut Message) {
+    guarded("plugin message", (), || {
+        // SAFETY: NVSE passes a valid message for the duration of the call, or null.
+        if let Some(message) = unsafe { message.as_ref() } {
+            api::on_plugin_message(message);
+        }
     })
 }
 
@@ -216,7 +236,7 @@ fn start_logging() {
 /// Runs an export's body so that no panic unwinds into NVSE. With the release
 /// profile's `panic = "abort"` the panic hook has logged the cause by the time
 /// the process ends; in unwinding builds the export returns `fallback`.
-fn guarded<R>(what: &str, fallback: R, body: impl FnOnce() -> R) -> R {
+pub(crate) fn guarded<R>(what: &str, fallback: R, body: impl FnOnce() -> R) -> R {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|_| {
         error!("{what}: internal error; see the line above");
         fallback
