@@ -159,13 +159,29 @@ fn memory(area: &Area, title: &str, rows: &[Row]) -> Drawn {
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], color.stroke_width(2)));
     }
 
-    let at = (peak.seconds, mib(peak.value));
-    let anchor = if peak.seconds > time_range(rows).end / 2.0 { HPos::Right } else { HPos::Left };
+    chart.draw_series([Circle::new((peak.seconds, mib(peak.value)), 6, RED.filled())])?;
     let text = format!("peak {} at {:.1} s", mib_text(peak.value), peak.seconds);
-    let style = TextStyle::from((FONT, LABEL_PX).into_font()).color(&RED).pos(Pos::new(anchor, VPos::Bottom));
-    chart.draw_series([Circle::new(at, 6, RED.filled())])?;
-    chart.draw_series([EmptyElement::at(at) + Text::new(text, (0, -12), style)])?;
+    let right = peak.seconds > time_range(rows).end / 2.0;
+    peak_label(area, chart.backend_coord(&(peak.seconds, mib(peak.value))), &text, right)?;
     legend(&mut chart)
+}
+
+/// The peak's text above its point (in pixels), on a light background so
+/// that the lines behind it do not cross it; to the point's left when
+/// `right` (the text ends at the point), else to its right.
+fn peak_label(area: &Area, (x, y): (i32, i32), text: &str, right: bool) -> Drawn {
+    const ABOVE: i32 = 12;
+    const PAD: i32 = 3;
+    let anchor = if right { HPos::Right } else { HPos::Left };
+    let style = TextStyle::from((FONT, LABEL_PX).into_font()).color(&RED).pos(Pos::new(anchor, VPos::Bottom));
+    let (width, height) = area.estimate_text_size(text, &style)?;
+    let (width, height) = (width as i32, height as i32);
+    let left = if right { x - width } else { x };
+    let bottom = y - ABOVE;
+    let background = [(left - PAD, bottom - height - PAD), (left + width + PAD, bottom + PAD)];
+    area.draw(&Rectangle::new(background, WHITE.mix(0.85).filled()))?;
+    area.draw_text(text, &style, (x, bottom))?;
+    Ok(())
 }
 
 fn rate(area: &Area, title: &str, rows: &[Row], summary: &Summary) -> Drawn {

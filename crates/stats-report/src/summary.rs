@@ -161,7 +161,7 @@ impl fmt::Display for Summary {
         )?;
         writeln!(
             f,
-            "at the end:    {} failures, {} fallbacks, {} foreign frees",
+            "at the end:    failures {}, fallbacks {}, foreign frees {}",
             grouped(self.failures),
             grouped(self.fallbacks),
             grouped(self.foreign_frees)

@@ -257,4 +257,5 @@ fn the_summary_reads_peaks_rates_and_classes() {
     let text = summary.to_string();
     assert!(text.contains("up to 32 B 50.0%, up to 16 B 30.0%, up to 1 KiB 20.0%"), "{text}");
     assert!(text.contains("peak 0.0 MiB at 4.0 s"), "{text}");
+    assert!(text.contains("failures 1, fallbacks 2, foreign frees 3"), "{text}");
 }
