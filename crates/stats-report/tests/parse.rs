@@ -1,0 +1,261 @@
+//! Reading statistics files: a valid one, and every kind of damage named by
+//! its line and column.
+
+mod common;
+
+use stats_report::columns::{COLUMNS, SIZE_CLASSES};
+use stats_report::parse::{parse, ParseError, Problem};
+use stats_report::Summary;
+
+const FILE: &str = "MemoryPoolNVSE.stats.csv";
+
+/// A row of 44 fields: the given leading twelve, then the histogram.
+fn row(leading: &str, histogram: [u64; SIZE_CLASSES]) -> String {
+    let classes: Vec<String> = histogram.iter().map(u64::to_string).collect();
+    format!("{leading},{}\n", classes.join(","))
+}
+
+/// A session of `rows` rows with `value` in place of field `column`
+/// (1-based) on line `line`.
+fn damaged(line: usize, column: usize, value: &str) -> String {
+    edit_line(&common::session(20), line, |text| {
+        let mut fields: Vec<&str> = text.split(',').collect();
+        fields[column - 1] = value;
+        fields.join(",")
+    })
+}
+
+fn edit_line(text: &str, line: usize, edit: impl Fn(&str) -> String) -> String {
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines[line - 1] = edit(&lines[line - 1]);
+    lines.join("\n") + "\n"
+}
+
+fn error(text: &str) -> ParseError {
+    parse(FILE, text.as_bytes()).expect_err("the file is damaged")
+}
+
+/// The error's line and column, checked against its message too.
+fn place(error: &ParseError) -> (usize, Option<usize>) {
+    let message = error.to_string();
+    let expected = match error.column {
+        Some(column) => format!("{FILE} line {}, column {column} (", error.line),
+        None => format!("{FILE} line {}: ", error.line),
+    };
+    assert!(message.starts_with(&expected), "{message}");
+    (error.line, error.column)
+}
+
+#[test]
+fn a_valid_file_gives_every_field() {
+    let mut histogram = [0; SIZE_CLASSES];
+    histogram[0] = 3;
+    histogram[4] = 40;
+    histogram[31] = 1;
+    let text = common::header()
+        + "\n"
+        + &row("0.500,1024,2048,10,1000.5,800,0,1,2,65536,131072,3", [0; SIZE_CLASSES])
+        + &row("12.003,4096,8192,12,2000,1900.25,1,2,3,262144,262144,4", histogram);
+
+    let stats = parse(FILE, text.as_bytes()).expect("a valid file");
+
+    assert_eq!(stats.rows.len(), 2);
+    assert!(stats.skipped.is_none());
+    let last = &stats.rows[1];
+    assert_eq!(last.seconds, 12.003);
+    assert_eq!((last.live_bytes, last.peak_bytes, last.live_blocks), (4096, 8192, 12));
+    assert_eq!((last.allocs_per_second, last.frees_per_second), (2000.0, 1900.25));
+    assert_eq!((last.failures, last.fallbacks, last.foreign_frees), (1, 2, 3));
+    assert_eq!((last.mapped_bytes, last.peak_mapped_bytes, last.threads), (262144, 262144, 4));
+    assert_eq!(last.histogram, histogram);
+    assert_eq!(stats.rows[0].allocs_per_second, 1000.5);
+}
+
+#[test]
+fn crlf_line_ends_read_the_same() {
+    let text = common::session(50);
+    let crlf = text.replace('\n', "\r\n");
+    assert_eq!(parse(FILE, crlf.as_bytes()).unwrap(), parse(FILE, text.as_bytes()).unwrap());
+    assert_eq!(parse(FILE, text.as_bytes()).unwrap().rows.len(), 50);
+}
+
+#[test]
+fn rows_at_the_same_time_are_accepted() {
+    let line = "1.0,0,0,0,0,0,0,0,0,0,0,0";
+    let text = common::header() + "\n" + &row(line, [0; SIZE_CLASSES]) + &row(line, [0; SIZE_CLASSES]);
+    assert_eq!(parse(FILE, text.as_bytes()).unwrap().rows.len(), 2);
+}
+
+#[test]
+fn a_bad_whole_number_is_named_with_its_line_and_column() {
+    let error = error(&damaged(7, 3, "12a"));
+    assert_eq!(
+        error.to_string(),
+        r#"MemoryPoolNVSE.stats.csv line 7, column 3 (peak_bytes): "12a" is not a whole number"#
+    );
+    assert_eq!(error.problem, Problem::NotWhole("12a".into()));
+}
+
+#[test]
+fn numbers_of_the_wrong_kind_are_named() {
+    let cases: [(usize, usize, &str, Problem); 8] = [
+        (4, 1, "1.2.3", Problem::NotDecimal("1.2.3".into())),
+        (5, 1, "inf", Problem::NotDecimal("inf".into())),
+        (6, 5, "-5", Problem::Negative("-5".into())),
+        (8, 2, "1e6", Problem::NotWhole("1e6".into())),
+        (9, 12, "-1", Problem::Negative("-1".into())),
+        (10, 44, "99999999999999999999", Problem::TooLarge("99999999999999999999".into())),
+        (11, 6, "", Problem::NotDecimal(String::new())),
+        (12, 30, " 7", Problem::NotWhole(" 7".into())),
+    ];
+    for (line, column, value, problem) in cases {
+        let error = error(&damaged(line, column, value));
+        assert_eq!(place(&error), (line, Some(column)), "{error}");
+        assert_eq!(error.problem, problem, "{error}");
+        assert!(error.to_string().contains(&format!("({})", COLUMNS[column - 1])), "{error}");
+    }
+}
+
+#[test]
+fn long_fields_are_quoted_cut_short() {
+    let error = error(&damaged(3, 2, &"x".repeat(500)));
+    assert!(error.to_string().len() < 200, "{error}");
+    assert!(error.to_string().contains(r#""xxxxxxxx"#), "{error}");
+}
+
+#[test]
+fn a_wrong_header_names_the_column() {
+    let renamed = edit_line(&common::session(3), 1, |h| h.replace("peak_bytes", "peak"));
+    let error = error(&renamed);
+    assert_eq!(place(&error), (1, Some(3)));
+    assert_eq!(error.problem, Problem::HeaderName { found: "peak".into(), expected: "peak_bytes" });
+
+    let short = edit_line(&common::session(3), 1, |h| h.rsplit_once(',').unwrap().0.to_owned());
+    let error = self::error(&short);
+    assert_eq!(place(&error), (1, Some(44)));
+    assert_eq!(error.problem, Problem::HeaderShort(43));
+
+    let long = edit_line(&common::session(3), 1, |h| format!("{h},extra"));
+    let error = self::error(&long);
+    assert_eq!(place(&error), (1, Some(45)));
+    assert_eq!(error.problem, Problem::HeaderLong { found: "extra".into(), fields: 45 });
+}
+
+#[test]
+fn rows_with_fields_missing_or_extra_are_named() {
+    let short = edit_line(&common::session(10), 5, |r| r.split(',').take(40).collect::<Vec<_>>().join(","));
+    let error = error(&short);
+    assert_eq!(place(&error), (5, Some(41)));
+    assert_eq!(error.problem, Problem::MissingField(40));
+
+    let long = edit_line(&common::session(10), 6, |r| format!("{r},5"));
+    let error = self::error(&long);
+    assert_eq!(place(&error), (6, Some(45)));
+    assert_eq!(error.problem, Problem::ExtraField { found: "5".into(), fields: 45 });
+
+    let empty = edit_line(&common::session(10), 4, |_| String::new());
+    let error = self::error(&empty);
+    assert_eq!(place(&error), (4, None));
+    assert_eq!(error.problem, Problem::EmptyLine);
+}
+
+#[test]
+fn time_going_backwards_names_both_lines() {
+    let error = error(&damaged(9, 1, "2.5"));
+    assert_eq!(place(&error), (9, Some(1)));
+    assert!(matches!(&error.problem, Problem::Backwards { seconds, previous_line: 8, .. } if seconds == "2.5"));
+    assert!(error.to_string().contains("earlier than 7."), "{error}");
+}
+
+#[test]
+fn an_empty_file_or_a_header_alone_is_an_error() {
+    let error = error("");
+    assert_eq!((place(&error), &error.problem), ((1, None), &Problem::Empty));
+
+    let error = self::error(&(common::header() + "\n"));
+    assert_eq!((place(&error), &error.problem), ((2, None), &Problem::NoRows));
+}
+
+#[test]
+fn bytes_that_are_not_ascii_are_named() {
+    let mut bytes = common::session(5).into_bytes();
+    let third_line = bytes.iter().enumerate().filter(|(_, &b)| b == b'\n').nth(1).unwrap().0 + 1;
+    let field_4 = third_line + bytes[third_line..].iter().enumerate().filter(|(_, &b)| b == b',').nth(2).unwrap().0 + 1;
+    bytes[field_4] = 0xC3;
+    let error = parse(FILE, &bytes).unwrap_err();
+    assert_eq!(place(&error), (3, Some(4)));
+    assert_eq!(error.problem, Problem::NotAscii(0xC3));
+}
+
+#[test]
+fn a_last_line_cut_short_is_skipped_and_reported() {
+    let whole = common::session(30);
+    let last_line = whole.lines().count();
+    let last = whole.lines().last().unwrap();
+    // Cut in a field, and just after a comma (all 44 fields, the last empty).
+    let cut_in_field = &last[..last.len() / 2];
+    let cut_at_comma = last.rsplit_once(',').unwrap().0.to_owned() + ",";
+    for cut in [cut_in_field, &cut_at_comma, "1"] {
+        let text = whole.strip_suffix(&format!("{last}\n")).unwrap().to_owned() + cut;
+        let stats = parse(FILE, text.as_bytes()).expect("the cut line is skipped");
+        assert_eq!(stats.rows.len(), 29);
+        let skipped = stats.skipped.expect("the cut line is reported");
+        assert_eq!(skipped.line, last_line);
+        assert_eq!(skipped.fields, cut.split(',').count());
+        assert!(skipped.to_string().starts_with(&format!("{FILE} line {last_line}: skipped")), "{skipped}");
+    }
+}
+
+#[test]
+fn only_an_unended_incomplete_last_line_is_skipped() {
+    let whole = common::session(30);
+    // Complete, without a line end: a row like the others.
+    let stats = parse(FILE, whole.trim_end().as_bytes()).unwrap();
+    assert_eq!((stats.rows.len(), stats.skipped), (30, None));
+
+    // Incomplete but ended: damage.
+    let short = edit_line(&whole, 31, |r| r.split(',').take(20).collect::<Vec<_>>().join(","));
+    assert_eq!(place(&error(&short)), (31, Some(21)));
+
+    // Unended with a field too many: damage.
+    let long = edit_line(&whole, 31, |r| format!("{r},1"));
+    assert_eq!(place(&error(long.trim_end())), (31, Some(45)));
+
+    // The only row cut short: nothing left to read.
+    let text = common::header() + "\n1.5,100,100";
+    let error = error(&text);
+    assert_eq!((place(&error), &error.problem), ((2, None), &Problem::NoRows));
+}
+
+#[test]
+fn the_summary_reads_peaks_rates_and_classes() {
+    let mut early = [0; SIZE_CLASSES];
+    early[5] = 100;
+    let mut late = early;
+    late[4] = 300;
+    late[5] = 500;
+    late[10] = 200;
+    let text = common::header()
+        + "\n"
+        + &row("2,1000,3000,1,100,50,0,0,0,8000,9000,1", early)
+        + &row("4,5000,7000,1,300,100,0,0,0,9000,9000,2", early)
+        + &row("10,2000,7000,1,50,400,1,2,3,6000,12000,2", late);
+    let stats = parse(FILE, text.as_bytes()).unwrap();
+
+    let summary = Summary::of(&stats.rows);
+
+    assert_eq!((summary.rows, summary.seconds), (3, 10.0));
+    assert_eq!((summary.peak.value, summary.peak.seconds), (7000, 4.0));
+    assert_eq!((summary.end_live_bytes, summary.peak_mapped_bytes, summary.end_mapped_bytes), (2000, 12000, 6000));
+    // (100 * 2 + 300 * 2 + 50 * 6) / 10 and (50 * 2 + 100 * 2 + 400 * 6) / 10.
+    assert_eq!((summary.mean_allocs_per_second, summary.mean_frees_per_second), (110.0, 270.0));
+    assert_eq!((summary.highest_allocs_per_second.value, summary.highest_allocs_per_second.seconds), (300.0, 4.0));
+    assert_eq!((summary.failures, summary.fallbacks, summary.foreign_frees), (1, 2, 3));
+    let top: Vec<(usize, u64)> = summary.top_classes.iter().map(|c| (c.class, c.allocations)).collect();
+    assert_eq!(top, [(5, 500), (4, 300), (10, 200)]);
+    assert_eq!(summary.top_classes[0].share, 0.5);
+    let text = summary.to_string();
+    assert!(text.contains("up to 32 B 50.0%, up to 16 B 30.0%, up to 1 KiB 20.0%"), "{text}");
+    assert!(text.contains("peak 0.0 MiB at 4.0 s"), "{text}");
+    assert!(text.contains("failures 1, fallbacks 2, foreign frees 3"), "{text}");
+}
