@@ -9,9 +9,13 @@
 //!   allocator, natively and under Wine; a table and
 //!   `target/bench/results.json`.
 //!
+//! - `cargo xtask demo [--short]`: a minute of the synthetic game under Wine
+//!   with the plugin, its statistics CSV, and the report tool's charts.
+//!
 //! They install what is missing first (see [`setup`]) and say what they do.
 
 mod bench;
+mod demo;
 mod dist;
 mod fuzz;
 mod game;
@@ -28,6 +32,9 @@ commands:
   test    run every test (native, Windows under Wine, end to end)
   bench [--quick]  measure every workload with every allocator, natively and
                    under Wine: a table and target/bench/results.json
+  demo [--short]   a minute (--short: 5 s) of the synthetic game under Wine
+                   with the plugin: its log in short, its statistics CSV
+                   and the report tool's charts
   setup   only install what the commands above need
   fuzz [SECONDS]  fuzz the PE import reader (default 60 s; part of `test`)";
 
@@ -37,6 +44,7 @@ fn main() -> ExitCode {
         Some("dist") => dist::run(),
         Some("test") => test::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("demo") => demo::run(&args[1..]),
         Some("setup") => setup::everything(),
         Some("fuzz") => match args.get(1).map(|s| s.parse::<u32>()) {
             None => fuzz::run(60),

@@ -186,6 +186,7 @@ fn a_row_a_second_while_the_game_plays_and_the_exit_summary_last() {
     assert!(last.seconds > periodic[periodic.len() - 1].seconds, "{text}");
     assert_last_row_is_the_exit_summary(&run, last);
     assert!(!game.plugins_dir().join(PREVIOUS).exists(), "a first session has no previous file");
+    assert_report_of(&game.plugins_dir().join(CSV), rows.len());
 
     // The next session keeps this one's file and starts its own.
     let again = game.run(&["game", "--play", "1"]);
@@ -206,6 +207,21 @@ fn a_row_a_second_while_the_game_plays_and_the_exit_summary_last() {
     assert_eq!(read_csv(&game, PREVIOUS), second);
     let (_, rows) = parse(&read_csv(&game, CSV));
     assert_last_row_is_the_exit_summary(&third, rows.last().expect("rows"));
+}
+
+/// The report tool reads the file the plugin wrote, row for row, and draws
+/// its three charts beside it, at the size asked for.
+fn assert_report_of(csv: &Path, rows: usize) {
+    let size = stats_report::Size { width: 900, height: 500 };
+    let report = stats_report::report(csv, size).unwrap_or_else(|e| panic!("the report tool refused the CSV: {e}"));
+    assert_eq!(report.stats.rows.len(), rows);
+    assert_eq!(report.charts, stats_report::charts::paths(csv));
+    for chart in &report.charts {
+        let file = std::fs::File::open(chart).unwrap_or_else(|e| panic!("{}: {e}", chart.display()));
+        let reader = png::Decoder::new(std::io::BufReader::new(file)).read_info().expect("a PNG");
+        let info = reader.info();
+        assert_eq!((info.width, info.height), (size.width, size.height), "{}", chart.display());
+    }
 }
 
 #[test]

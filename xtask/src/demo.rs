@@ -1,0 +1,107 @@
+//! `cargo xtask demo [--short]`: the plugin at work without the game.
+//!
+//! A short game session under Wine: the NVSE stand-in's synthetic game
+//! (`nvse-host game`, whose game heap and static C runtime the plugin hooks
+//! inline) with the packaged DLL, its statistics CSV written every second,
+//! and game threads allocating like a game for a minute (`--short`: a few
+//! seconds). Then the log's summary, and the report tool's text summary and
+//! charts of the CSV, with where they are.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use crate::run::{self, cmd, step, Result, WINDOWS_TARGET};
+use crate::{dist, game, setup};
+
+/// How long the game plays, in seconds.
+const PLAY_SECONDS: u32 = 60;
+const SHORT_PLAY_SECONDS: u32 = 5;
+/// Game threads allocating while it plays.
+const THREADS: u32 = 4;
+/// The synthetic game's profile, in the plugins folder: the plugin hooks
+/// FalloutNV.exe by its built-in profile, and the stand-in by this one.
+const PROFILE: &str = "game.toml";
+/// The charts the report tool writes beside the CSV.
+const CHARTS: [&str; 3] = ["memory", "rate", "sizes"];
+
+pub fn run(args: &[String]) -> Result {
+    let seconds = match args.first().map(String::as_str) {
+        None => PLAY_SECONDS,
+        Some("--short") if args.len() == 1 => SHORT_PLAY_SECONDS,
+        Some(other) => return Err(format!("`cargo xtask demo` takes only --short (got {other})")),
+    };
+    step("setup (tests)", setup::for_tests)?;
+    dist::run()?;
+    let charts = demo(seconds)?;
+    println!("\ndemo: the charts of this session:");
+    for chart in &charts {
+        println!("  {}", chart.display());
+    }
+    Ok(())
+}
+
+/// The whole demo, once the DLL is packaged; returns the charts' paths.
+pub fn demo(seconds: u32) -> Result<Vec<PathBuf>> {
+    step("build the NVSE stand-in (release, i686-pc-windows-gnu) and the report tool (release)", || {
+        cmd("cargo", &["build", "--release", "--locked", "--target", WINDOWS_TARGET, "-p", "nvse-host"])?;
+        cmd("cargo", &["build", "--release", "--locked", "-p", "stats-report"])
+    })?;
+    let dir = run::target_dir().join("demo");
+    let host = run::target_dir().join(WINDOWS_TARGET).join("release").join("nvse-host.exe");
+    game::folder(&dir, &host, true, |ini| {
+        let ini = game::set_key(&ini, "Stats", "CsvIntervalSeconds", "1");
+        game::set_key(&ini, "GameHeap", "Profile", PROFILE)
+    })?;
+    let plugins = game::plugins(&dir);
+    step("the synthetic game's profile (which of its functions the plugin hooks)", || {
+        let out = game::wine(&dir, &["game-profile"]).stdin(Stdio::null()).output();
+        let out = out.map_err(|e| format!("cannot run nvse-host game-profile: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("nvse-host game-profile failed:\n{}", String::from_utf8_lossy(&out.stderr)));
+        }
+        let path = plugins.join(PROFILE);
+        fs::write(&path, out.stdout).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    })?;
+    step(&format!("a game session of {seconds} s under Wine, {THREADS} game threads"), || {
+        let (seconds, threads) = (seconds.to_string(), THREADS.to_string());
+        let mut command = game::wine(&dir, &["game", "--threads", &threads, "--play", &seconds]);
+        let (ok, output) = run::output_all(&mut command);
+        // The game's own verdicts; its line per frame is left out.
+        for line in output.lines().filter(|l| l.starts_with("nvse-host: game:")) {
+            println!("  {line}");
+        }
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("the game session failed:\n{output}"))
+        }
+    })?;
+    step("the plugin's log, in short", || summarise_log(&plugins.join("MemoryPoolNVSE.log")))?;
+    let csv = plugins.join("MemoryPoolNVSE.stats.csv");
+    step("the report of MemoryPoolNVSE.stats.csv", || {
+        let tool = run::target_dir().join("release").join("stats-report");
+        cmd(&tool.to_string_lossy(), &[&csv.to_string_lossy()])
+    })?;
+    let charts: Vec<PathBuf> = CHARTS.iter().map(|c| plugins.join(format!("MemoryPoolNVSE.stats.{c}.png"))).collect();
+    for chart in &charts {
+        let size = fs::metadata(chart).map(|m| m.len()).map_err(|e| format!("{}: {e}", chart.display()))?;
+        if size == 0 {
+            return Err(format!("{} is empty", chart.display()));
+        }
+    }
+    Ok(charts)
+}
+
+/// Prints what the plugin did and its exit numbers: the log's warnings and
+/// errors, the game heap's lines, and the exit summary.
+fn summarise_log(log: &Path) -> Result {
+    let text = fs::read_to_string(log).map_err(|e| format!("cannot read {}: {e}", log.display()))?;
+    let wanted =
+        |line: &&str| ["[WARN]", "[ERROR]", "GameHeap:", "ExitGame:", "statistics to"].iter().any(|w| line.contains(w));
+    for line in text.lines().filter(wanted) {
+        println!("  {line}");
+    }
+    println!("demo: the whole log: {}", log.display());
+    Ok(())
+}
