@@ -36,6 +36,10 @@ pub struct Settings {
     pub csv_interval_seconds: u32,
     pub leak_tracking: bool,
     pub leak_table_size: u32,
+    pub guard_pages: bool,
+    pub guard_max_size: u32,
+    pub guard_quarantine: u32,
+    pub guard_budget_mib: u32,
     pub game_heap: bool,
     pub static_crt: bool,
     pub disable_vanilla_heaps: bool,
@@ -58,6 +62,10 @@ impl Default for Settings {
             csv_interval_seconds: 0,
             leak_tracking: false,
             leak_table_size: 32_768,
+            guard_pages: false,
+            guard_max_size: 4096,
+            guard_quarantine: 4096,
+            guard_budget_mib: 128,
             game_heap: true,
             static_crt: true,
             disable_vanilla_heaps: true,
@@ -235,6 +243,10 @@ pub static KEYS: &[Key] = &[
     key!("Stats", "CsvIntervalSeconds", Kind::Number { min: 0, max: 3600 }, csv_interval_seconds: Number),
     key!("Debug", "LeakTracking", Kind::Switch, leak_tracking: Switch),
     key!("Debug", "LeakTableSize", Kind::Number { min: 1024, max: 1 << 20 }, leak_table_size: Number),
+    key!("Debug", "GuardPages", Kind::Switch, guard_pages: Switch),
+    key!("Debug", "GuardMaxSize", Kind::Number { min: 1, max: 1 << 20 }, guard_max_size: Number),
+    key!("Debug", "GuardQuarantine", Kind::Number { min: 0, max: 1 << 20 }, guard_quarantine: Number),
+    key!("Debug", "GuardBudgetMiB", Kind::Number { min: 1, max: 1024 }, guard_budget_mib: Number),
 ];
 
 /// The sections, in order.

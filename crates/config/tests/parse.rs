@@ -51,6 +51,10 @@ CsvIntervalSeconds = 5
 [Debug]
 LeakTracking = 1
 LeakTableSize = 4096
+GuardPages = 1
+GuardMaxSize = 256
+GuardQuarantine = 10
+GuardBudgetMiB = 16
 ";
     let parsed = parse(text.as_bytes());
     assert_eq!(parsed.problems, []);
@@ -69,6 +73,10 @@ LeakTableSize = 4096
             csv_interval_seconds: 5,
             leak_tracking: true,
             leak_table_size: 4096,
+            guard_pages: true,
+            guard_max_size: 256,
+            guard_quarantine: 10,
+            guard_budget_mib: 16,
             game_heap: false,
             static_crt: false,
             disable_vanilla_heaps: false,
@@ -215,7 +223,8 @@ fn settings_are_described_one_section_a_line_with_changes_marked() {
             "[GameHeap] Enabled=1 StaticCrt=1 DisableVanillaHeaps=1 Profile=(built in)",
             "[Heap] SpanMapCount=32* TouchPages=0",
             "[Stats] LogIntervalSeconds=0 CsvIntervalSeconds=0",
-            "[Debug] LeakTracking=0 LeakTableSize=32768",
+            "[Debug] LeakTracking=0 LeakTableSize=32768 GuardPages=0 GuardMaxSize=4096 GuardQuarantine=4096 \
+             GuardBudgetMiB=128",
         ]
     );
 }

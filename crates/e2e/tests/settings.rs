@@ -36,7 +36,8 @@ fn the_shipped_file_gives_the_defaults_and_no_complaint() {
         "Config:   [GameHeap] Enabled=1 StaticCrt=1 DisableVanillaHeaps=1 Profile=(built in)",
         "Config:   [Heap] SpanMapCount=16 TouchPages=0",
         "Config:   [Stats] LogIntervalSeconds=0 CsvIntervalSeconds=0",
-        "Config:   [Debug] LeakTracking=0 LeakTableSize=32768",
+        "Config:   [Debug] LeakTracking=0 LeakTableSize=32768 GuardPages=0 GuardMaxSize=4096 GuardQuarantine=4096 \
+         GuardBudgetMiB=128",
         "Preload: heap started in ",
     ]);
     // The one warning: the stand-in is not the game the built-in profile is for.

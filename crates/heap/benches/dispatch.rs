@@ -13,6 +13,9 @@
 //! (blocks freed by another thread), and realloc growth of one array at a
 //! time: `realloc` (by half again), `double`, `step` (by 16 bytes).
 //!
+//! `--guard` starts the heap with guard pages at the shipped INI's settings
+//! (`dispatch` is then the guarded engine) and prints what the pool used.
+//!
 //! `--quick` divides operation counts by 10. `--only churn dispatch` runs one
 //! combination once after a warm-up (for `valgrind --tool=callgrind`, with
 //! `--toggle-collect='*churn_steps*'` to count only the measured loop; build
@@ -326,7 +329,10 @@ fn main() {
         // SAFETY: the C runtime's functions have the family's signatures and semantics.
         unsafe { CRT.set(function, address) };
     }
-    heap::init(&heap::Config { backend: heap::Backend::Rpmalloc, ..heap::Config::DEFAULT }).expect("heap starts");
+    let guard = heap::GuardConfig { enabled: flag("--guard"), ..heap::GuardConfig::OFF };
+    let config = heap::Config { backend: heap::Backend::Rpmalloc, guard, ..heap::Config::DEFAULT };
+    let started = heap::init(&config).expect("heap starts");
+    assert_eq!(matches!(started.guard, heap::Guarding::On(_)), guard.enabled, "guard pages: {:?}", started.guard);
 
     if let Some(i) = args.iter().position(|a| a == "--only") {
         let (w, a) = (args.get(i + 1).map(String::as_str), args.get(i + 2).map(String::as_str));
@@ -341,6 +347,7 @@ fn main() {
         let (workload_name, count) = workload.spec();
         let ns = measure(workload, count / scale, 1);
         println!("{workload_name} {name}: {ns:.2} ns/op");
+        print_guard();
         return;
     }
 
@@ -365,5 +372,21 @@ fn main() {
     println!(
         "dispatch overhead over rpmalloc raw, small-block churn: {:+.1}% (goal: at most 10%)",
         (churn.0 / churn.1 - 1.0) * 100.0
+    );
+    print_guard();
+}
+
+/// With `--guard`: the pool's reservation and what it served.
+fn print_guard() {
+    let (Some(layout), Some(summary)) = (heap::guard::layout(), heap::guard::summary()) else { return };
+    println!(
+        "guard pages: {} blocks guarded, {} served unguarded (budget full); {} of {} slots used, {} KiB each, \
+         {} MiB reserved",
+        summary.guarded,
+        summary.budget_misses,
+        summary.slots_used,
+        layout.slots,
+        layout.slot_size / 1024,
+        layout.reserved >> 20
     );
 }

@@ -18,7 +18,7 @@
 use core::ffi::c_void;
 use core::ptr;
 
-use crate::backend::{self, Active, Engine, Mi, Rp, Settled};
+use crate::backend::{self, Active, Engine, Gd, Mi, Rp, Settled};
 use crate::crt::{Originals, EINVAL, ENOMEM};
 use crate::stats::{Event, PUBLISH_BYTES};
 use crate::thread;
@@ -39,6 +39,7 @@ macro_rules! dispatch {
         match backend::active() {
             Active::Rpmalloc => $f::<Rp>($($arg),*),
             Active::Mimalloc => $f::<Mi>($($arg),*),
+            Active::Guarded => $f::<Gd>($($arg),*),
             Active::Passthrough => $passthrough,
         }
     };
@@ -131,7 +132,8 @@ fn resize<E: Engine>(p: *mut u8, size: usize, align: usize) -> *mut u8 {
             return p;
         }
     }
-    let capacity = if size > usable { grown_capacity(usable, size).min(MAX_REQUEST) } else { size };
+    let capacity =
+        if size > usable && E::room_to_grow(size) { grown_capacity(usable, size).min(MAX_REQUEST) } else { size };
     let q = allocate_for::<E>(size, capacity, align, Fill::Slack);
     if !q.is_null() {
         // SAFETY: `min(usable, size)` bytes are readable at `p` and writable

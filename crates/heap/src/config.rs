@@ -49,6 +49,8 @@ pub struct Config {
     /// Where leak tracking gets the address of the code that allocated: the
     /// platform layer knows how to find it (a stack walk on Windows).
     pub caller: fn() -> usize,
+    /// Guard pages (rpmalloc only): see [`crate::guard`].
+    pub guard: crate::guard::GuardConfig,
 }
 
 fn no_caller() -> usize {
@@ -64,6 +66,7 @@ impl Config {
         track_leaks: false,
         leak_capacity: 32_768,
         caller: no_caller,
+        guard: crate::guard::GuardConfig::OFF,
     };
 }
 

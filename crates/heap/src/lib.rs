@@ -12,6 +12,7 @@
 //! | [`alloc`] | the family's semantics: sizes, zeroing, errno, foreign pointers, fallback |
 //! | `backend/` | rpmalloc, mimalloc, passthrough behind one dispatch |
 //! | [`owner`] | "is this pointer ours?" in O(1), lock-free |
+//! | [`guard`] | guard pages: blocks ending at an inaccessible page, freed ones quarantined |
 //! | [`thread`] | per-thread state, lazy start, exit |
 //! | [`stats`] | counters, summed on demand |
 //! | [`csv`] | the statistics as CSV lines |
@@ -22,7 +23,8 @@
 //! # Re-entrancy
 //! No function here allocates through `malloc`, takes a lock, or logs: the
 //! heap's own memory comes from [`os`], and the only waits are rpmalloc's
-//! internal spin on its global span cache.
+//! internal spin on its global span cache and, with guard pages on, the
+//! guarded pool's own spin lock.
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod alloc;
@@ -32,10 +34,12 @@ pub mod crt;
 pub mod csv;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
+pub mod guard;
 pub mod leaks;
 pub mod os;
 pub mod owner;
 mod passthrough;
+mod spin;
 pub mod stats;
 pub mod thread;
 
@@ -46,6 +50,7 @@ pub use alloc::{
 pub use backend::StartError;
 pub use config::{Backend, Config};
 pub use crt::{Function, Originals};
+pub use guard::GuardConfig;
 pub use stats::{snapshot as stats, Snapshot};
 pub use thread::thread_exit;
 
@@ -60,6 +65,19 @@ pub struct Started {
     /// Whether leak tracking is on (it may have been asked for and not
     /// started, if its table could not be mapped).
     pub tracking_leaks: bool,
+    /// Guard pages: off, on with this layout, or asked for and not started.
+    pub guard: Guarding,
+}
+
+/// Whether guard pages were started, and how.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Guarding {
+    /// Not asked for.
+    Off,
+    /// On, laid out so.
+    On(guard::Layout),
+    /// Asked for, not started, for this reason; the heap runs unguarded.
+    Failed(&'static str),
 }
 
 /// Starts the heap with `config`. Call once, before any hook points at the
@@ -71,7 +89,11 @@ pub fn init(config: &Config) -> Result<Started, StartError> {
     }
     let backend = backend::start(config)?;
     let tracking_leaks = config.track_leaks && leaks::start(config.leak_capacity, config.caller);
-    Ok(Started { backend, tracking_leaks })
+    let guard = match config.guard.enabled {
+        false => Guarding::Off,
+        true => backend::start_guard(&config.guard).map_or_else(Guarding::Failed, Guarding::On),
+    };
+    Ok(Started { backend, tracking_leaks, guard })
 }
 
 /// The backend serving allocations now (passthrough before [`init`]).

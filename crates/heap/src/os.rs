@@ -28,7 +28,7 @@ pub struct Region {
 mod imp {
     use super::Region;
     use windows_sys::Win32::System::Memory::{
-        VirtualAlloc, VirtualFree, MEM_COMMIT, MEM_DECOMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE,
+        VirtualAlloc, VirtualFree, MEM_COMMIT, MEM_DECOMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_NOACCESS, PAGE_READWRITE,
     };
 
     pub fn map(len: usize) -> Option<Region> {
@@ -37,6 +37,27 @@ mod imp {
         // whole granules, so the region needs no padding.
         let base = unsafe { VirtualAlloc(core::ptr::null(), len, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE) };
         (!base.is_null()).then_some(Region { base: base.cast(), padding: 0 })
+    }
+
+    pub fn reserve(len: usize) -> Option<Region> {
+        // SAFETY: as in `map`; reserved pages cannot be touched until committed.
+        let base = unsafe { VirtualAlloc(core::ptr::null(), len, MEM_RESERVE, PAGE_NOACCESS) };
+        (!base.is_null()).then_some(Region { base: base.cast(), padding: 0 })
+    }
+
+    /// # Safety
+    /// The range lies inside a reservation of ours.
+    pub unsafe fn commit(base: *mut u8, len: usize) -> bool {
+        // SAFETY: committing reserved pages of ours aliases nothing; they read as zero.
+        !unsafe { VirtualAlloc(base.cast(), len, MEM_COMMIT, PAGE_READWRITE) }.is_null()
+    }
+
+    /// # Safety
+    /// As for [`decommit`].
+    pub unsafe fn withdraw(base: *mut u8, len: usize) {
+        // SAFETY: forwarded contract; decommitted pages are reserved, and any
+        // access to them faults.
+        unsafe { decommit(base, len) }
     }
 
     /// # Safety
@@ -79,6 +100,46 @@ mod imp {
         }
         let padding = (GRANULE - (raw as usize & (GRANULE - 1))) & (GRANULE - 1);
         Some(Region { base: raw.cast::<u8>().wrapping_add(padding), padding })
+    }
+
+    pub fn reserve(len: usize) -> Option<Region> {
+        let total = granule_round(len)?.checked_add(GRANULE)?;
+        // SAFETY: a fresh anonymous private mapping no one may touch aliases
+        // nothing; MAP_NORESERVE: no swap is set aside for it.
+        let raw = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                total,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if raw == libc::MAP_FAILED {
+            return None;
+        }
+        let padding = (GRANULE - (raw as usize & (GRANULE - 1))) & (GRANULE - 1);
+        Some(Region { base: raw.cast::<u8>().wrapping_add(padding), padding })
+    }
+
+    /// # Safety
+    /// The range lies inside a reservation of ours, page-aligned.
+    pub unsafe fn commit(base: *mut u8, len: usize) -> bool {
+        // SAFETY: the pages are ours (the caller's contract); they read as
+        // zero, having never been written or having been discarded.
+        unsafe { libc::mprotect(base.cast(), len, libc::PROT_READ | libc::PROT_WRITE) == 0 }
+    }
+
+    /// # Safety
+    /// As for [`decommit`], page-aligned.
+    pub unsafe fn withdraw(base: *mut u8, len: usize) {
+        // SAFETY: forwarded contract: the contents are discarded, then any
+        // access faults.
+        unsafe {
+            libc::madvise(base.cast(), len, libc::MADV_DONTNEED);
+            libc::mprotect(base.cast(), len, libc::PROT_NONE);
+        }
     }
 
     /// # Safety
@@ -125,6 +186,40 @@ pub unsafe fn decommit(base: *mut u8, len: usize) {
     unsafe { imp::decommit(base, len) }
 }
 
+/// Reserves `len` bytes of address space at a granule boundary that no code
+/// may touch until [`commit`]ted. Released with [`release`]`(region, len)`.
+pub fn reserve(len: usize) -> Option<Region> {
+    if len == 0 {
+        return None;
+    }
+    imp::reserve(len)
+}
+
+/// Makes page-aligned reserved pages readable and writable, reading as zero.
+/// False if the system is out of memory to back them.
+///
+/// # Safety
+/// The range lies inside a region of [`reserve`], page-aligned, and none of
+/// its pages is committed.
+pub unsafe fn commit(base: *mut u8, len: usize) -> bool {
+    // SAFETY: forwarded contract.
+    unsafe { imp::commit(base, len) }
+}
+
+/// Returns page-aligned committed pages to the reserved state: their
+/// contents are gone and any access to them faults.
+///
+/// # Safety
+/// The range lies inside a region of [`reserve`], page-aligned, and nothing
+/// may use its contents any more.
+pub unsafe fn withdraw(base: *mut u8, len: usize) {
+    // SAFETY: forwarded contract.
+    unsafe { imp::withdraw(base, len) }
+}
+
+/// The page size guard pages are made of (Windows' and x86's).
+pub const PAGE: usize = 4096;
+
 /// Writes one byte of every page of `len` bytes at `base`, so that the OS
 /// supplies them now rather than at their first use.
 ///
@@ -132,7 +227,6 @@ pub unsafe fn decommit(base: *mut u8, len: usize) {
 /// The range is a fresh mapping of ours, readable and writable, that nothing
 /// else uses yet (its bytes are zero and stay zero).
 pub unsafe fn touch(base: *mut u8, len: usize) {
-    const PAGE: usize = 4096;
     for offset in (0..len).step_by(PAGE) {
         // SAFETY: `offset < len`, inside the mapping (the caller's contract);
         // a volatile write the compiler cannot drop.

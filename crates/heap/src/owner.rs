@@ -94,6 +94,25 @@ fn entry(leaf: &Leaf, addr: usize) -> &AtomicU8 {
     &leaf[(addr >> GRANULE_SHIFT) & (LEAF_ENTRIES - 1)]
 }
 
+/// Whose granules: rpmalloc's mapper marks its own with [`RPMALLOC`], the
+/// guarded pool (`crate::guard`) its reservation with [`GUARDED`]. The
+/// family's fast path compares with [`RPMALLOC`], as cheap as a test for
+/// zero, so that the guarded pool costs it nothing.
+pub type Owner = u8;
+/// Granules of rpmalloc's spans.
+pub const RPMALLOC: Owner = 1;
+/// Granules of the guarded pool.
+pub const GUARDED: Owner = 2;
+
+/// The owner of `ptr`'s granule, 0 if it is not the heap's. Wait-free: one
+/// load on 32-bit, two on 64-bit.
+#[inline(always)]
+pub fn owner_of(ptr: *const u8) -> Owner {
+    let addr = ptr as usize;
+    let Some(leaf) = table::leaf(addr) else { return 0 };
+    entry(leaf, addr).load(Ordering::Acquire)
+}
+
 /// Whether `ptr` lies in a granule the heap has mapped. Wait-free: one load
 /// on 32-bit, two on 64-bit.
 #[inline(always)]
@@ -103,10 +122,10 @@ pub fn contains(ptr: *const u8) -> bool {
     entry(leaf, addr).load(Ordering::Acquire) != 0
 }
 
-/// Marks the granules of `base .. base + len` as the heap's. `base` is
-/// granule-aligned. Returns false (marking nothing) if a leaf could not be
+/// Marks the granules of `base .. base + len` as `owner`'s (not 0). `base`
+/// is granule-aligned. Returns false (marking nothing) if a leaf could not be
 /// mapped; the caller then must not hand out memory from the range.
-pub fn mark(base: *const u8, len: usize) -> bool {
+pub fn mark(base: *const u8, len: usize, owner: Owner) -> bool {
     let granules = granules(base, len);
     // Create every leaf first, so that failure leaves nothing half-marked.
     for addr in granules.clone() {
@@ -116,7 +135,7 @@ pub fn mark(base: *const u8, len: usize) -> bool {
     }
     for addr in granules {
         if let Some(leaf) = table::leaf(addr) {
-            entry(leaf, addr).store(1, Ordering::Release);
+            entry(leaf, addr).store(owner, Ordering::Release);
         }
     }
     true
@@ -152,7 +171,8 @@ mod tests {
         let above = base.wrapping_add(3 * GRANULE);
         let (below_before, above_before) = (contains(below), contains(above));
         assert!(!contains(base));
-        assert!(mark(base, 2 * GRANULE + 1));
+        assert!(mark(base, 2 * GRANULE + 1, GUARDED));
+        assert_eq!(owner_of(base.wrapping_add(GRANULE)), GUARDED);
         for offset in [0, 1, GRANULE - 1, GRANULE, 2 * GRANULE, 3 * GRANULE - 1] {
             assert!(contains(base.wrapping_add(offset)), "offset {offset:#x}");
         }

@@ -26,8 +26,9 @@ use windows_sys::Win32::System::LibraryLoader::GetProcAddress;
 use windows_sys::Win32::System::Memory::{VirtualProtect, PAGE_READWRITE};
 use windows_sys::Win32::System::SystemServices::{IMAGE_DOS_HEADER, IMAGE_DOS_SIGNATURE, IMAGE_NT_SIGNATURE};
 
+use crate::faults;
 use crate::plugins::{self, Library};
-use crate::{file_name_of, free_hook, Fixtures};
+use crate::{file_name_of, free_hook, Bug, Fixtures};
 
 /// The plugin's answer to "did your heap allocate this block?".
 pub const IS_OWNED_EXPORT: &str = "MemoryPoolNVSE_IsOwned";
@@ -66,6 +67,8 @@ struct Api {
     churn: ChurnFn,
     leak: unsafe extern "C" fn(usize) -> i32,
     free_saved: unsafe extern "C" fn(*mut u8) -> i32,
+    overrun: faults::BugFn,
+    use_after_free: faults::BugFn,
 }
 
 /// An export of `module` as a function pointer of type `F`.
@@ -116,6 +119,8 @@ impl Api {
             churn: required!("fx_churn"),
             leak: required!("fx_leak"),
             free_saved: required!("fx_free_saved"),
+            overrun: required!("fx_overrun"),
+            use_after_free: required!("fx_use_after_free"),
         })
     }
 }
@@ -270,6 +275,18 @@ impl Harness {
 
     /// Makes every fixture leak a block of `bytes` (`--leak`), for the
     /// plugin's leak report to find.
+    /// Makes the first fixture commit `bug` (see `faults.rs`).
+    pub fn provoke(&self, bug: Bug) {
+        let Some(fixture) = self.fixtures.first() else {
+            return println!("nvse-host: provoke {}: FAILED, no fixture", bug.name());
+        };
+        let function = match bug {
+            Bug::Overrun => fixture.api.overrun,
+            Bug::UseAfterFree => fixture.api.use_after_free,
+        };
+        faults::provoke(bug, &fixture.name, function);
+    }
+
     pub fn leak(&self, bytes: usize) {
         for fixture in &self.fixtures {
             // SAFETY: fx_leak allocates and keeps the block; any size is valid.

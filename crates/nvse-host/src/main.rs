@@ -79,6 +79,10 @@
 //!                               one MainGameLoop and some churn per fixture
 //!   --cross GIVER.dll TAKER.dll after the checks, TAKER sizes, resizes and
 //!                               frees blocks GIVER allocated
+//!   --provoke overrun|use-after-free  after the checks, the first fixture
+//!                               writes one byte past a 56-byte block, or reads
+//!                               one it freed; an access violation is reported
+//!                               (faults.rs) and ends the process with code 3
 //! ```
 //!
 //! With fixtures (or `--check-host`), the session checks after the load phase
@@ -90,6 +94,8 @@
 mod bench;
 #[cfg(windows)]
 mod exits;
+#[cfg(windows)]
+mod faults;
 #[cfg(windows)]
 mod fixtures;
 #[cfg(windows)]
@@ -152,6 +158,26 @@ pub struct Fixtures {
     pub play_seconds: u32,
     /// `(giver, taker)`: blocks crossing from one fixture to another.
     pub cross: Option<(String, String)>,
+    /// A bug the first fixture commits after the checks.
+    pub provoke: Option<Bug>,
+}
+
+/// A memory bug a fixture commits on request (`--provoke`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bug {
+    /// One byte written past the end of a block.
+    Overrun,
+    /// A freed block read.
+    UseAfterFree,
+}
+
+impl Bug {
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::Overrun => "overrun",
+            Bug::UseAfterFree => "use-after-free",
+        }
+    }
 }
 
 /// When the plugin's code first runs, relative to the game's start-up.
@@ -294,6 +320,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String>
             ("--cross", _) => {
                 let taker = args.next().ok_or("--cross needs two fixtures")?;
                 scenario.fixtures.cross = Some((value, taker));
+            }
+            ("--provoke", _) => {
+                let bug = [Bug::Overrun, Bug::UseAfterFree].into_iter().find(|b| b.name() == value);
+                scenario.fixtures.provoke = Some(bug.ok_or(format!("--provoke {value}: overrun or use-after-free"))?);
             }
             ("--leak", _) => scenario.fixtures.leak = value.parse().map_err(|e| format!("--leak {value}: {e}"))?,
             ("--play-seconds", _) => {
@@ -489,6 +519,7 @@ mod tests {
                 leak: 4096,
                 play_seconds: 3,
                 cross: None,
+                provoke: None,
             }
         );
         assert!(parse(&["editor", "--check-host"]).unwrap().fixtures.check_host);

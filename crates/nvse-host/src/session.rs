@@ -89,6 +89,9 @@ pub fn run(scenario: &Scenario) -> i32 {
         if let Some((giver, taker)) = &scenario.fixtures.cross {
             passed &= harness.cross(giver, taker);
         }
+        if let Some(bug) = scenario.fixtures.provoke {
+            harness.provoke(bug);
+        }
         play_for(scenario.fixtures.play_seconds, &harness);
         if let Some(options) = &scenario.bench {
             passed &= bench::run(options, &loaded);

@@ -44,12 +44,15 @@ pub fn start(stage: &str) -> bool {
         let took = Millis(started.elapsed());
         SERVING.store(result.is_ok(), Ordering::Relaxed);
         match result {
-            Ok(started) => info!(
-                "{stage}: heap started in {took}: {}{}, leak tracking {}",
-                started.backend.name(),
-                rpmalloc_mapping(&config),
-                if started.tracking_leaks { "on" } else { "off" }
-            ),
+            Ok(started) => {
+                info!(
+                    "{stage}: heap started in {took}: {}{}, leak tracking {}",
+                    started.backend.name(),
+                    rpmalloc_mapping(&config),
+                    if started.tracking_leaks { "on" } else { "off" }
+                );
+                report_guard_start(stage, started.guard);
+            }
             Err(why) => warning!(
                 "{stage}: heap could not start {}: {why}; allocations pass through to the original allocators",
                 config.backend.name()
@@ -75,6 +78,36 @@ pub fn serving() -> Option<heap::Backend> {
     SERVING.load(Ordering::Relaxed).then(heap::backend)
 }
 
+/// Whether guard pages are on, for which blocks, and how to read the crash
+/// they cause.
+fn report_guard_start(stage: &str, guard: heap::Guarding) {
+    match guard {
+        heap::Guarding::Off => {}
+        heap::Guarding::Failed(why) => {
+            warning!("{stage}: guard pages are off: {why}; blocks are served unguarded")
+        }
+        heap::Guarding::On(layout) => {
+            info!(
+                "{stage}: guard pages on for blocks of up to {} bytes: each ends at an inaccessible page, \
+                 and the last {} freed stay inaccessible; {} reserved for {} guarded blocks, live or freed, \
+                 beyond which blocks are served unguarded",
+                layout.max_size,
+                layout.quarantine,
+                Bytes(layout.reserved as u64),
+                layout.slots
+            );
+            info!(
+                "{stage}: guard pages: a crash reading or writing just past a block, or inside a freed one, \
+                 stops at the guilty instruction: the module and address the crash logger names are the \
+                 culprit, not MemoryPoolNVSE. Blocks start {}-byte aligned, so an overrun smaller than the \
+                 padding to the next multiple is caught only when the size is a multiple of {}",
+                heap::guard::ALIGN,
+                heap::guard::ALIGN
+            );
+        }
+    }
+}
+
 /// How rpmalloc maps memory, for the log; nothing for the other backends.
 fn rpmalloc_mapping(config: &heap::Config) -> String {
     if config.backend != heap::Backend::Rpmalloc {
@@ -97,6 +130,12 @@ fn heap_config(settings: &config::Settings) -> heap::Config {
         track_leaks: settings.leak_tracking,
         leak_capacity: settings.leak_table_size as usize,
         caller: crate::callers::caller,
+        guard: heap::GuardConfig {
+            enabled: settings.guard_pages,
+            max_size: settings.guard_max_size as usize,
+            quarantine: settings.guard_quarantine as usize,
+            budget: settings.guard_budget_mib as usize * 1024 * 1024,
+        },
     }
 }
 
@@ -129,7 +168,33 @@ pub fn report(stage: &str) -> Option<heap::Snapshot> {
         s.foreign_sizes,
         s.threads,
     );
+    report_guard(stage);
     Some(s)
+}
+
+/// The guarded pool's totals, if guard pages are on.
+fn report_guard(stage: &str) {
+    let (Some(layout), Some(summary)) = (heap::guard::layout(), heap::guard::summary()) else { return };
+    let budget = if summary.budget_misses == 0 {
+        "the budget was never full".to_string()
+    } else {
+        format!(
+            "the budget was full: {} blocks small enough were served unguarded (raise GuardBudgetMiB or lower \
+             GuardMaxSize or GuardQuarantine)",
+            summary.budget_misses
+        )
+    };
+    info!(
+        "{stage}: guard pages: {} blocks guarded, at most {} of {} slots live or in quarantine; {budget}",
+        summary.guarded, summary.slots_used, layout.slots
+    );
+    if summary.bad_frees > 0 {
+        warning!(
+            "{stage}: guard pages: {} frees of a guarded block already freed (or of a pointer into one) were \
+             ignored: a double free by the caller",
+            summary.bad_frees
+        );
+    }
 }
 
 /// Writes the leak report (live blocks by caller) to the log, if leak

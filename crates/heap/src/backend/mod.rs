@@ -5,6 +5,11 @@
 //! byte read once per call of the family, whose hot paths are monomorphised
 //! per engine: dispatch costs one predictable branch.
 //!
+//! rpmalloc with guard pages (`crate::guard`) is a backend of its own,
+//! [`Active::Guarded`], so that the checks it needs cost the other backends
+//! nothing: its engine, [`Gd`], tells the pool's blocks from rpmalloc's by
+//! their granule's owner.
+//!
 //! Until [`start`] succeeds the active backend is [`Active::Passthrough`], in
 //! which nothing is owned and every call goes to the original functions.
 
@@ -22,6 +27,7 @@ pub enum Active {
     Passthrough = 0,
     Rpmalloc = 1,
     Mimalloc = 2,
+    Guarded = 3,
 }
 
 static ACTIVE: AtomicU8 = AtomicU8::new(Active::Passthrough as u8);
@@ -32,6 +38,7 @@ pub fn active() -> Active {
     match ACTIVE.load(Ordering::Relaxed) {
         1 => Active::Rpmalloc,
         2 => Active::Mimalloc,
+        3 => Active::Guarded,
         _ => Active::Passthrough,
     }
 }
@@ -72,10 +79,21 @@ pub fn start(config: &Config) -> Result<Backend, StartError> {
     Ok(config.backend)
 }
 
+/// Starts guard pages over a running rpmalloc and makes them active. The
+/// heap keeps serving unguarded if the pool cannot be had.
+pub fn start_guard(config: &crate::guard::GuardConfig) -> Result<crate::guard::Layout, &'static str> {
+    if active() != Active::Rpmalloc {
+        return Err("guard pages need the rpmalloc backend");
+    }
+    let layout = crate::guard::start(config)?;
+    ACTIVE.store(Active::Guarded as u8, Ordering::Release);
+    Ok(layout)
+}
+
 /// The backend as configuration names it.
 pub fn current_backend() -> Backend {
     match active() {
-        Active::Rpmalloc => Backend::Rpmalloc,
+        Active::Rpmalloc | Active::Guarded => Backend::Rpmalloc,
         Active::Mimalloc => Backend::Mimalloc,
         Active::Passthrough => Backend::Passthrough,
     }
@@ -87,6 +105,7 @@ pub fn owns(p: *const u8) -> bool {
     match active() {
         Active::Rpmalloc => rpmalloc::owns(p),
         Active::Mimalloc => mimalloc::owns(p),
+        Active::Guarded => crate::owner::contains(p),
         Active::Passthrough => false,
     }
 }
@@ -97,7 +116,7 @@ pub fn owns(p: *const u8) -> bool {
 /// thread: its calls count into the shared counters.
 pub fn thread_start() -> Option<*mut c_void> {
     match active() {
-        Active::Rpmalloc => rpmalloc::thread_start(),
+        Active::Rpmalloc | Active::Guarded => rpmalloc::thread_start(),
         Active::Mimalloc => mimalloc::thread_start(),
         Active::Passthrough => None,
     }
@@ -106,7 +125,7 @@ pub fn thread_start() -> Option<*mut c_void> {
 /// Ends the calling thread's backend heap, `heap` as [`thread_start`] gave it.
 pub fn thread_finish(heap: *mut c_void) {
     match active() {
-        Active::Rpmalloc => rpmalloc::thread_finish(heap),
+        Active::Rpmalloc | Active::Guarded => rpmalloc::thread_finish(heap),
         Active::Mimalloc => mimalloc::thread_finish(),
         Active::Passthrough => {}
     }
@@ -139,6 +158,12 @@ pub trait Engine {
     /// The request recorded by [`Engine::settle`] or
     /// [`Engine::settle_in_place`], if they recorded one.
     fn recorded_request(p: *const u8) -> Option<usize>;
+    /// Whether a block growing to `size` bytes may be given room to grow
+    /// further (see `alloc::grown_capacity`), rather than exactly `size`.
+    #[inline(always)]
+    fn room_to_grow(_size: usize) -> bool {
+        true
+    }
 }
 
 /// What [`Engine::settle`] found of a block just handed out or resized.
@@ -207,3 +232,75 @@ macro_rules! engine {
 
 engine!(Rp, rpmalloc);
 engine!(Mi, mimalloc);
+
+/// rpmalloc with guard pages as an [`Engine`]: requests the pool takes are
+/// guarded, the rest are rpmalloc's; every block is told apart by its
+/// granule's owner.
+pub struct Gd;
+
+#[inline]
+fn guarded(p: *const u8) -> bool {
+    crate::guard::contains(p)
+}
+
+impl Engine for Gd {
+    fn owns(p: *const u8) -> bool {
+        crate::owner::contains(p)
+    }
+    fn alloc(heap: *mut c_void, size: usize, align: usize) -> *mut u8 {
+        // `_aligned_*` blocks are left unguarded.
+        if align == 0 {
+            let p = crate::guard::alloc(size);
+            if !p.is_null() {
+                return p;
+            }
+        }
+        Rp::alloc(heap, size, align)
+    }
+    fn free(p: *mut u8) {
+        if guarded(p) {
+            crate::guard::free(p)
+        } else {
+            Rp::free(p)
+        }
+    }
+    fn usable_size(p: *const u8) -> usize {
+        if guarded(p) {
+            crate::guard::usable_size(p)
+        } else {
+            Rp::usable_size(p)
+        }
+    }
+    fn settle(p: *mut u8, size: usize, capacity: usize, align: usize) -> Settled {
+        if guarded(p) {
+            let usable = crate::guard::usable_size(p);
+            Settled { usable, counted: usable, recorded: true }
+        } else {
+            Rp::settle(p, size, capacity, align)
+        }
+    }
+    fn settle_in_place(p: *mut u8, size: usize) -> Option<Settled> {
+        if !guarded(p) {
+            return Rp::settle_in_place(p, size);
+        }
+        let usable = crate::guard::usable_size(p);
+        crate::guard::resize_in_place(p, size).then_some(Settled { usable, counted: usable, recorded: true })
+    }
+    fn counted_size(p: *const u8) -> usize {
+        if guarded(p) {
+            crate::guard::usable_size(p)
+        } else {
+            Rp::counted_size(p)
+        }
+    }
+    fn recorded_request(p: *const u8) -> Option<usize> {
+        if guarded(p) {
+            Some(crate::guard::request(p))
+        } else {
+            Rp::recorded_request(p)
+        }
+    }
+    fn room_to_grow(size: usize) -> bool {
+        !crate::guard::takes(size)
+    }
+}

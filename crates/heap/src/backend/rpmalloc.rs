@@ -47,7 +47,7 @@ pub fn start(config: &Config) -> Result<(), StartError> {
 /// ours. The padding goes back to us in `unmap` through `offset`.
 unsafe extern "C" fn map(size: usize, offset: *mut usize) -> *mut c_void {
     let Some(region) = crate::os::map(size) else { return core::ptr::null_mut() };
-    if !crate::owner::mark(region.base, size) {
+    if !crate::owner::mark(region.base, size, crate::owner::RPMALLOC) {
         // SAFETY: the mapping was made just above and never shared.
         unsafe { crate::os::release(region, size) };
         return core::ptr::null_mut();
@@ -87,7 +87,7 @@ unsafe extern "C" fn unmap(address: *mut c_void, size: usize, offset: usize, rel
 /// Whether rpmalloc mapped the granule `p` lies in.
 #[inline(always)]
 pub fn owns(p: *const u8) -> bool {
-    crate::owner::contains(p)
+    crate::owner::owner_of(p) == crate::owner::RPMALLOC
 }
 
 #[inline(always)]
