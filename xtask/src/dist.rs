@@ -4,6 +4,7 @@
 //! target/dist/NVSE/Plugins/MemoryPoolNVSE.dll
 //! target/dist/NVSE/Plugins/MemoryPoolNVSE.ini
 //! target/dist/NVSE/Plugins/MemoryPoolNVSE.h    (the C API, for mod authors)
+//! target/dist/NVSE/Plugins/MemoryPoolNVSE-README.txt  (for players: install, the log, switching off)
 //! target/dist/MemoryPoolNVSE-<version>.zip     (NVSE/ at its root, as mod managers install into Data)
 //! ```
 
@@ -18,6 +19,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 const DLL: &str = "MemoryPoolNVSE.dll";
 const INI: &str = "MemoryPoolNVSE.ini";
 const HEADER: &str = "MemoryPoolNVSE.h";
+const README: &str = "MemoryPoolNVSE-README.txt";
 
 /// Where the packaged files go.
 pub fn dist_dir() -> PathBuf {
@@ -46,15 +48,17 @@ fn package() -> Result {
     copy(&built, &plugins.join(DLL))?;
     copy(&run::root().join("crates/plugin").join(INI), &plugins.join(INI))?;
     copy(&run::root().join("crates/plugin/include").join(HEADER), &plugins.join(HEADER))?;
+    copy(&run::root().join("crates/plugin").join(README), &plugins.join(README))?;
 
     let zip_path = dist_dir().join(format!("MemoryPoolNVSE-{VERSION}.zip"));
     let entries: Vec<(String, PathBuf)> =
-        [DLL, INI, HEADER].iter().map(|file| (format!("NVSE/Plugins/{file}"), plugins.join(file))).collect();
+        [DLL, INI, HEADER, README].iter().map(|file| (format!("NVSE/Plugins/{file}"), plugins.join(file))).collect();
     write_zip(&zip_path, &entries)?;
     let size = fs::metadata(plugins.join(DLL)).map(|m| m.len()).unwrap_or(0);
     println!("dist: {} ({size} bytes)", plugins.join(DLL).display());
     println!("dist: {}", plugins.join(INI).display());
     println!("dist: {}", plugins.join(HEADER).display());
+    println!("dist: {}", plugins.join(README).display());
     println!("dist: {}", zip_path.display());
     Ok(())
 }

@@ -7,7 +7,9 @@
 //!    under Wine by cargo's target runner (`xtask/wine-runner.sh`);
 //! 3. the benchmark's smoke run: every workload with every allocator for a
 //!    few thousand operations, natively and under Wine (numbers not judged);
-//! 4. fuzzing: the PE import reader, fed arbitrary bytes for a bounded time.
+//! 4. the demo (`cargo xtask demo --short`): a few seconds of the synthetic
+//!    game with the plugin, its statistics CSV and the report's charts;
+//! 5. fuzzing: the PE import reader, fed arbitrary bytes for a bounded time.
 
 use std::process::Command;
 
@@ -30,6 +32,7 @@ pub fn run(args: &[String]) -> Result {
     step("native tests (with end-to-end scenarios under Wine)", native)?;
     step("Windows tests under Wine (i686-pc-windows-gnu)", windows)?;
     step("benchmark smoke run", crate::bench::smoke)?;
+    step("the demo, short", crate::demo::short)?;
     crate::fuzz::run(FUZZ_SECONDS)?;
     println!("\nxtask: all tests passed");
     Ok(())
