@@ -20,7 +20,7 @@ use core::ptr;
 
 use crate::backend::{self, Active, Engine, Gd, Mi, Rp, Settled};
 use crate::crt::{Originals, EINVAL, ENOMEM};
-use crate::stats::{Event, PUBLISH_BYTES};
+use crate::stats::{Count as _, Event, PUBLISH_BYTES};
 use crate::thread;
 use crate::{leaks, passthrough};
 

@@ -1,9 +1,13 @@
 //! Statistics: per-thread counters, summed when read.
 //!
 //! Each thread counts into its own [`Counters`] (see [`crate::thread`]) with
-//! plain loads and stores: one writer, no `lock` prefix on the hot path.
-//! A thread without a state of its own (it only frees, or it has ended its
-//! use of the heap) counts into [`SHARED`] with atomic additions instead.
+//! plain loads and stores of machine words: one writer, no `lock` prefix,
+//! and on 32-bit x86 one `add` to memory rather than a 64-bit update through
+//! SSE registers. A word cannot count a whole session, so the owner folds
+//! its words into 64-bit totals whenever it publishes (below), under a
+//! sequence counter that lets readers take totals and words as one. A thread
+//! without a state of its own (it only frees, or it has ended its use of the
+//! heap) counts into [`SHARED`] with 64-bit atomic additions instead.
 //! A reader sums every thread's counters; the sums are exact once the threads
 //! are quiet and at most a few operations behind while they run.
 //!
@@ -13,7 +17,7 @@
 //! peak is taken there: it is exact to within that many small operations per
 //! running thread.
 
-use core::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{fence, AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 
 /// Power-of-two size classes of the histogram: class `k` counts requests of
 /// `2^(k-1) < size <= 2^k` bytes (class 0: 0 and 1 byte); the last class
@@ -29,8 +33,39 @@ pub const PUBLISH_EVERY: u32 = 256;
 const SLOTS: usize = usize::BITS as usize;
 /// Blocks this large are published as soon as they are allocated, so that
 /// the peak never misses one (a backend may publish smaller ones at once
-/// too: rpmalloc every block alone in its span).
+/// too: rpmalloc every block alone in its span). Between two publications a
+/// thread's words grow by less than [`PUBLISH_EVERY`] times this: far from
+/// wrapping, even in 32 bits.
 pub const PUBLISH_BYTES: usize = 64 * 1024;
+
+/// What a set of counters counts: indices of its words.
+const FREES: usize = 0;
+const BYTES_ALLOCATED: usize = 1;
+const BYTES_FREED: usize = 2;
+const FAILURES: usize = 3;
+const FOREIGN_FREES: usize = 4;
+const FOREIGN_REALLOCS: usize = 5;
+const FOREIGN_SIZES: usize = 6;
+const FALLBACKS: usize = 7;
+/// Allocations by slot (see [`slot`]); folded into the size classes when
+/// read. Their sum is the allocation count.
+const HISTOGRAM: usize = 8;
+const WORDS: usize = HISTOGRAM + SLOTS;
+
+/// Publications between two folds of a thread's words: a word's counts grow
+/// by at most [`PUBLISH_EVERY`] per publication, so they stay far from
+/// wrapping; the byte counts are watched (see [`FOLD_BYTES`]). Counts of
+/// foreign blocks and failures, which publish nothing, wrap only after
+/// 2^32 such events on a 32-bit thread that never allocates nor frees.
+const FOLD_EVERY: u32 = 64;
+/// A byte count past this folds at the next publication: a quarter of a
+/// word's range, which the few operations before it cannot overflow.
+const FOLD_BYTES: usize = usize::MAX / 4;
+
+/// Reads of a thread's totals retried while its owner folds them; past this
+/// the last read is taken as it is (a thread killed in the middle of a fold
+/// never finishes it), off by at most one publication's worth.
+const READ_ATTEMPTS: u32 = 1000;
 
 /// Something the heap counts.
 #[derive(Clone, Copy, Debug)]
@@ -52,28 +87,41 @@ pub enum Event {
     ForeignSize,
 }
 
-/// A set of counters. `SHARED == false`: one thread's, written by that thread
-/// alone with plain loads and stores; all zeros is the initial state (states
-/// live in zeroed pages). `SHARED == true`: [`SHARED`], written by any thread
-/// with atomic additions.
-pub struct Counters<const SHARED: bool = false> {
-    frees: AtomicU64,
-    bytes_allocated: AtomicU64,
-    bytes_freed: AtomicU64,
-    failures: AtomicU64,
-    foreign_frees: AtomicU64,
-    foreign_reallocs: AtomicU64,
-    foreign_sizes: AtomicU64,
-    fallbacks: AtomicU64,
-    /// Allocations by slot (see [`slot`]); folded into the size classes
-    /// when read. Their sum is the allocation count.
-    histogram: [AtomicU64; SLOTS],
+/// One thread's counters, written by that thread alone; all zeros is the
+/// initial state (states live in zeroed pages).
+pub struct Counters {
+    /// Counts since the last fold, in machine words: the hot path's.
+    words: [AtomicUsize; WORDS],
+    /// Counts up to the last fold.
+    totals: [AtomicU64; WORDS],
+    /// Odd while the owner folds `words` into `totals`.
+    sequence: AtomicU32,
     /// Operations left before the next publication, minus one: the
     /// operation that takes it below zero publishes.
     countdown: AtomicI32,
+    /// Publications left before the next fold (owner only).
+    countdown_to_fold: AtomicU32,
+    /// The histogram's sum in `totals`: allocations up to the last fold
+    /// (owner only), so that a publication sums only the words.
+    folded_allocations: AtomicU64,
     /// Net live bytes and blocks already published.
-    published_bytes: AtomicI64,
-    published_blocks: AtomicI64,
+    published: Published,
+}
+
+/// The counters of threads that have no state of their own, written by any
+/// thread with atomic additions.
+pub struct SharedCounters {
+    totals: [AtomicU64; WORDS],
+    /// As in [`Counters`]; racy (two threads may take the same value): it
+    /// only spaces publications out, which any thread may make.
+    countdown: AtomicI32,
+    published: Published,
+}
+
+/// What a set of counters last published.
+struct Published {
+    bytes: AtomicI64,
+    blocks: AtomicI64,
 }
 
 /// Global totals of published live bytes and blocks, and their peaks.
@@ -86,18 +134,11 @@ static MAPPED: AtomicI64 = AtomicI64::new(0);
 static PEAK_MAPPED: AtomicI64 = AtomicI64::new(0);
 
 /// The counters of threads that have no state of their own.
-pub static SHARED: Counters<true> = Counters::new();
-
-/// Adds to a counter: a load and a store where only this thread writes it
-/// (no RMW on the hot path), an atomic addition where any thread may.
-#[inline(always)]
-fn bump<const SHARED: bool>(counter: &AtomicU64, n: u64) {
-    if SHARED {
-        counter.fetch_add(n, Relaxed);
-    } else {
-        counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
-    }
-}
+pub static SHARED: SharedCounters = SharedCounters {
+    totals: [const { AtomicU64::new(0) }; WORDS],
+    countdown: AtomicI32::new(0),
+    published: Published { bytes: AtomicI64::new(0), blocks: AtomicI64::new(0) },
+};
 
 /// The histogram class of a request of `size` bytes.
 #[inline(always)]
@@ -117,41 +158,34 @@ fn slot(size: usize) -> usize {
     (size.max(1).wrapping_mul(2).wrapping_sub(1) | 1).ilog2() as usize
 }
 
-impl<const SHARED: bool> Counters<SHARED> {
-    const fn new() -> Self {
-        Counters {
-            frees: AtomicU64::new(0),
-            bytes_allocated: AtomicU64::new(0),
-            bytes_freed: AtomicU64::new(0),
-            failures: AtomicU64::new(0),
-            foreign_frees: AtomicU64::new(0),
-            foreign_reallocs: AtomicU64::new(0),
-            foreign_sizes: AtomicU64::new(0),
-            fallbacks: AtomicU64::new(0),
-            histogram: [const { AtomicU64::new(0) }; SLOTS],
-            countdown: AtomicI32::new(0),
-            published_bytes: AtomicI64::new(0),
-            published_blocks: AtomicI64::new(0),
-        }
-    }
+/// A set of counters as the hot path sees it: [`Counters`] or
+/// [`SharedCounters`]. Everything an event changes is independent of the
+/// rest; only a block of [`PUBLISH_BYTES`] or more, or the end of a
+/// countdown, takes the cold path.
+pub trait Count {
+    /// Adds `n` to word `index`.
+    fn bump(&self, index: usize, n: usize);
+    /// The countdown to the next publication, one operation further.
+    fn tick(&self) -> i32;
+    /// Moves the net change since the last publication into the global
+    /// totals and updates the peaks.
+    fn publish(&self);
 
-    /// Counts `event`. The counters an event touches are independent of
-    /// each other; only a block of [`PUBLISH_BYTES`] or more, or the end of a
-    /// countdown, takes the cold path.
+    /// Counts `event`.
     #[inline(always)]
-    pub fn record(&self, event: Event) {
+    fn record(&self, event: Event) {
         match event {
             Event::Allocated { requested, usable } => self.allocated(requested, usable, usable >= PUBLISH_BYTES),
             Event::Freed { usable } => {
-                bump::<SHARED>(&self.frees, 1);
-                bump::<SHARED>(&self.bytes_freed, usable as u64);
-                self.tick();
+                self.bump(FREES, 1);
+                self.bump(BYTES_FREED, usable);
+                self.operation();
             }
-            Event::Failed => bump::<SHARED>(&self.failures, 1),
-            Event::FellBack => bump::<SHARED>(&self.fallbacks, 1),
-            Event::ForeignFree => bump::<SHARED>(&self.foreign_frees, 1),
-            Event::ForeignRealloc => bump::<SHARED>(&self.foreign_reallocs, 1),
-            Event::ForeignSize => bump::<SHARED>(&self.foreign_sizes, 1),
+            Event::Failed => self.bump(FAILURES, 1),
+            Event::FellBack => self.bump(FALLBACKS, 1),
+            Event::ForeignFree => self.bump(FOREIGN_FREES, 1),
+            Event::ForeignRealloc => self.bump(FOREIGN_REALLOCS, 1),
+            Event::ForeignSize => self.bump(FOREIGN_SIZES, 1),
         }
     }
 
@@ -160,78 +194,167 @@ impl<const SHARED: bool> Counters<SHARED> {
     /// once). A backend that knows a block's kind from its metadata passes
     /// that, and spares the hot path a comparison.
     #[inline(always)]
-    pub fn allocated(&self, requested: usize, usable: usize, large: bool) {
+    fn allocated(&self, requested: usize, usable: usize, large: bool) {
         debug_assert!(large || usable < PUBLISH_BYTES);
-        bump::<SHARED>(&self.bytes_allocated, usable as u64);
-        bump::<SHARED>(&self.histogram[slot(requested)], 1);
+        self.bump(BYTES_ALLOCATED, usable);
+        self.bump(HISTOGRAM + slot(requested), 1);
         if large {
             self.publish();
         } else {
-            self.tick();
+            self.operation();
         }
     }
 
-    /// Counts an operation towards the next publication. For [`SHARED`] the
-    /// countdown is racy (two threads may take the same value): it only
-    /// spaces publications out, which any thread may make.
+    /// Counts an operation towards the next publication.
     #[inline(always)]
-    fn tick(&self) {
-        let left = if SHARED {
-            let left = self.countdown.load(Relaxed).wrapping_sub(1);
-            self.countdown.store(left, Relaxed);
-            left
-        } else {
-            let countdown = self.countdown.as_ptr();
-            // SAFETY: a thread's own countdown is read and written by that
-            // thread alone (its operations, its `publish`, its exit), never
-            // by a reader of the statistics: plain accesses race with
-            // nothing, and let the decrement and its test be one instruction
-            // on memory.
-            unsafe {
-                *countdown = (*countdown).wrapping_sub(1);
-                *countdown
-            }
-        };
-        if left < 0 {
+    fn operation(&self) {
+        if self.tick() < 0 {
             self.publish();
         }
     }
+}
 
-    /// Moves this thread's net change since the last publication into the
-    /// global totals and updates the peaks. Called by the owner, and when the
-    /// owner exits. For [`SHARED`], racing publishers may leave the totals
-    /// off by their last events; the next publication corrects them.
+impl Count for Counters {
+    #[inline(always)]
+    fn bump(&self, index: usize, n: usize) {
+        let word = &self.words[index];
+        word.store(word.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+
+    #[inline(always)]
+    fn tick(&self) -> i32 {
+        let countdown = self.countdown.as_ptr();
+        // SAFETY: a thread's own countdown is read and written by that
+        // thread alone (its operations, its `publish`, its exit), never by a
+        // reader of the statistics: plain accesses race with nothing, and
+        // let the decrement and its test be one instruction on memory.
+        unsafe {
+            *countdown = (*countdown).wrapping_sub(1);
+            *countdown
+        }
+    }
+
+    /// Called by the owner, and when the owner exits. Folds the words into
+    /// the totals every [`FOLD_EVERY`] publications, or sooner when a byte
+    /// count nears a quarter of a word's range: no word ever wraps.
     #[cold]
-    pub fn publish(&self) {
+    fn publish(&self) {
+        let folds_in = self.countdown_to_fold.load(Relaxed);
+        let bytes = self.words[BYTES_ALLOCATED].load(Relaxed).max(self.words[BYTES_FREED].load(Relaxed));
+        if folds_in == 0 || bytes >= FOLD_BYTES {
+            self.fold();
+            self.countdown_to_fold.store(FOLD_EVERY - 1, Relaxed);
+        } else {
+            self.countdown_to_fold.store(folds_in - 1, Relaxed);
+        }
         self.countdown.store(PUBLISH_EVERY as i32 - 1, Relaxed);
-        let live_bytes = self.bytes_allocated.load(Relaxed).wrapping_sub(self.bytes_freed.load(Relaxed)) as i64;
-        let live_blocks = self.allocations().wrapping_sub(self.frees.load(Relaxed)) as i64;
-        let bytes = live_bytes.wrapping_sub(self.published_bytes.swap(live_bytes, Relaxed));
-        let blocks = live_blocks.wrapping_sub(self.published_blocks.swap(live_blocks, Relaxed));
+        let own = |index: usize| self.totals[index].load(Relaxed).wrapping_add(self.words[index].load(Relaxed) as u64);
+        let recent: u64 = self.words[HISTOGRAM..].iter().map(|slot| slot.load(Relaxed) as u64).sum();
+        let allocations = self.folded_allocations.load(Relaxed).wrapping_add(recent);
+        let live_bytes = own(BYTES_ALLOCATED).wrapping_sub(own(BYTES_FREED));
+        self.published.publish(live_bytes, allocations.wrapping_sub(own(FREES)));
+    }
+}
+
+impl Counters {
+    /// Adds every word to its total and clears it, as one change for
+    /// readers (see [`Counters::read`]). Owner only.
+    fn fold(&self) {
+        let sequence = self.sequence.load(Relaxed);
+        self.sequence.store(sequence.wrapping_add(1), Relaxed);
+        fence(Release);
+        let allocations: u64 = self.words[HISTOGRAM..].iter().map(|slot| slot.load(Relaxed) as u64).sum();
+        self.folded_allocations.store(self.folded_allocations.load(Relaxed).wrapping_add(allocations), Relaxed);
+        for (word, total) in self.words.iter().zip(&self.totals) {
+            let n = word.load(Relaxed) as u64;
+            total.store(total.load(Relaxed).wrapping_add(n), Relaxed);
+            word.store(0, Relaxed);
+        }
+        self.sequence.store(sequence.wrapping_add(2), Release);
+    }
+
+    /// Every count, from any thread: totals and words taken between two
+    /// equal, even reads of the sequence counter, so that no fold is seen
+    /// half done.
+    fn read(&self) -> [u64; WORDS] {
+        let mut counts = [0; WORDS];
+        for _ in 0..READ_ATTEMPTS {
+            let before = self.sequence.load(Acquire);
+            self.read_into(&mut counts);
+            fence(Acquire);
+            if before % 2 == 0 && self.sequence.load(Relaxed) == before {
+                return counts;
+            }
+            core::hint::spin_loop();
+        }
+        counts
+    }
+
+    fn read_into(&self, counts: &mut [u64; WORDS]) {
+        for ((count, word), total) in counts.iter_mut().zip(&self.words).zip(&self.totals) {
+            *count = total.load(Relaxed).wrapping_add(word.load(Relaxed) as u64);
+        }
+    }
+}
+
+impl Count for SharedCounters {
+    #[inline(always)]
+    fn bump(&self, index: usize, n: usize) {
+        self.totals[index].fetch_add(n as u64, Relaxed);
+    }
+
+    #[inline(always)]
+    fn tick(&self) -> i32 {
+        let left = self.countdown.load(Relaxed).wrapping_sub(1);
+        self.countdown.store(left, Relaxed);
+        left
+    }
+
+    /// Racing publishers may leave the global totals off by their last
+    /// events; the next publication corrects them.
+    #[cold]
+    fn publish(&self) {
+        self.countdown.store(PUBLISH_EVERY as i32 - 1, Relaxed);
+        let counts = self.read();
+        let allocations: u64 = counts[HISTOGRAM..].iter().fold(0, |sum, &n| sum.wrapping_add(n));
+        let live_bytes = counts[BYTES_ALLOCATED].wrapping_sub(counts[BYTES_FREED]);
+        self.published.publish(live_bytes, allocations.wrapping_sub(counts[FREES]));
+    }
+}
+
+impl SharedCounters {
+    fn read(&self) -> [u64; WORDS] {
+        core::array::from_fn(|index| self.totals[index].load(Relaxed))
+    }
+}
+
+impl Published {
+    /// Publishes this set's live bytes and blocks, as a change since its
+    /// last publication, and takes the peaks.
+    fn publish(&self, live_bytes: u64, live_blocks: u64) {
+        let (live_bytes, live_blocks) = (live_bytes as i64, live_blocks as i64);
+        let bytes = live_bytes.wrapping_sub(self.bytes.swap(live_bytes, Relaxed));
+        let blocks = live_blocks.wrapping_sub(self.blocks.swap(live_blocks, Relaxed));
         let global_bytes = LIVE_BYTES.fetch_add(bytes, Relaxed).wrapping_add(bytes);
         let global_blocks = LIVE_BLOCKS.fetch_add(blocks, Relaxed).wrapping_add(blocks);
         PEAK_BYTES.fetch_max(global_bytes, Relaxed);
         PEAK_BLOCKS.fetch_max(global_blocks, Relaxed);
     }
+}
 
-    /// Allocations made: the histogram's sum (one counter less per `malloc`).
-    fn allocations(&self) -> u64 {
-        self.histogram.iter().map(|class| class.load(Relaxed)).fold(0, u64::wrapping_add)
-    }
-
-    fn add_into(&self, s: &mut Snapshot) {
-        s.allocations += self.allocations();
-        s.frees += self.frees.load(Relaxed);
-        s.bytes_allocated += self.bytes_allocated.load(Relaxed);
-        s.bytes_freed += self.bytes_freed.load(Relaxed);
-        s.failures += self.failures.load(Relaxed);
-        s.foreign_frees += self.foreign_frees.load(Relaxed);
-        s.foreign_reallocs += self.foreign_reallocs.load(Relaxed);
-        s.foreign_sizes += self.foreign_sizes.load(Relaxed);
-        s.fallbacks += self.fallbacks.load(Relaxed);
-        for (slot, count) in self.histogram.iter().enumerate() {
-            s.histogram[slot.min(SIZE_CLASSES - 1)] += count.load(Relaxed);
-        }
+/// Adds one set of counts (see [`Counters::read`]) into a snapshot.
+fn add_into(counts: &[u64; WORDS], s: &mut Snapshot) {
+    s.allocations += counts[HISTOGRAM..].iter().sum::<u64>();
+    s.frees += counts[FREES];
+    s.bytes_allocated += counts[BYTES_ALLOCATED];
+    s.bytes_freed += counts[BYTES_FREED];
+    s.failures += counts[FAILURES];
+    s.foreign_frees += counts[FOREIGN_FREES];
+    s.foreign_reallocs += counts[FOREIGN_REALLOCS];
+    s.foreign_sizes += counts[FOREIGN_SIZES];
+    s.fallbacks += counts[FALLBACKS];
+    for (slot, count) in counts[HISTOGRAM..].iter().enumerate() {
+        s.histogram[slot.min(SIZE_CLASSES - 1)] += count;
     }
 }
 
@@ -292,9 +415,9 @@ impl Snapshot {
 /// Sums the counters of every thread into a snapshot.
 pub fn snapshot() -> Snapshot {
     let mut s = Snapshot::default();
-    SHARED.add_into(&mut s);
+    add_into(&SHARED.read(), &mut s);
     crate::thread::for_each(|state, live| {
-        state.counters.add_into(&mut s);
+        add_into(&state.counters.read(), &mut s);
         s.threads += u64::from(live);
     });
     s.live_blocks = s.allocations.saturating_sub(s.frees);
@@ -309,6 +432,64 @@ pub fn snapshot() -> Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fresh() -> Box<Counters> {
+        // SAFETY: all zeros is a valid `Counters` (atomics), its initial state.
+        Box::new(unsafe { core::mem::zeroed() })
+    }
+
+    /// Counts stay exact across folds, large blocks and byte counts past a
+    /// quarter of a word, which fold at once.
+    #[test]
+    fn counts_are_exact_across_folds() {
+        let counters = fresh();
+        let (mut allocated, mut freed) = (0u64, 0u64);
+        for i in 0..100_000usize {
+            let usable = if i % 1000 == 0 { 1 << 20 } else { 16 + i % 512 };
+            counters.record(Event::Allocated { requested: usable, usable });
+            counters.record(Event::Freed { usable });
+            (allocated, freed) = (allocated + usable as u64, freed + usable as u64);
+        }
+        let big = FOLD_BYTES + 1;
+        counters.record(Event::Allocated { requested: 1, usable: big });
+        counters.record(Event::Allocated { requested: 1, usable: big });
+        allocated += 2 * big as u64;
+        let counts = counters.read();
+        assert_eq!(counts[BYTES_ALLOCATED], allocated);
+        assert_eq!(counts[BYTES_FREED], freed);
+        assert_eq!(counts[FREES], 100_000);
+        assert_eq!(counts[HISTOGRAM..].iter().sum::<u64>(), 100_002);
+        assert!(counters.words.iter().all(|w| (w.load(Relaxed) as u64) < FOLD_BYTES as u64));
+    }
+
+    /// A reader never sees a fold half done: the count it reads never goes
+    /// back, while the owner counts and folds at every other allocation
+    /// (byte counts past [`FOLD_BYTES`] fold at once).
+    #[test]
+    fn readers_see_counts_only_grow() {
+        const ALLOCATIONS: u64 = 2_000_000;
+        let counters: &'static Counters = Box::leak(fresh());
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let blocks = HISTOGRAM + slot(64);
+        let mut reads = 0u64;
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                for _ in 0..ALLOCATIONS {
+                    counters.record(Event::Allocated { requested: 64, usable: FOLD_BYTES / 2 + 1 });
+                }
+                done.store(true, Release);
+            });
+            let mut last = 0;
+            while !done.load(Acquire) {
+                let now = counters.read()[blocks];
+                assert!(now >= last, "a count went back from {last} to {now}");
+                last = now;
+                reads += 1;
+            }
+        });
+        assert_eq!(counters.read()[blocks], ALLOCATIONS);
+        assert!(reads > 100, "the reader ran {reads} times only");
+    }
 
     #[test]
     fn size_classes_are_powers_of_two() {

@@ -26,7 +26,7 @@
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
-use crate::stats::{Counters, Event, SHARED};
+use crate::stats::{Count as _, Counters, Event, SHARED};
 
 /// What the heap keeps per thread. Cache-line aligned: neighbouring
 /// threads' counters never share a line.
