@@ -21,15 +21,29 @@ fn source(path: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
-#[test]
-fn the_c_api_header_is_shipped_beside_the_dll_and_in_the_zip() {
-    let header = source("include/MemoryPoolNVSE.h");
-    let beside = std::fs::read(plugins_dir().join("MemoryPoolNVSE.h")).expect("MemoryPoolNVSE.h beside the DLL");
-    assert_eq!(beside, header, "the packaged header is not the source's");
-
+/// Opens the package's zip.
+fn package_zip() -> zip::ZipArchive<std::fs::File> {
     let file = std::fs::File::open(zip_path()).expect("the package's zip");
-    let mut zip = zip::ZipArchive::new(file).expect("a zip archive");
-    let mut names: Vec<String> = zip.file_names().map(|name| name.expect("an entry name").into_owned()).collect();
+    zip::ZipArchive::new(file).expect("a zip archive")
+}
+
+/// Checks that the source file `path` (under `crates/plugin`) is packaged as
+/// `name` beside the DLL and in the zip, byte for byte; returns it.
+fn assert_shipped(path: &str, name: &str) -> Vec<u8> {
+    let source = source(path);
+    let beside = std::fs::read(plugins_dir().join(name)).unwrap_or_else(|e| panic!("{name} beside the DLL: {e}"));
+    assert_eq!(beside, source, "the packaged {name} is not the source's");
+    let mut zipped = Vec::new();
+    let entry = format!("NVSE/Plugins/{name}");
+    package_zip().by_name(&entry).unwrap_or_else(|e| panic!("{entry}: {e}")).read_to_end(&mut zipped).expect("unzip");
+    assert_eq!(zipped, source, "the zipped {name} is not the source's");
+    source
+}
+
+#[test]
+fn the_zip_holds_the_plugins_folder_and_nothing_else() {
+    let mut names: Vec<String> =
+        package_zip().file_names().map(|name| name.expect("an entry name").into_owned()).collect();
     names.sort();
     assert_eq!(
         names,
@@ -40,21 +54,16 @@ fn the_c_api_header_is_shipped_beside_the_dll_and_in_the_zip() {
             "NVSE/Plugins/MemoryPoolNVSE.ini"
         ]
     );
-    let mut zipped = Vec::new();
-    zip.by_name("NVSE/Plugins/MemoryPoolNVSE.h").expect("the header").read_to_end(&mut zipped).expect("unzip");
-    assert_eq!(zipped, header, "the zipped header is not the source's");
+}
+
+#[test]
+fn the_c_api_header_is_shipped_beside_the_dll_and_in_the_zip() {
+    assert_shipped("include/MemoryPoolNVSE.h", "MemoryPoolNVSE.h");
 }
 
 #[test]
 fn the_players_readme_is_shipped_beside_the_dll_and_in_the_zip() {
-    let readme = source("MemoryPoolNVSE-README.txt");
-    let beside = std::fs::read(plugins_dir().join("MemoryPoolNVSE-README.txt")).expect("the README beside the DLL");
-    assert_eq!(beside, readme, "the packaged README is not the source's");
-    let file = std::fs::File::open(zip_path()).expect("the package's zip");
-    let mut zip = zip::ZipArchive::new(file).expect("a zip archive");
-    let mut zipped = Vec::new();
-    zip.by_name("NVSE/Plugins/MemoryPoolNVSE-README.txt").expect("the README").read_to_end(&mut zipped).expect("unzip");
-    assert_eq!(zipped, readme, "the zipped README is not the source's");
+    let readme = assert_shipped("MemoryPoolNVSE-README.txt", "MemoryPoolNVSE-README.txt");
     // What a player needs from it, and every INI key it names is a real one.
     let text = String::from_utf8(readme).expect("UTF-8");
     for needed in ["Installing", "What the log says", "Switching it off", "Reporting a problem", "Enabled = 0"] {
