@@ -9,7 +9,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 
 use crate::run::{self, cmd, step, Result, WINDOWS_TARGET};
 use crate::{dist, game, setup};
@@ -22,8 +22,6 @@ const THREADS: u32 = 4;
 /// The synthetic game's profile, in the plugins folder: the plugin hooks
 /// FalloutNV.exe by its built-in profile, and the stand-in by this one.
 const PROFILE: &str = "game.toml";
-/// The charts the report tool writes beside the CSV.
-const CHARTS: [&str; 3] = ["memory", "rate", "sizes"];
 
 pub fn run(args: &[String]) -> Result {
     let seconds = match args.first().map(String::as_str) {
@@ -85,11 +83,25 @@ fn demo(seconds: u32) -> Result<Vec<PathBuf>> {
     })?;
     step("the plugin's log, in short", || summarise_log(&plugins.join("MemoryPoolNVSE.log")))?;
     let csv = plugins.join("MemoryPoolNVSE.stats.csv");
-    step("the report of MemoryPoolNVSE.stats.csv", || {
+    let charts = step("the report of MemoryPoolNVSE.stats.csv", || {
         let tool = run::target_dir().join("release").join("stats-report");
-        cmd(&tool.to_string_lossy(), &[&csv.to_string_lossy()])
+        let (ok, report) = run::output_all(Command::new(tool).arg(&csv));
+        print!("{report}");
+        if !ok {
+            return Err("the report tool failed".to_string());
+        }
+        // The charts it wrote, as it names them.
+        let charts: Vec<PathBuf> = report
+            .lines()
+            .map(|line| line.trim().strip_prefix("charts:").unwrap_or(line).trim())
+            .filter(|path| path.ends_with(".png"))
+            .map(PathBuf::from)
+            .collect();
+        if charts.is_empty() {
+            return Err("the report tool named no chart".to_string());
+        }
+        Ok(charts)
     })?;
-    let charts: Vec<PathBuf> = CHARTS.iter().map(|c| plugins.join(format!("MemoryPoolNVSE.stats.{c}.png"))).collect();
     for chart in &charts {
         let size = fs::metadata(chart).map(|m| m.len()).map_err(|e| format!("{}: {e}", chart.display()))?;
         if size == 0 {
