@@ -18,6 +18,9 @@ fn main() {
         .define("RPMALLOC_FIRST_CLASS_HEAPS", "1")
         .define("RPMALLOC_NO_THREAD_HEAP", "1")
         .define("BUILD_DYNAMIC_LINK", "1")
+        // Caches bounded by size, trimmed from outside the allocation path
+        // (patch 4): address space is what a 32-bit game runs out of.
+        .define("RPMALLOC_TRIM", "1")
         .define("ENABLE_STATISTICS", "0")
         .define("ENABLE_PRELOAD", "0")
         .define("ENABLE_OVERRIDE", "0")

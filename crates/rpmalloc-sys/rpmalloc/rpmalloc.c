@@ -107,6 +107,11 @@
 //! [patch 1] Define to 1 for an embedder that keeps each thread's heap itself
 #define RPMALLOC_NO_THREAD_HEAP   0
 #endif
+#ifndef RPMALLOC_TRIM
+//! [patch 4] Define to 1 to bound the caches by size and let any thread
+//! return what they hold to the OS (rpmalloc_trim, rpmalloc_heap_trim)
+#define RPMALLOC_TRIM             0
+#endif
 #ifndef ENABLE_PRELOAD
 //! Support preloading
 #define ENABLE_PRELOAD            0
@@ -131,6 +136,12 @@
 //! Multiplier for global cache
 #define GLOBAL_CACHE_MULTIPLIER   8
 #endif
+
+//! [patch 4] Whether a first-class heap lists its full spans and its large
+//! and huge blocks (for rpmalloc_heap_free_all). With RPMALLOC_TRIM it does
+//! not: another thread takes spans freed to the heap (rpmalloc_trim), and a
+//! span it took must be in no list of the heap's.
+#define RPMALLOC_SPAN_LISTS (RPMALLOC_FIRST_CLASS_HEAPS && !RPMALLOC_TRIM)
 
 #if DISABLE_UNMAP && !ENABLE_GLOBAL_CACHE
 #error Must use global cache if unmap is disabled
@@ -381,6 +392,29 @@ static FORCEINLINE int     atomic_cas_ptr(atomicptr_t* dst, void* val, void* ref
 #define LARGE_SIZE_LIMIT          ((LARGE_CLASS_COUNT * _memory_span_size) - SPAN_HEADER_SIZE)
 //! Size of a span header (must be a multiple of SMALL_GRANULARITY and a power of two)
 #define SPAN_HEADER_SIZE          128
+#if RPMALLOC_TRIM
+// [patch 4] A thread keeps few free spans of its own: what it frees beyond
+// them goes to the global cache, where every thread finds it and from where
+// rpmalloc_trim() returns what stays idle to the OS. Upstream lets one thread
+// keep 400 single spans and up to ~100 spans of each large size (25 MiB and
+// up to ~92 MiB per size), which no other thread can use and nothing trims.
+//! Number of spans in thread cache
+#define MAX_THREAD_SPAN_CACHE     32
+//! Number of spans to transfer between thread and global cache
+#define THREAD_SPAN_CACHE_TRANSFER 16
+//! Number of spans in thread cache for large spans (must be greater than LARGE_CLASS_COUNT / 2,
+//! and leave room for a transfer: every size's limit below is at least 2)
+#define MAX_THREAD_SPAN_LARGE_CACHE 33
+//! Number of spans to transfer between thread and global cache for large spans
+#define THREAD_SPAN_LARGE_CACHE_TRANSFER 2
+//! [patch 4] Spans of large blocks a thread cache holds, all sizes together
+#define MAX_THREAD_LARGE_CACHE_SPANS 32
+//! [patch 4] Spans the global cache holds, all sizes together: beyond it a
+//! freed span goes back to the OS at once
+#ifndef GLOBAL_CACHE_MAX_SPANS
+#define GLOBAL_CACHE_MAX_SPANS    512
+#endif
+#else
 //! Number of spans in thread cache
 #define MAX_THREAD_SPAN_CACHE     400
 //! Number of spans to transfer between thread and global cache
@@ -389,6 +423,7 @@ static FORCEINLINE int     atomic_cas_ptr(atomicptr_t* dst, void* val, void* ref
 #define MAX_THREAD_SPAN_LARGE_CACHE 100
 //! Number of spans to transfer between thread and global cache for large spans
 #define THREAD_SPAN_LARGE_CACHE_TRANSFER 6
+#endif
 
 _Static_assert((SMALL_GRANULARITY & (SMALL_GRANULARITY - 1)) == 0, "Small granularity must be power of two");
 _Static_assert((SPAN_HEADER_SIZE & (SPAN_HEADER_SIZE - 1)) == 0, "Span header size must be power of two");
@@ -563,6 +598,13 @@ typedef struct heap_size_class_t heap_size_class_t;
 struct heap_t {
 	//! Owning thread ID
 	uintptr_t    owner_thread;
+#if RPMALLOC_TRIM
+	//! [patch 4] Held while the heap's caches and reserve change: by the owner
+	//! on its slow paths, by another thread trimming them (which never waits)
+	atomic32_t   cache_lock;
+	//! [patch 4] Spans in the large caches, all sizes together
+	uint32_t     large_cached_spans;
+#endif
 	//! Free lists for each size class
 	heap_size_class_t size_class[SIZE_CLASS_COUNT];
 #if ENABLE_THREAD_CACHE
@@ -642,6 +684,11 @@ struct global_cache_t {
 	span_t* span[GLOBAL_CACHE_MULTIPLIER * MAX_THREAD_SPAN_CACHE];
 	//! Unlimited cache overflow
 	span_t* overflow;
+#if RPMALLOC_TRIM
+	//! [patch 4] Fewest spans held since the last trim: the spans below it
+	//! (the oldest, since spans are taken from the top) were idle all along
+	uint32_t low;
+#endif
 };
 
 ////////////
@@ -695,6 +742,10 @@ static int _memory_huge_pages;
 #if ENABLE_GLOBAL_CACHE
 //! Global span cache
 static global_cache_t _memory_span_cache[LARGE_CLASS_COUNT];
+#endif
+#if RPMALLOC_TRIM
+//! [patch 4] Spans in the global cache, all sizes together
+static atomic32_t _memory_global_cache_spans;
 #endif
 //! Global reserved spans
 static span_t* _memory_global_reserve;
@@ -871,6 +922,25 @@ _rpmalloc_spin(void) {
 	nanosleep(&ts, 0);
 #endif
 }
+
+#if RPMALLOC_TRIM
+// [patch 4] The owner takes its heap's cache lock on its slow paths, which
+// touch the caches only (a few pointer moves, never a system call under it
+// but the owner's own mapping of a new span); a trimming thread only tries it.
+static void
+_rpmalloc_heap_cache_lock(heap_t* heap) {
+	while (!atomic_cas32_acquire(&heap->cache_lock, 1, 0))
+		_rpmalloc_spin();
+}
+
+static void
+_rpmalloc_heap_cache_unlock(heap_t* heap) {
+	atomic_store32_release(&heap->cache_lock, 0);
+}
+#else
+#define _rpmalloc_heap_cache_lock(heap) ((void)0)
+#define _rpmalloc_heap_cache_unlock(heap) ((void)0)
+#endif
 
 #if defined(_WIN32) && (!defined(BUILD_DYNAMIC_LINK) || !BUILD_DYNAMIC_LINK)
 static void NTAPI
@@ -1372,7 +1442,7 @@ _rpmalloc_span_initialize_new(heap_t* heap, heap_size_class_t* heap_size_class, 
 		_rpmalloc_span_double_link_list_add(&heap_size_class->partial_span, span);
 		span->used_count = span->free_list_limit;
 	} else {
-#if RPMALLOC_FIRST_CLASS_HEAPS
+#if RPMALLOC_SPAN_LISTS
 		_rpmalloc_span_double_link_list_add(&heap->full_span[class_idx], span);
 #endif
 		++heap->full_span_count;
@@ -1484,6 +1554,14 @@ _rpmalloc_global_cache_insert_spans(span_t** span, size_t span_count, size_t cou
 #endif
 	if ((cache->count + insert_count) > cache_limit)
 		insert_count = cache_limit - cache->count;
+#if RPMALLOC_TRIM
+	// [patch 4] And within the budget of all sizes together
+	int32_t room = GLOBAL_CACHE_MAX_SPANS - atomic_load32(&_memory_global_cache_spans);
+	size_t room_count = (room > 0) ? ((size_t)room / span_count) : 0;
+	if (insert_count > room_count)
+		insert_count = room_count;
+	atomic_add32(&_memory_global_cache_spans, (int32_t)(insert_count * span_count));
+#endif
 
 	memcpy(cache->span + cache->count, span, sizeof(span_t*) * insert_count);
 	cache->count += (uint32_t)insert_count;
@@ -1501,6 +1579,13 @@ _rpmalloc_global_cache_insert_spans(span_t** span, size_t span_count, size_t cou
 	}
 	atomic_store32_release(&cache->lock, 0);
 
+#if RPMALLOC_TRIM
+	// [patch 4] What the cache cannot take goes back to the OS, masters with
+	// subspans still in use too (the range is released with the last of them)
+	for (size_t ispan = insert_count; ispan < count; ++ispan)
+		_rpmalloc_span_unmap(span[ispan]);
+	return;
+#endif
 	span_t* keep = 0;
 	for (size_t ispan = insert_count; ispan < count; ++ispan) {
 		span_t* current_span = span[ispan];
@@ -1564,6 +1649,11 @@ _rpmalloc_global_cache_extract_spans(span_t** span, size_t span_count, size_t co
 	memcpy(span + extract_count, cache->span + (cache->count - want), sizeof(span_t*) * want);
 	cache->count -= (uint32_t)want;
 	extract_count += want;
+#if RPMALLOC_TRIM
+	if (cache->count < cache->low)
+		cache->low = cache->count;
+	atomic_add32(&_memory_global_cache_spans, -(int32_t)(want * span_count));
+#endif
 
 	while ((extract_count < count) && cache->overflow) {
 		span_t* current_span = cache->overflow;
@@ -1611,7 +1701,7 @@ _rpmalloc_heap_cache_adopt_deferred(heap_t* heap, span_t** single_span) {
 			rpmalloc_assert(heap->full_span_count, "Heap span counter corrupted");
 			--heap->full_span_count;
 			_rpmalloc_stat_dec(&heap->span_use[0].spans_deferred);
-#if RPMALLOC_FIRST_CLASS_HEAPS
+#if RPMALLOC_SPAN_LISTS
 			_rpmalloc_span_double_link_list_remove(&heap->full_span[span->size_class], span);
 #endif
 			_rpmalloc_stat_dec(&heap->span_use[0].current);
@@ -1627,7 +1717,7 @@ _rpmalloc_heap_cache_adopt_deferred(heap_t* heap, span_t** single_span) {
 				rpmalloc_assert(span->size_class == SIZE_CLASS_LARGE, "Span size class invalid");
 				rpmalloc_assert(heap->full_span_count, "Heap span counter corrupted");
 				--heap->full_span_count;
-#if RPMALLOC_FIRST_CLASS_HEAPS
+#if RPMALLOC_SPAN_LISTS
 				_rpmalloc_span_double_link_list_remove(&heap->large_huge_span, span);
 #endif
 				uint32_t idx = span->span_count - 1;
@@ -1731,6 +1821,14 @@ _rpmalloc_heap_cache_insert(heap_t* heap, span_t* span) {
 			span_cache->count = remain_count;
 		}
 	} else {
+#if RPMALLOC_TRIM
+		// [patch 4] Beyond the thread's budget for large spans, the global cache
+		if (heap->large_cached_spans + span_count > MAX_THREAD_LARGE_CACHE_SPANS) {
+			_rpmalloc_global_cache_insert_spans(&span, span_count, 1);
+			return;
+		}
+		heap->large_cached_spans += (uint32_t)span_count;
+#endif
 		size_t cache_idx = span_count - 2;
 		span_large_cache_t* span_cache = heap->span_large_cache + cache_idx;
 		span_cache->span[span_cache->count++] = span;
@@ -1746,6 +1844,9 @@ _rpmalloc_heap_cache_insert(heap_t* heap, span_t* span) {
 #else
 			for (size_t ispan = 0; ispan < transfer_count; ++ispan)
 				_rpmalloc_span_unmap(span_cache->span[remain_count + ispan]);
+#endif
+#if RPMALLOC_TRIM
+			heap->large_cached_spans -= (uint32_t)(transfer_count * span_count);
 #endif
 			span_cache->count = remain_count;
 		}
@@ -1768,6 +1869,10 @@ _rpmalloc_heap_thread_cache_extract(heap_t* heap, size_t span_count) {
 		span_cache = (span_cache_t*)(heap->span_large_cache + (span_count - 2));
 	if (span_cache->count) {
 		_rpmalloc_stat_inc(&heap->span_use[span_count - 1].spans_from_cache);
+#if RPMALLOC_TRIM
+		if (span_count > 1)
+			heap->large_cached_spans -= (uint32_t)span_count;
+#endif
 		return span_cache->span[--span_cache->count];
 	}
 #endif
@@ -1808,6 +1913,10 @@ _rpmalloc_heap_global_cache_extract(heap_t* heap, size_t span_count) {
 		wanted_count = THREAD_SPAN_LARGE_CACHE_TRANSFER;
 	}
 	span_cache->count = _rpmalloc_global_cache_extract_spans(span_cache->span, span_count, wanted_count);
+#if RPMALLOC_TRIM
+	if ((span_count > 1) && span_cache->count)
+		heap->large_cached_spans += (uint32_t)((span_cache->count - 1) * span_count);
+#endif
 	if (span_cache->count) {
 		_rpmalloc_stat_add64(&heap->global_to_thread, span_count * span_cache->count * _memory_span_size);
 		_rpmalloc_stat_add(&heap->span_use[span_count - 1].spans_from_global, span_cache->count);
@@ -2017,8 +2126,11 @@ _rpmalloc_heap_allocate(int first_class) {
 	if (!heap)
 		heap = _rpmalloc_heap_allocate_new();
 	atomic_store32_release(&_memory_global_lock, 0);
-	if (heap)
+	if (heap) {
+		_rpmalloc_heap_cache_lock(heap); // [patch 4]
 		_rpmalloc_heap_cache_adopt_deferred(heap, 0);
+		_rpmalloc_heap_cache_unlock(heap);
+	}
 	return heap;
 }
 
@@ -2028,6 +2140,7 @@ _rpmalloc_heap_release(void* heapptr, int first_class, int release_cache) {
 	if (!heap)
 		return;
 	//Release thread cache spans back to global cache
+	_rpmalloc_heap_cache_lock(heap); // [patch 4]
 	_rpmalloc_heap_cache_adopt_deferred(heap, 0);
 	if (release_cache  || heap->finalize) {
 #if ENABLE_THREAD_CACHE
@@ -2055,7 +2168,11 @@ _rpmalloc_heap_release(void* heapptr, int first_class, int release_cache) {
 			span_cache->count = 0;
 		}
 #endif
+#if RPMALLOC_TRIM
+		heap->large_cached_spans = 0;
+#endif
 	}
+	_rpmalloc_heap_cache_unlock(heap);
 
 	if (get_thread_heap_raw() == heap)
 		set_thread_heap(0);
@@ -2109,7 +2226,7 @@ _rpmalloc_heap_finalize(heap_t* heap) {
 		if (heap->size_class[iclass].free_list) {
 			span_t* class_span = (span_t*)((uintptr_t)heap->size_class[iclass].free_list & _memory_span_mask);
 			span_t** list = 0;
-#if RPMALLOC_FIRST_CLASS_HEAPS
+#if RPMALLOC_SPAN_LISTS
 			list = &heap->full_span[iclass];
 #endif
 			--heap->full_span_count;
@@ -2185,7 +2302,7 @@ _rpmalloc_allocate_from_heap_fallback(heap_t* heap, heap_size_class_t* heap_size
 
 		//The span is fully utilized, unlink from partial list and add to fully utilized list
 		_rpmalloc_span_double_link_list_pop_head(&heap_size_class->partial_span, span);
-#if RPMALLOC_FIRST_CLASS_HEAPS
+#if RPMALLOC_SPAN_LISTS
 		_rpmalloc_span_double_link_list_add(&heap->full_span[class_idx], span);
 #endif
 		++heap->full_span_count;
@@ -2193,7 +2310,9 @@ _rpmalloc_allocate_from_heap_fallback(heap_t* heap, heap_size_class_t* heap_size
 	}
 
 	//Find a span in one of the cache levels
+	_rpmalloc_heap_cache_lock(heap); // [patch 4]
 	span = _rpmalloc_heap_extract_new_span(heap, heap_size_class, 1, class_idx);
+	_rpmalloc_heap_cache_unlock(heap);
 	if (EXPECTED(span != 0)) {
 		//Mark span as owned by this heap and set base data, return first block
 		return _rpmalloc_span_initialize_new(heap, heap_size_class, span, class_idx);
@@ -2242,7 +2361,9 @@ _rpmalloc_allocate_large(heap_t* heap, size_t size) {
 		++span_count;
 
 	//Find a span in one of the cache levels
+	_rpmalloc_heap_cache_lock(heap); // [patch 4]
 	span_t* span = _rpmalloc_heap_extract_new_span(heap, 0, span_count, SIZE_CLASS_LARGE);
+	_rpmalloc_heap_cache_unlock(heap);
 	if (!span)
 		return span;
 
@@ -2251,7 +2372,7 @@ _rpmalloc_allocate_large(heap_t* heap, size_t size) {
 	span->size_class = SIZE_CLASS_LARGE;
 	span->heap = heap;
 
-#if RPMALLOC_FIRST_CLASS_HEAPS
+#if RPMALLOC_SPAN_LISTS
 	_rpmalloc_span_double_link_list_add(&heap->large_huge_span, span);
 #endif
 	++heap->full_span_count;
@@ -2263,7 +2384,9 @@ _rpmalloc_allocate_large(heap_t* heap, size_t size) {
 static void*
 _rpmalloc_allocate_huge(heap_t* heap, size_t size) {
 	rpmalloc_assert(heap, "No thread heap");
+	_rpmalloc_heap_cache_lock(heap); // [patch 4]
 	_rpmalloc_heap_cache_adopt_deferred(heap, 0);
+	_rpmalloc_heap_cache_unlock(heap);
 	size += SPAN_HEADER_SIZE;
 	size_t num_pages = size >> _memory_page_size_shift;
 	if (size & (_memory_page_size - 1))
@@ -2280,7 +2403,7 @@ _rpmalloc_allocate_huge(heap_t* heap, size_t size) {
 	span->heap = heap;
 	_rpmalloc_stat_add_peak(&_huge_pages_current, num_pages, _huge_pages_peak);
 
-#if RPMALLOC_FIRST_CLASS_HEAPS
+#if RPMALLOC_SPAN_LISTS
 	_rpmalloc_span_double_link_list_add(&heap->large_huge_span, span);
 #endif
 	++heap->full_span_count;
@@ -2409,7 +2532,7 @@ retry:
 	span->heap = heap;
 	_rpmalloc_stat_add_peak(&_huge_pages_current, num_pages, _huge_pages_peak);
 
-#if RPMALLOC_FIRST_CLASS_HEAPS
+#if RPMALLOC_SPAN_LISTS
 	_rpmalloc_span_double_link_list_add(&heap->large_huge_span, span);
 #endif
 	++heap->full_span_count;
@@ -2434,7 +2557,7 @@ _rpmalloc_deallocate_direct_small_or_medium(span_t* span, void* block) {
 	//Add block to free list
 	if (UNEXPECTED(_rpmalloc_span_is_fully_utilized(span))) {
 		span->used_count = span->block_count;
-#if RPMALLOC_FIRST_CLASS_HEAPS
+#if RPMALLOC_SPAN_LISTS
 		_rpmalloc_span_double_link_list_remove(&heap->full_span[span->size_class], span);
 #endif
 		_rpmalloc_span_double_link_list_add(&heap->size_class[span->size_class].partial_span, span);
@@ -2455,7 +2578,9 @@ _rpmalloc_deallocate_direct_small_or_medium(span_t* span, void* block) {
 			atomic_store_ptr_release(&span->free_list_deferred, free_list);
 		}
 		_rpmalloc_span_double_link_list_remove(&heap->size_class[span->size_class].partial_span, span);
+		_rpmalloc_heap_cache_lock(heap); // [patch 4]
 		_rpmalloc_span_release_to_cache(heap, span);
+		_rpmalloc_heap_cache_unlock(heap);
 	}
 }
 
@@ -2531,7 +2656,7 @@ _rpmalloc_deallocate_large(span_t* span) {
 	}
 	rpmalloc_assert(span->heap->full_span_count, "Heap span counter corrupted");
 	--span->heap->full_span_count;
-#if RPMALLOC_FIRST_CLASS_HEAPS
+#if RPMALLOC_SPAN_LISTS
 	_rpmalloc_span_double_link_list_remove(&span->heap->large_huge_span, span);
 #endif
 #if ENABLE_ADAPTIVE_THREAD_CACHE || ENABLE_STATISTICS
@@ -2541,6 +2666,7 @@ _rpmalloc_deallocate_large(span_t* span) {
 #endif
 	heap_t* heap = span->heap;
 	rpmalloc_assert(heap, "No thread heap");
+	_rpmalloc_heap_cache_lock(heap); // [patch 4]
 #if ENABLE_THREAD_CACHE
 	const int set_as_reserved = ((span->span_count > 1) && (heap->span_cache.count == 0) && !heap->finalize && !heap->spans_reserved);
 #else
@@ -2562,6 +2688,7 @@ _rpmalloc_deallocate_large(span_t* span) {
 		//Insert into cache list
 		_rpmalloc_heap_cache_insert(heap, span);
 	}
+	_rpmalloc_heap_cache_unlock(heap);
 }
 
 //! Deallocate the given huge span
@@ -2579,7 +2706,7 @@ _rpmalloc_deallocate_huge(span_t* span) {
 	}
 	rpmalloc_assert(span->heap->full_span_count, "Heap span counter corrupted");
 	--span->heap->full_span_count;
-#if RPMALLOC_FIRST_CLASS_HEAPS
+#if RPMALLOC_SPAN_LISTS
 	_rpmalloc_span_double_link_list_remove(&span->heap->large_huge_span, span);
 #endif
 
@@ -3437,6 +3564,240 @@ rpmalloc_dump_statistics(void* file) {
 	(void)sizeof(file);
 }
 
+#if RPMALLOC_TRIM
+
+////////////
+///
+/// Trimming [patch 4]
+///
+//////
+
+//! Pushes a span onto a list of spans to dispose of, linked through `next`
+//! (a span no heap uses is in no other list)
+static void
+_rpmalloc_span_list_push(span_t** list, span_t* span) {
+	span->next = *list;
+	*list = span;
+}
+
+//! Moves every span the heap holds unused in its caches and reserve onto
+//! `list`. The caller holds the heap's cache lock.
+static void
+_rpmalloc_heap_take_cached(heap_t* heap, span_t** list) {
+	for (size_t iclass = 0; iclass < SIZE_CLASS_COUNT; ++iclass) {
+		span_t* span = heap->size_class[iclass].cache;
+		heap->size_class[iclass].cache = 0;
+		if (span)
+			_rpmalloc_span_list_push(list, span);
+	}
+	for (size_t ispan = 0; ispan < heap->span_cache.count; ++ispan)
+		_rpmalloc_span_list_push(list, heap->span_cache.span[ispan]);
+	heap->span_cache.count = 0;
+	for (size_t iclass = 0; iclass < LARGE_CLASS_COUNT - 1; ++iclass) {
+		span_large_cache_t* span_cache = heap->span_large_cache + iclass;
+		for (size_t ispan = 0; ispan < span_cache->count; ++ispan)
+			_rpmalloc_span_list_push(list, span_cache->span[ispan]);
+		span_cache->count = 0;
+	}
+	heap->large_cached_spans = 0;
+	if (heap->spans_reserved) {
+		span_t* reserve = heap->span_reserve;
+		_rpmalloc_span_mark_as_subspan_unless_master(heap->span_reserve_master, reserve, heap->spans_reserved);
+		heap->span_reserve = 0;
+		heap->span_reserve_master = 0;
+		heap->spans_reserved = 0;
+		_rpmalloc_span_list_push(list, reserve);
+	}
+}
+
+//! Gives a huge block's pages back to the OS
+static void
+_rpmalloc_span_unmap_huge(span_t* span) {
+	size_t num_pages = span->span_count;
+	_rpmalloc_unmap(span, num_pages * _memory_page_size, span->align_offset, num_pages * _memory_page_size);
+	_rpmalloc_stat_sub(&_huge_pages_current, num_pages);
+}
+
+//! Takes the spans other threads freed whole to the heap and its owner has
+//! not adopted yet onto `list`; huge blocks among them go back to the OS.
+//! Any thread may: the list is taken by one exchange, as the owner takes
+//! it, and such a span is in no list of the heap's (RPMALLOC_SPAN_LISTS is
+//! off). Only the heap's count of full spans, which nothing but finalization
+//! reads, is left as it was.
+static void
+_rpmalloc_heap_take_deferred(heap_t* heap, span_t** list) {
+	span_t* span = (span_t*)atomic_exchange_ptr_acquire(&heap->span_free_deferred, 0);
+	while (span) {
+		span_t* next_span = (span_t*)span->free_list;
+		if (span->size_class == SIZE_CLASS_HUGE)
+			_rpmalloc_span_unmap_huge(span);
+		else
+			_rpmalloc_span_list_push(list, span);
+		span = next_span;
+	}
+}
+
+//! Moves the spans of a global cache that stayed idle since the last trim
+//! (the oldest ones, below its low mark), or all of them, onto `list`. The
+//! caller holds the cache's lock.
+static void
+_rpmalloc_global_cache_take(global_cache_t* cache, size_t span_count, int everything, span_t** list) {
+	uint32_t take = (everything || (cache->low > cache->count)) ? cache->count : cache->low;
+	for (uint32_t ispan = 0; ispan < take; ++ispan)
+		_rpmalloc_span_list_push(list, cache->span[ispan]);
+	memmove(cache->span, cache->span + take, sizeof(span_t*) * (cache->count - take));
+	cache->count -= take;
+	cache->low = cache->count;
+	atomic_add32(&_memory_global_cache_spans, -(int32_t)(take * span_count));
+	while (everything && cache->overflow) {
+		span_t* span = cache->overflow;
+		cache->overflow = span->next;
+		_rpmalloc_span_list_push(list, span);
+	}
+}
+
+//! Unmaps the spans of `list`, or with `release` 0 hands them to the global
+//! cache (which unmaps what it has no room for)
+static void
+_rpmalloc_span_list_dispose(span_t* list, int release) {
+	while (list) {
+		span_t* span = list;
+		list = span->next;
+		if (release || (span->span_count > LARGE_CLASS_COUNT))
+			_rpmalloc_span_unmap(span);
+		else
+			_rpmalloc_global_cache_insert_spans(&span, span->span_count, 1);
+	}
+}
+
+//! [patch 4] Trims every heap and the global cache, from any thread. What
+//! each heap holds unused (its caches, its reserve, the spans other threads
+//! freed whole to it) goes to the global cache, or with `release` back to
+//! the OS; then the global cache gives the OS what stayed idle since the
+//! last call, or with `release` everything. It never waits for another
+//! thread to do anything: a heap whose owner is in the middle of changing
+//! its caches keeps them until the next call. Call it outside the
+//! allocation path (a thread of its own, or after a failed allocation).
+void
+rpmalloc_trim(int release) {
+	span_t* list = 0;
+	while (!atomic_cas32_acquire(&_memory_global_lock, 1, 0))
+		_rpmalloc_spin();
+	for (size_t ilist = 0; ilist < HEAP_ARRAY_SIZE; ++ilist) {
+		for (heap_t* heap = _memory_heaps[ilist]; heap; heap = heap->next_heap) {
+			_rpmalloc_heap_take_deferred(heap, &list);
+			if (!atomic_cas32_acquire(&heap->cache_lock, 1, 0))
+				continue;
+			_rpmalloc_heap_take_cached(heap, &list);
+			_rpmalloc_heap_cache_unlock(heap);
+		}
+	}
+	atomic_store32_release(&_memory_global_lock, 0);
+	_rpmalloc_span_list_dispose(list, release);
+
+	list = 0;
+	for (size_t iclass = 0; iclass < LARGE_CLASS_COUNT; ++iclass) {
+		global_cache_t* cache = &_memory_span_cache[iclass];
+		while (!atomic_cas32_acquire(&cache->lock, 1, 0))
+			_rpmalloc_spin();
+		_rpmalloc_global_cache_take(cache, iclass + 1, release, &list);
+		atomic_store32_release(&cache->lock, 0);
+	}
+	_rpmalloc_span_list_dispose(list, 1);
+}
+
+//! Waits for a free of another thread under way in the span (it holds the
+//! deferred list, marked INVALID_POINTER) to finish, as the owner's own free
+//! does before a span it emptied changes hands. Owner only.
+static void
+_rpmalloc_span_wait_deferred(span_t* span) {
+	void* free_list;
+	do {
+		free_list = atomic_exchange_ptr_acquire(&span->free_list_deferred, INVALID_POINTER);
+	} while (free_list == INVALID_POINTER);
+	atomic_store_ptr_release(&span->free_list_deferred, free_list);
+}
+
+//! Whether every block of a partial span is free, some of them freed by other
+//! threads: the owner's own frees notice a span they empty, but not one the
+//! last deferred free emptied, which stays in the partial list unnoticed
+//! until the owner allocates from it again. Owner only.
+static int
+_rpmalloc_span_is_free(span_t* span) {
+	if (span->used_count != span->list_size)
+		return 0;
+	_rpmalloc_span_wait_deferred(span);
+	return 1;
+}
+
+//! Whether the span the heap's free list of a size class hands blocks out
+//! from has no live block left: every block it initialized is in that free
+//! list (which holds no other span's blocks), in its own free list, or freed
+//! by another thread. Walks at most as many blocks as that would leave in
+//! the heap's list. Owner only.
+static int
+_rpmalloc_active_span_is_free(span_t* span, void* free_list) {
+	if (span->list_size > span->used_count)
+		return 0;
+	uint32_t listed = span->used_count - span->list_size;
+	for (uint32_t iblock = 0; iblock < listed; ++iblock) {
+		if (!free_list)
+			return 0;
+		free_list = *((void**)free_list);
+	}
+	if (free_list)
+		return 0;
+	_rpmalloc_span_wait_deferred(span);
+	return 1;
+}
+
+//! [patch 4] Trims the calling thread's own heap: the spans of its size
+//! classes that other threads emptied (which its own frees never see) go
+//! with what it holds unused to the global cache, or with `release` back to
+//! the OS. Owner only.
+void
+rpmalloc_heap_trim(rpmalloc_heap_t* heap, int release) {
+	span_t* list = 0;
+	_rpmalloc_heap_cache_lock(heap);
+	for (size_t iclass = 0; iclass < SIZE_CLASS_COUNT; ++iclass) {
+		heap_size_class_t* heap_size_class = heap->size_class + iclass;
+		void* free_list = heap_size_class->free_list;
+		span_t* active = (span_t*)((uintptr_t)free_list & _memory_span_mask);
+		if (free_list && _rpmalloc_active_span_is_free(active, free_list)) {
+			heap_size_class->free_list = 0;
+			// A span whose own free list is empty and whose blocks are all
+			// initialized is counted full, in no list; else it is partial
+			if (_rpmalloc_span_is_fully_utilized(active))
+				--heap->full_span_count;
+			else
+				_rpmalloc_span_double_link_list_remove(&heap_size_class->partial_span, active);
+			_rpmalloc_span_list_push(&list, active);
+		}
+		span_t* span = heap_size_class->partial_span;
+		while (span) {
+			span_t* next_span = span->next;
+			if (_rpmalloc_span_is_free(span)) {
+				_rpmalloc_span_double_link_list_remove(&heap->size_class[iclass].partial_span, span);
+				_rpmalloc_span_list_push(&list, span);
+			}
+			span = next_span;
+		}
+	}
+	_rpmalloc_heap_take_deferred(heap, &list);
+	_rpmalloc_heap_take_cached(heap, &list);
+	_rpmalloc_heap_cache_unlock(heap);
+	_rpmalloc_span_list_dispose(list, release);
+}
+
+//! [patch 4] Bytes the global cache holds, all sizes together
+size_t
+rpmalloc_global_cached(void) {
+	int32_t spans = atomic_load32(&_memory_global_cache_spans);
+	return (spans > 0) ? ((size_t)spans * _memory_span_size) : 0;
+}
+
+#endif
+
 #if RPMALLOC_FIRST_CLASS_HEAPS
 
 extern inline rpmalloc_heap_t*
@@ -3546,6 +3907,12 @@ rpmalloc_heap_free(rpmalloc_heap_t* heap, void* ptr) {
 
 extern inline void
 rpmalloc_heap_free_all(rpmalloc_heap_t* heap) {
+#if RPMALLOC_TRIM
+	// [patch 4] Without the heap's span lists there is nothing to free by
+	rpmalloc_assert(0, "rpmalloc_heap_free_all is not available with RPMALLOC_TRIM");
+	(void)sizeof(heap);
+	return;
+#endif
 	span_t* span;
 	span_t* next_span;
 

@@ -170,6 +170,17 @@ extern "C" {
         size: usize,
         flags: c_uint,
     ) -> *mut c_void;
+    /// Trims every heap and the global cache, from any thread, without
+    /// waiting for another (patch 4): what the heaps hold unused goes to the
+    /// global cache (`release == 0`) or back to the OS, and the global cache
+    /// gives the OS what stayed idle since the last call (or everything).
+    pub fn rpmalloc_trim(release: c_int);
+    /// Trims the calling thread's own `heap` (patch 4): partial spans other
+    /// threads emptied, the spans freed whole to it, its caches and reserve
+    /// go to the global cache (`release == 0`) or back to the OS.
+    pub fn rpmalloc_heap_trim(heap: *mut rpmalloc_heap_t, release: c_int);
+    /// Bytes in the global cache now (patch 4).
+    pub fn rpmalloc_global_cached() -> usize;
 }
 
 #[cfg(test)]
