@@ -68,9 +68,12 @@ fn allocate_for<E: Engine>(size: usize, capacity: usize, align: usize, fill: Fil
     if capacity > MAX_REQUEST {
         return ptr::null_mut();
     }
-    let p = E::alloc(state.heap(), capacity, align);
+    let mut p = E::alloc(state.heap(), capacity, align);
     if p.is_null() {
-        return p;
+        p = exhausted::<E>(state, capacity, align);
+        if p.is_null() {
+            return p;
+        }
     }
     let Settled { usable, counted, recorded } = E::settle(p, size, capacity, align);
     if fill == Fill::Zero {
@@ -83,6 +86,18 @@ fn allocate_for<E: Engine>(size: usize, capacity: usize, align: usize, fill: Fil
         leaks::record(p, usable);
     }
     p
+}
+
+/// The backend refused `capacity` bytes: what `crate::oom` can make room
+/// for, unless the thread is inside the fallback of a request that went
+/// through it already.
+#[cold]
+#[inline(never)]
+fn exhausted<E: Engine>(state: &thread::ThreadState, capacity: usize, align: usize) -> *mut u8 {
+    if thread::in_fallback() {
+        return ptr::null_mut();
+    }
+    crate::oom::recover(capacity, || E::alloc(state.heap(), capacity, align))
 }
 
 /// Gives a block of ours back, from any thread: a thread that only frees
@@ -145,17 +160,35 @@ fn resize<E: Engine>(p: *mut u8, size: usize, align: usize) -> *mut u8 {
     q
 }
 
+/// A request that fails: null, `errno`, counted (once: not when it is made
+/// inside the fallback of an outer request, which counts).
 #[cold]
 fn fail(crt: &Originals, errno: core::ffi::c_int) -> *mut c_void {
     crt.set_errno(errno);
-    thread::count(Event::Failed);
+    if !thread::in_fallback() {
+        thread::count(Event::Failed);
+    }
     ptr::null_mut()
 }
 
+/// What the fallback of a request the heap could not serve gave, counted as
+/// for [`fail`].
 #[cold]
 fn fell_back(p: *mut c_void) -> *mut c_void {
-    thread::count(if p.is_null() { Event::Failed } else { Event::FellBack });
+    if !thread::in_fallback() {
+        thread::count(if p.is_null() { Event::Failed } else { Event::FellBack });
+    }
     p
+}
+
+/// Calls the fallback of a request the heap could not serve, marked as such
+/// (see [`thread::Fallback`]), and counts its outcome.
+#[cold]
+fn in_fallback(call: impl FnOnce() -> *mut c_void) -> *mut c_void {
+    let fallback = thread::Fallback::enter();
+    let p = call();
+    drop(fallback);
+    fell_back(p)
 }
 
 /// A request our heap could not serve, handed to the runtime's original
@@ -163,7 +196,7 @@ fn fell_back(p: *mut c_void) -> *mut c_void {
 #[cold]
 fn fall_back<F>(crt: &Originals, original: Option<F>, call: impl FnOnce(F) -> *mut c_void) -> *mut c_void {
     match original {
-        Some(original) => fell_back(call(original)),
+        Some(original) => in_fallback(|| call(original)),
         None => fail(crt, ENOMEM),
     }
 }
@@ -202,7 +235,7 @@ fn malloc_or_else_in<E: Engine>(size: usize, original: impl FnOnce() -> *mut c_v
     if !p.is_null() {
         return p.cast();
     }
-    fell_back(original())
+    in_fallback(original)
 }
 
 /// `calloc`: `count * size` zeroed bytes; null with `ENOMEM` on overflow.
@@ -314,8 +347,10 @@ unsafe fn realloc_in<E: Engine>(crt: &Originals, p: *mut c_void, size: usize) ->
 #[cold]
 unsafe fn move_out<E: Engine>(crt: &Originals, p: *mut u8, size: usize) -> *mut c_void {
     let Some(original) = crt.malloc() else { return fail(crt, ENOMEM) };
+    let fallback = thread::Fallback::enter();
     // SAFETY: the original malloc.
     let q = unsafe { original(size) };
+    drop(fallback);
     if q.is_null() {
         return fail(crt, ENOMEM);
     }

@@ -35,8 +35,9 @@ pub struct Config {
     /// The allocator.
     pub backend: Backend,
     /// rpmalloc: spans (64 KiB each) mapped per call to the OS. rpmalloc's own
-    /// default is 64 (4 MiB); on 32-bit a smaller count keeps address space
-    /// from being reserved ahead of need.
+    /// default is 64 (4 MiB). A mapping goes back to the OS only once every
+    /// span in it is free, so on 32-bit one span per mapping (the default)
+    /// gives back the most address space once blocks are freed.
     pub span_map_count: usize,
     /// rpmalloc: write to every page of a mapping as soon as it is made, so
     /// that no allocation later waits for the OS to supply a first-touched page.
@@ -51,22 +52,34 @@ pub struct Config {
     pub caller: fn() -> usize,
     /// Guard pages (rpmalloc only): see [`crate::guard`].
     pub guard: crate::guard::GuardConfig,
+    /// Address space set aside at start and given back when the OS refuses
+    /// the heap memory, so that the game lives on long enough to be saved
+    /// (see [`crate::oom`]); 0 for none.
+    pub emergency_reserve: usize,
+    /// Told when the OS refuses the heap memory (see [`crate::oom`]), on
+    /// the allocating thread: it must not allocate through the heap.
+    pub on_exhausted: fn(&crate::oom::Exhaustion),
 }
 
 fn no_caller() -> usize {
     0
 }
 
+fn no_report(_: &crate::oom::Exhaustion) {}
+
 impl Config {
-    /// The defaults: rpmalloc, 16 spans (1 MiB) per map, no leak tracking.
+    /// The defaults: rpmalloc, one span (64 KiB) per map, no leak tracking,
+    /// no emergency reserve.
     pub const DEFAULT: Config = Config {
         backend: Backend::Rpmalloc,
-        span_map_count: 16,
+        span_map_count: 1,
         touch_pages: false,
         track_leaks: false,
         leak_capacity: 32_768,
         caller: no_caller,
         guard: crate::guard::GuardConfig::OFF,
+        emergency_reserve: 0,
+        on_exhausted: no_report,
     };
 }
 

@@ -128,6 +128,7 @@ pub fn start(config: &GuardConfig) -> Result<Layout, &'static str> {
         unsafe { os::release(region, reserved) };
         return Err("no memory for the guarded pool's tables");
     }
+    crate::stats::reserved(reserved as i64);
     // SAFETY: `table` holds `2 * slots` zeroed u32s for the life of the
     // process: the first half the requests, the second the ring.
     let requests = unsafe { core::slice::from_raw_parts(table.cast::<AtomicU32>(), slots) };

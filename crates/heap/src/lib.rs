@@ -18,6 +18,8 @@
 //! | [`csv`] | the statistics as CSV lines |
 //! | [`leaks`] | live-block table and caller report |
 //! | [`os`] | memory straight from the OS, for the heap's own use |
+//! | [`trim`] | giving address space back, from outside the allocation path |
+//! | [`oom`] | when the OS refuses memory: caches released, the emergency reserve, reports |
 //! | [`crt`] | the family's signatures and each runtime's originals |
 //!
 //! # Re-entrancy
@@ -36,12 +38,14 @@ pub mod csv;
 pub mod fault;
 pub mod guard;
 pub mod leaks;
+pub mod oom;
 pub mod os;
 pub mod owner;
 mod passthrough;
 mod spin;
 pub mod stats;
 pub mod thread;
+pub mod trim;
 
 pub use alloc::{
     aligned_free, aligned_malloc, aligned_msize, aligned_realloc, calloc, expand, free, malloc, malloc_or_else, msize,
@@ -67,6 +71,9 @@ pub struct Started {
     pub tracking_leaks: bool,
     /// Guard pages: off, on with this layout, or asked for and not started.
     pub guard: Guarding,
+    /// Whether the emergency reserve is set aside (see [`oom`]); false when
+    /// none was asked for, or its address space could not be had.
+    pub emergency_reserve: bool,
 }
 
 /// Whether guard pages were started, and how.
@@ -88,12 +95,16 @@ pub fn init(config: &Config) -> Result<Started, StartError> {
         return Err(StartError::Failed("no thread-local storage slot is left (TlsAlloc failed)"));
     }
     let backend = backend::start(config)?;
+    let emergency_reserve = match backend {
+        Backend::Passthrough => false,
+        _ => oom::start(config.emergency_reserve, config.on_exhausted) && config.emergency_reserve > 0,
+    };
     let tracking_leaks = config.track_leaks && leaks::start(config.leak_capacity, config.caller);
     let guard = match config.guard.enabled {
         false => Guarding::Off,
         true => backend::start_guard(&config.guard).map_or_else(Guarding::Failed, Guarding::On),
     };
-    Ok(Started { backend, tracking_leaks, guard })
+    Ok(Started { backend, tracking_leaks, guard, emergency_reserve })
 }
 
 /// The backend serving allocations now (passthrough before [`init`]).

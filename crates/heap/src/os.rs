@@ -237,7 +237,9 @@ pub unsafe fn touch(base: *mut u8, len: usize) {
 /// Maps zeroed memory for the heap's own bookkeeping, for the life of the
 /// process. Returns null when the system is out of address space.
 pub fn map_forever(len: usize) -> *mut u8 {
-    map(len).map_or(core::ptr::null_mut(), |region| region.base)
+    let Some(region) = map(len) else { return core::ptr::null_mut() };
+    crate::stats::reserved(granule_round(len).unwrap_or(len) as i64);
+    region.base
 }
 
 #[cfg(test)]

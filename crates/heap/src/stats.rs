@@ -106,6 +106,8 @@ pub struct Counters {
     folded_allocations: AtomicU64,
     /// Net live bytes and blocks already published.
     published: Published,
+    /// The last trim the owner looked at its heap for (see `crate::trim`).
+    trim_seen: AtomicU32,
 }
 
 /// The counters of threads that have no state of their own, written by any
@@ -132,6 +134,9 @@ static PEAK_BLOCKS: AtomicI64 = AtomicI64::new(0);
 /// Address space the backend holds, and its peak (updated by the mapper).
 static MAPPED: AtomicI64 = AtomicI64::new(0);
 static PEAK_MAPPED: AtomicI64 = AtomicI64::new(0);
+/// Address space the heap holds for itself: its bookkeeping, and what it
+/// sets aside (the emergency reserve, the guarded pool's budget).
+static RESERVED: AtomicI64 = AtomicI64::new(0);
 
 /// The counters of threads that have no state of their own.
 pub static SHARED: SharedCounters = SharedCounters {
@@ -253,6 +258,7 @@ impl Count for Counters {
         let allocations = self.folded_allocations.load(Relaxed).wrapping_add(recent);
         let live_bytes = own(BYTES_ALLOCATED).wrapping_sub(own(BYTES_FREED));
         self.published.publish(live_bytes, allocations.wrapping_sub(own(FREES)));
+        crate::trim::on_publish(&self.trim_seen);
     }
 }
 
@@ -364,6 +370,16 @@ pub fn mapped(bytes: i64) {
     PEAK_MAPPED.fetch_max(now, Relaxed);
 }
 
+/// The heap mapped (`bytes > 0`) or released address space for itself.
+pub fn reserved(bytes: i64) {
+    RESERVED.fetch_add(bytes, Relaxed);
+}
+
+/// Address space the heap holds now: the backend's and its own.
+pub fn held() -> u64 {
+    (MAPPED.load(Relaxed).max(0) + RESERVED.load(Relaxed).max(0)) as u64
+}
+
 /// Everything the heap counts, at one moment.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
@@ -401,6 +417,12 @@ pub struct Snapshot {
     pub mapped_bytes: u64,
     /// Most address space the backend held at once.
     pub peak_mapped_bytes: u64,
+    /// Address space the heap holds for itself (see [`reserved`]): with
+    /// `mapped_bytes`, everything it holds.
+    pub reserved_bytes: u64,
+    /// Of `mapped_bytes`, what the backend keeps free for reuse in its
+    /// shared cache (see `crate::trim`); threads keep a little more each.
+    pub cached_bytes: u64,
     /// Threads that have used the heap and not exited.
     pub threads: u64,
 }
@@ -426,6 +448,8 @@ pub fn snapshot() -> Snapshot {
     s.peak_bytes = (PEAK_BYTES.load(Relaxed).max(0) as u64).max(s.live_bytes);
     s.mapped_bytes = MAPPED.load(Relaxed).max(0) as u64;
     s.peak_mapped_bytes = PEAK_MAPPED.load(Relaxed).max(0) as u64;
+    s.reserved_bytes = RESERVED.load(Relaxed).max(0) as u64;
+    s.cached_bytes = crate::backend::cached() as u64;
     s
 }
 

@@ -24,7 +24,7 @@
 //! [`stats::SHARED`]: crate::stats::SHARED
 
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 
 use crate::stats::{Count as _, Counters, Event, SHARED};
 
@@ -37,6 +37,9 @@ pub struct ThreadState {
     /// The thread's backend heap (rpmalloc's; null for backends that keep
     /// their own). Written by the owner only.
     heap: AtomicPtr<c_void>,
+    /// How deep the thread is in fallbacks of failed requests (owner only;
+    /// see [`Fallback`]).
+    fallback_depth: AtomicU32,
     in_use: AtomicBool,
     next: AtomicPtr<ThreadState>,
 }
@@ -48,6 +51,42 @@ impl ThreadState {
         self.heap.load(Ordering::Relaxed)
     }
 }
+
+/// While alive, the calling thread is inside the fallback of a request the
+/// heap could not serve: the original allocator it called may call a hooked
+/// function again, whose failure the outer request already went through
+/// `crate::oom` for, and counts once. A thread without a state has nothing
+/// to mark (its requests never reach the backend).
+pub struct Fallback(Option<&'static ThreadState>);
+
+impl Fallback {
+    pub fn enter() -> Fallback {
+        let state = existing();
+        if let Some(state) = state {
+            let depth = &state.fallback_depth;
+            depth.store(depth.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        }
+        Fallback(state)
+    }
+}
+
+impl Drop for Fallback {
+    fn drop(&mut self) {
+        if let Some(state) = self.0 {
+            let depth = &state.fallback_depth;
+            depth.store(depth.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Whether the calling thread is inside a fallback (see [`Fallback`]).
+#[inline]
+pub fn in_fallback() -> bool {
+    existing().is_some_and(|state| state.fallback_depth.load(Ordering::Relaxed) > 0)
+}
+
+/// Keeps the thread's last-error code across the heap's own system calls.
+pub(crate) use tls::PreserveLastError;
 
 /// The slot value of a thread whose end was signalled. States are 64-byte
 /// aligned and never at the bottom of the address space: no state is here.

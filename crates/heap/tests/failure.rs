@@ -12,9 +12,21 @@ fn failures_fall_back_then_fail_cleanly() {
     common::start(Backend::Rpmalloc);
     let crt = crt();
 
-    // The backend fails once: the original allocator serves, and it counts.
+    // The backend fails once: the heap gives back what it caches and tries
+    // again, which serves it; nothing falls back, nothing fails.
     let before = heap::stats();
     heap::fault::fail_next_allocations(1);
+    let p = heap::malloc(crt, 100);
+    assert!(heap::owns(p), "served by the heap's second try");
+    let after = heap::stats();
+    assert_eq!((after.fallbacks, after.failures), (before.fallbacks, before.failures));
+    // SAFETY: a live block of ours.
+    unsafe { heap::free(crt, p) };
+
+    // The second try fails too (no emergency reserve here): the original
+    // allocator serves, and it counts once.
+    let before = heap::stats();
+    heap::fault::fail_next_allocations(2);
     let p = heap::malloc(crt, 100);
     assert!(!p.is_null(), "the original allocator served the request");
     assert!(!heap::owns(p), "the block is the original allocator's");
@@ -25,7 +37,7 @@ fn failures_fall_back_then_fail_cleanly() {
 
     // An allocator with an object of its own (the game's heap) serves it the same way.
     let before = heap::stats();
-    heap::fault::fail_next_allocations(1);
+    heap::fault::fail_next_allocations(2);
     let mut asked = 0;
     let p = heap::malloc_or_else(48, || {
         asked += 1;
@@ -46,7 +58,7 @@ fn failures_fall_back_then_fail_cleanly() {
     let p = heap::malloc(crt, 64).cast::<u8>();
     assert!(heap::owns(p as *const c_void));
     common::fill(p, 64, 5);
-    heap::fault::fail_next_allocations(1);
+    heap::fault::fail_next_allocations(2);
     // SAFETY: a live block of ours, resized.
     let q = unsafe { heap::realloc(crt, p.cast(), 100_000) }.cast::<u8>();
     assert!(!q.is_null());

@@ -131,6 +131,33 @@ pub fn thread_finish(heap: *mut c_void) {
     }
 }
 
+/// Trims the backend's caches from any thread (see `crate::trim`); nothing
+/// for the backends without trimmable caches.
+pub fn trim(release: bool) {
+    match active() {
+        Active::Rpmalloc | Active::Guarded => rpmalloc::trim(release),
+        Active::Mimalloc | Active::Passthrough => {}
+    }
+}
+
+/// Trims the calling thread's own backend heap, `heap` as [`thread_start`]
+/// gave it.
+pub fn trim_own(heap: *mut c_void, release: bool) {
+    match active() {
+        Active::Rpmalloc | Active::Guarded => rpmalloc::trim_own(heap, release),
+        Active::Mimalloc | Active::Passthrough => {}
+    }
+}
+
+/// Bytes the backend caches for reuse, where it says (rpmalloc's global
+/// cache); 0 otherwise.
+pub fn cached() -> usize {
+    match active() {
+        Active::Rpmalloc | Active::Guarded => rpmalloc::cached(),
+        Active::Mimalloc | Active::Passthrough => 0,
+    }
+}
+
 /// One backend's operations, for code monomorphised per backend: the family's
 /// hot paths read [`active`] once and then call the backend directly.
 pub trait Engine {

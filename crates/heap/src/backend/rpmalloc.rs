@@ -7,7 +7,7 @@
 //! [`crate::os`] (granule-aligned) and is marked in [`crate::owner`] before a
 //! block in it can exist.
 
-use core::ffi::c_void;
+use core::ffi::{c_int, c_void};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use rpmalloc_sys as rp;
@@ -424,6 +424,34 @@ pub fn thread_start() -> Option<*mut c_void> {
     // SAFETY: the backend is started.
     let heap = unsafe { rp::rpmalloc_heap_acquire() };
     (!heap.is_null()).then_some(heap.cast())
+}
+
+/// Trims every heap and the global cache from any thread (see
+/// `crate::trim`): `release` gives everything cached back to the OS, else
+/// what the heaps hold unused goes to the global cache and the global cache
+/// gives back what stayed idle since the last call.
+pub fn trim(release: bool) {
+    // SAFETY: the backend is started; rpmalloc_trim may run on any thread
+    // at any moment and never waits for another thread's work.
+    unsafe { rp::rpmalloc_trim(c_int::from(release)) }
+}
+
+/// Trims the calling thread's own `heap`: what other threads emptied of its
+/// spans, its caches and reserve, to the global cache or (`release`) to the
+/// OS.
+pub fn trim_own(heap: *mut c_void, release: bool) {
+    if heap.is_null() {
+        return;
+    }
+    // SAFETY: `heap` is the calling thread's own (the caller took it from the
+    // thread's state), and no rpmalloc call of this thread is under way.
+    unsafe { rp::rpmalloc_heap_trim(heap.cast(), c_int::from(release)) }
+}
+
+/// Bytes rpmalloc's global cache holds now.
+pub fn cached() -> usize {
+    // SAFETY: reads one counter; valid at any time.
+    unsafe { rp::rpmalloc_global_cached() }
 }
 
 /// Gives the thread's heap back. Its caches go to the global cache, where
