@@ -45,6 +45,7 @@ Profile = profiles/FalloutNV-custom.toml
 [Heap]
 SpanMapCount = 64
 TouchPages = 1
+EmergencyReserveMiB = 0
 [Stats]
 LogIntervalSeconds = 30
 CsvIntervalSeconds = 5
@@ -69,6 +70,7 @@ GuardBudgetMiB = 16
             exclude_modules: vec!["a.dll".into(), "b.dll".into(), "c.dll".into()],
             span_map_count: 64,
             touch_pages: true,
+            emergency_reserve_mib: 0,
             log_interval_seconds: 30,
             csv_interval_seconds: 5,
             leak_tracking: true,
@@ -139,7 +141,7 @@ fn an_unknown_section_is_named_once_and_its_keys_ignored() {
     let parsed = parse(b"[Heep]\nSpanMapCount = 8\nTouchPages = 1\n[Stats]\nLogIntervalSeconds = 5\n");
     let problems: Vec<String> = parsed.problems.iter().map(ToString::to_string).collect();
     assert_eq!(problems, ["line 1: [Heep]: no such section (did you mean [Heap]?); the keys under it are ignored"]);
-    assert_eq!(parsed.settings.span_map_count, 16);
+    assert_eq!(parsed.settings.span_map_count, 1);
     assert_eq!(parsed.settings.log_interval_seconds, 5);
 }
 
@@ -170,7 +172,7 @@ ExcludeModules = C:\\Games\\evil.dll
             "line 2: [General] Enabled = \"yes\": expected 0 or 1; using 1 (the default)",
             "line 3: [General] Backend = \"jemalloc\": expected one of rpmalloc, mimalloc, passthrough; using rpmalloc (the default)",
             "line 4: [General] LogLevel = \"\": expected one of error, warn, info, debug; using info (the default)",
-            "line 6: [Heap] SpanMapCount = \"0\": expected a whole number from 1 to 256; using 16 (the default)",
+            "line 6: [Heap] SpanMapCount = \"0\": expected a whole number from 1 to 256; using 1 (the default)",
             "line 7: [Heap] TouchPages = \"2\": expected 0 or 1; using 0 (the default)",
             "line 9: [Stats] LogIntervalSeconds = \"-5\": expected a whole number from 0 to 86400; using 0 (the default)",
             "line 10: [Stats] CsvIntervalSeconds = \"3601\": expected a whole number from 0 to 3600; using 0 (the default)",
@@ -221,7 +223,7 @@ fn settings_are_described_one_section_a_line_with_changes_marked() {
             "[General] Enabled=1 Backend=mimalloc* LogLevel=info",
             "[Hooks] ImportHooks=1 ExcludeModules=(none) RuntimeSafetyNet=1",
             "[GameHeap] Enabled=1 StaticCrt=1 DisableVanillaHeaps=1 Profile=(built in)",
-            "[Heap] SpanMapCount=32* TouchPages=0",
+            "[Heap] SpanMapCount=32* TouchPages=0 EmergencyReserveMiB=64",
             "[Stats] LogIntervalSeconds=0 CsvIntervalSeconds=0",
             "[Debug] LeakTracking=0 LeakTableSize=32768 GuardPages=0 GuardMaxSize=4096 GuardQuarantine=4096 \
              GuardBudgetMiB=128",

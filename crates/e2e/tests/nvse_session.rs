@@ -53,7 +53,7 @@ fn a_normal_session_loads_listens_and_logs_every_phase() {
         "ExitGame: the game is quitting",
     ]);
     let started = run.log_message("Preload: heap started in ");
-    assert!(started.ends_with(" ms: rpmalloc (1.0 MiB mapped at a time), leak tracking off"), "{started}");
+    assert!(started.ends_with(" ms: rpmalloc (64.0 KiB mapped at a time), leak tracking off"), "{started}");
 }
 
 #[test]

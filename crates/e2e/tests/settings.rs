@@ -34,7 +34,7 @@ fn the_shipped_file_gives_the_defaults_and_no_complaint() {
         "Config:   [General] Enabled=1 Backend=rpmalloc LogLevel=info",
         "Config:   [Hooks] ImportHooks=1 ExcludeModules=(none)",
         "Config:   [GameHeap] Enabled=1 StaticCrt=1 DisableVanillaHeaps=1 Profile=(built in)",
-        "Config:   [Heap] SpanMapCount=16 TouchPages=0",
+        "Config:   [Heap] SpanMapCount=1 TouchPages=0 EmergencyReserveMiB=64",
         "Config:   [Stats] LogIntervalSeconds=0 CsvIntervalSeconds=0",
         "Config:   [Debug] LeakTracking=0 LeakTableSize=32768 GuardPages=0 GuardMaxSize=4096 GuardQuarantine=4096 \
          GuardBudgetMiB=128",
@@ -157,7 +157,7 @@ LeakTableSize = -1
     let read = run.log_message("Config: read ");
     assert!(read.ends_with("MemoryPoolNVSE.ini: 11 problem(s), each given its default"), "{read}");
     run.log_message("Config:   [General] Enabled=1 Backend=rpmalloc LogLevel=info");
-    run.log_message("Config:   [Heap] SpanMapCount=16 TouchPages=0");
+    run.log_message("Config:   [Heap] SpanMapCount=1 TouchPages=0 EmergencyReserveMiB=64");
 }
 
 #[test]
@@ -186,7 +186,9 @@ fn a_statistics_line_every_second() {
     let msvcrt = game.add_fixture(Crt::Msvcrt);
     let run = game.run(&["session", "--fixture", msvcrt, "--play-seconds", "4"]);
     assert!(run.success, "{}", run.describe());
-    run.log_message("DeferredInit: a statistics line every 1 s");
+    let started =
+        run.log_message("DeferredInit: the heap is trimmed every 1 s and the address space watched every 5 s");
+    assert!(started.ends_with("; a statistics line every 1 s"), "{started}");
     let stats: Vec<String> = run.log_messages().into_iter().filter(|m| m.starts_with("Stats: ")).collect();
     assert!(stats.len() >= 2, "{}", run.describe());
     // Frames churn the fixture: some second saw allocations, and the heap
@@ -194,6 +196,9 @@ fn a_statistics_line_every_second() {
     let busiest = stats.iter().filter_map(|s| number_after(s, "; ")).max().unwrap_or(0);
     assert!(busiest > 0, "{stats:#?}");
     assert!(stats.iter().all(|s| s.contains(" mapped by rpmalloc (peak ") && s.contains(" threads")), "{stats:#?}");
+    // What the heap holds, and the address space left, from a walk of it.
+    assert!(stats.iter().all(|s| s.contains(" cached), the heap holds ")), "{stats:#?}");
+    assert!(stats.iter().all(|s| s.contains(" of address space free, the largest free region ")), "{stats:#?}");
     assert!(stats.iter().any(|s| !s.contains(" 0 B mapped by")), "{stats:#?}");
 }
 
