@@ -340,6 +340,40 @@ unsafe fn realloc_in<E: Engine>(crt: &Originals, p: *mut c_void, size: usize) ->
     unsafe { realloc_foreign::<E>(crt, p, size) }
 }
 
+/// Resizes a block of ours for an allocator that is not a C runtime's (the
+/// game's heap object): as [`realloc`], but a block the heap cannot resize
+/// moves to what `original` allocates for `size` bytes, counted as a
+/// fallback (or a failure if it gives nothing; the block is then untouched).
+///
+/// # Safety
+/// `p` is a live block of ours (`crate::owns`), `size` is not 0; on success
+/// `p` is not used again.
+pub unsafe fn realloc_or_else(p: *mut c_void, size: usize, original: impl FnOnce() -> *mut c_void) -> *mut c_void {
+    // SAFETY: forwarded contract. Without a backend nothing is ours.
+    unsafe { dispatch!(realloc_or_else_in(p.cast(), size, original), ptr::null_mut()) }
+}
+
+/// # Safety
+/// As for [`realloc_or_else`].
+unsafe fn realloc_or_else_in<E: Engine>(
+    p: *mut u8,
+    size: usize,
+    original: impl FnOnce() -> *mut c_void,
+) -> *mut c_void {
+    let q = resize::<E>(p, size, 0);
+    if !q.is_null() {
+        return q.cast();
+    }
+    let q = in_fallback(original);
+    if !q.is_null() {
+        let keep = E::usable_size(p).min(size);
+        // SAFETY: `keep` bytes are readable at `p` and writable at `q`; distinct blocks.
+        unsafe { ptr::copy_nonoverlapping(p, q.cast::<u8>(), keep) };
+        release::<E>(p);
+    }
+    q
+}
+
 /// Our heap could not resize `p`: try a block from the original allocator.
 ///
 /// # Safety

@@ -11,11 +11,23 @@ use core::fmt::{self, Write};
 
 use crate::stats::{Snapshot, SIZE_CLASSES};
 
-/// A snapshot and when it was taken, in seconds since the heap started.
+/// A snapshot and when it was taken, in seconds since the heap started,
+/// with the process's address space then.
 #[derive(Clone, Debug, Default)]
 pub struct Sample {
     pub seconds: f64,
     pub stats: Snapshot,
+    pub space: Space,
+}
+
+/// The process's address space when a sample was taken, as the embedder
+/// found it (a walk of it; zeros when unknown).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Space {
+    /// Bytes in no region at all.
+    pub free_bytes: u64,
+    /// The largest free region.
+    pub largest_free_bytes: u64,
 }
 
 /// How a row reads a column.
@@ -23,25 +35,28 @@ enum Column {
     /// The sample's time.
     Seconds,
     /// A value as it is now.
-    Now(fn(&Snapshot) -> u64),
+    Now(fn(&Sample) -> u64),
     /// A cumulative count's change per second since the previous row.
     Rate(fn(&Snapshot) -> u64),
 }
 
 /// The columns before the histogram's, in order.
-const COLUMNS: [(&str, Column); 12] = [
+const COLUMNS: [(&str, Column); 15] = [
     ("seconds", Column::Seconds),
-    ("live_bytes", Column::Now(|s| s.live_bytes)),
-    ("peak_bytes", Column::Now(|s| s.peak_bytes)),
-    ("live_blocks", Column::Now(|s| s.live_blocks)),
+    ("live_bytes", Column::Now(|s| s.stats.live_bytes)),
+    ("peak_bytes", Column::Now(|s| s.stats.peak_bytes)),
+    ("live_blocks", Column::Now(|s| s.stats.live_blocks)),
     ("allocs_per_second", Column::Rate(|s| s.allocations)),
     ("frees_per_second", Column::Rate(|s| s.frees)),
-    ("failures", Column::Now(|s| s.failures)),
-    ("fallbacks", Column::Now(|s| s.fallbacks)),
-    ("foreign_frees", Column::Now(|s| s.foreign_frees)),
-    ("mapped_bytes", Column::Now(|s| s.mapped_bytes)),
-    ("peak_mapped_bytes", Column::Now(|s| s.peak_mapped_bytes)),
-    ("threads", Column::Now(|s| s.threads)),
+    ("failures", Column::Now(|s| s.stats.failures)),
+    ("fallbacks", Column::Now(|s| s.stats.fallbacks)),
+    ("foreign_frees", Column::Now(|s| s.stats.foreign_frees)),
+    ("mapped_bytes", Column::Now(|s| s.stats.mapped_bytes)),
+    ("peak_mapped_bytes", Column::Now(|s| s.stats.peak_mapped_bytes)),
+    ("threads", Column::Now(|s| s.stats.threads)),
+    ("held_bytes", Column::Now(|s| s.stats.held_bytes())),
+    ("free_space_bytes", Column::Now(|s| s.space.free_bytes)),
+    ("largest_free_bytes", Column::Now(|s| s.space.largest_free_bytes)),
 ];
 
 /// Fields per line.
@@ -72,7 +87,7 @@ pub fn row(out: &mut impl Write, previous: &Sample, now: &Sample) -> fmt::Result
     for (_, column) in &COLUMNS {
         match column {
             Column::Seconds => write!(out, "{:.3},", now.seconds)?,
-            Column::Now(read) => write!(out, "{},", read(&now.stats))?,
+            Column::Now(read) => write!(out, "{},", read(now))?,
             Column::Rate(read) => {
                 let change = read(&now.stats).saturating_sub(read(&previous.stats));
                 write!(out, "{:.1},", change as f64 / elapsed)?
@@ -106,7 +121,7 @@ mod tests {
     fn the_header_names_every_column_in_order() {
         let mut expected = String::from(
             "seconds,live_bytes,peak_bytes,live_blocks,allocs_per_second,frees_per_second,failures,fallbacks,\
-             foreign_frees,mapped_bytes,peak_mapped_bytes,threads",
+             foreign_frees,mapped_bytes,peak_mapped_bytes,threads,held_bytes,free_space_bytes,largest_free_bytes",
         );
         for k in 0..=30 {
             expected += &format!(",size_le_{}", 1u64 << k);
@@ -134,16 +149,19 @@ mod tests {
             mapped_bytes: 65_536,
             peak_mapped_bytes: 131_072,
             threads: 3,
+            reserved_bytes: 1024,
             histogram,
             ..Snapshot::default()
         };
-        let now = Sample { seconds: 2.0, stats };
-        let mut expected = String::from("2.000,4096,8192,7,5.5,2.0,1,2,5,65536,131072,3,3,0,0,0,7");
+        let space = Space { free_bytes: 3 << 30, largest_free_bytes: 1 << 30 };
+        let now = Sample { seconds: 2.0, stats, space };
+        let mut expected =
+            String::from("2.000,4096,8192,7,5.5,2.0,1,2,5,65536,131072,3,66560,3221225472,1073741824,3,0,0,0,7");
         expected += &",0".repeat(SIZE_CLASSES - 6);
         expected += ",1\r\n";
         assert_eq!(row_text(&Sample::default(), &now), expected);
 
-        let later = Sample { seconds: 2.5, stats: Snapshot { allocations: 21, frees: 4, ..now.stats.clone() } };
+        let later = Sample { seconds: 2.5, stats: Snapshot { allocations: 21, frees: 4, ..now.stats.clone() }, space };
         let fields: Vec<String> = row_text(&now, &later).trim_end().split(',').map(String::from).collect();
         assert_eq!(fields.len(), FIELDS);
         assert_eq!((fields[0].as_str(), fields[4].as_str(), fields[5].as_str()), ("2.500", "20.0", "0.0"));
@@ -152,8 +170,8 @@ mod tests {
     #[test]
     fn samples_a_moment_apart_give_finite_rates() {
         let stats = Snapshot { allocations: 5, ..Snapshot::default() };
-        let now = Sample { seconds: 1.0, stats };
-        let text = row_text(&Sample { seconds: 1.0, stats: Snapshot::default() }, &now);
+        let now = Sample { seconds: 1.0, stats, ..Sample::default() };
+        let text = row_text(&Sample { seconds: 1.0, ..Sample::default() }, &now);
         assert!(text.starts_with("1.000,0,0,0,5000.0,0.0,"), "{text}");
     }
 }

@@ -49,7 +49,7 @@ pub mod trim;
 
 pub use alloc::{
     aligned_free, aligned_malloc, aligned_msize, aligned_realloc, calloc, expand, free, malloc, malloc_or_else, msize,
-    realloc, recalloc,
+    realloc, realloc_or_else, recalloc,
 };
 pub use backend::StartError;
 pub use config::{Backend, Config};

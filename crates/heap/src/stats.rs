@@ -428,6 +428,11 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Address space the heap holds: the backend's and its own.
+    pub fn held_bytes(&self) -> u64 {
+        self.mapped_bytes + self.reserved_bytes
+    }
+
     /// Mean usable bytes per allocation.
     pub fn average_size(&self) -> u64 {
         self.bytes_allocated.checked_div(self.allocations).unwrap_or(0)

@@ -67,6 +67,30 @@ fn failures_fall_back_then_fail_cleanly() {
     // SAFETY: a live block.
     unsafe { heap::free(crt, q.cast()) };
 
+    // The same for an allocator with an object of its own: the block moves
+    // to what the other allocator gives, counted once as a fallback.
+    let p = heap::malloc(crt, 64).cast::<u8>();
+    common::fill(p, 64, 6);
+    let before = heap::stats();
+    heap::fault::fail_next_allocations(2);
+    // SAFETY: a live block of ours, resized.
+    let q = unsafe { heap::realloc_or_else(p.cast(), 100_000, || heap::malloc(crt, 100_000)) }.cast::<u8>();
+    assert!(!q.is_null() && common::intact(q, 64, 6));
+    let after = heap::stats();
+    assert_eq!((after.fallbacks, after.failures), (before.fallbacks + 1, before.failures));
+    assert_eq!(after.frees, before.frees + 1, "the old block went back");
+    // SAFETY: a live block.
+    unsafe { heap::free(crt, q.cast()) };
+    // If the other allocator gives nothing, the block stays as it was.
+    let p = heap::malloc(crt, 64).cast::<u8>();
+    common::fill(p, 64, 7);
+    heap::fault::fail_next_allocations(2);
+    // SAFETY: a live block of ours, resized.
+    let q = unsafe { heap::realloc_or_else(p.cast(), 100_000, core::ptr::null_mut) };
+    assert!(q.is_null() && common::intact(p, 64, 7));
+    // SAFETY: still live.
+    unsafe { heap::free(crt, p.cast()) };
+
     // calloc overflow: NULL and ENOMEM, without asking anyone.
     foreign::set_errno(0);
     assert!(heap::calloc(crt, usize::MAX / 4, 8).is_null());
