@@ -135,6 +135,11 @@ fn apply_group(exe: &Executable, group: &Group, slots: &mut HashMap<Role, usize>
                     let mut live = LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                     let roles = group.hooks.iter().map(|h| (h.address, h.role));
                     live.extend(roles.zip(hooks).map(|((address, role), hook)| (address, role, hook.detour())));
+                    if !group.patches.is_empty() {
+                        // A group of patches switches the vanilla heaps off
+                        // (see `decide`): the original allocate has none left.
+                        entries::vanilla_heaps_off();
+                    }
                     GroupOutcome::Live { hooks: group.hooks.len(), patches: group.patches.len() }
                 }
                 Err(e) => GroupOutcome::Refused(e.to_string()),

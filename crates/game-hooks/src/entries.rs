@@ -15,16 +15,40 @@
 //! - The game heap's roles (thiscall, the heap object in ECX) keep the
 //!   object for the original: a block of ours is served here, any other
 //!   goes to the original method through its trampoline, with its `this`.
+//!
+//! A request the heap cannot serve, even after it gave back what it caches
+//! and its emergency reserve (`heap::oom`, which logs it), goes where the
+//! game would have served it:
+//! - the static C runtime's, to the original function, on the runtime's own
+//!   heap (`_crtheap`): null if that has no room either, as the runtime's
+//!   own `malloc` returns (before the runtime made its heap, the original
+//!   ends the process; the log has said why first);
+//! - the game heap's allocate, to the original allocate while the vanilla
+//!   heaps exist (with its own last resorts); once a group of patches
+//!   switched them off ([`vanilla_heaps_off`]), to the static C runtime's
+//!   original `malloc` instead: the original allocate would find no heap
+//!   and end there anyway. Null if that has no room: the engine, which
+//!   never checks, will crash, as it would with any replacer that gives up.
 
 use core::ffi::c_void;
 use core::ptr;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use game_profile::Role;
 use heap::{Function, Originals};
 
 /// Addresses a role can be hooked at (the built-in profile uses two).
 pub const SLOTS: usize = 4;
+
+/// Set once a group of patches switched the vanilla heaps off.
+static VANILLA_HEAPS_OFF: AtomicBool = AtomicBool::new(false);
+
+/// Tells the game heap's entries that the vanilla heaps no longer exist: a
+/// request the heap cannot serve goes to the static C runtime's original
+/// `malloc`, not to the original allocate.
+pub fn vanilla_heaps_off() {
+    VANILLA_HEAPS_OFF.store(true, Ordering::Release);
+}
 
 /// The static C runtime's originals, by role and slot.
 static CRT: [[Originals; SLOTS]; 6] = [const { [const { Originals::new() }; SLOTS] }; 6];
@@ -175,11 +199,19 @@ fn original<F: Copy>(index: usize, slot: usize) -> Option<F> {
     (address != 0).then(|| unsafe { core::mem::transmute_copy::<usize, F>(&address) })
 }
 
-/// A block from the original allocate, for a request the heap cannot
-/// serve: the game's heap never fails where it would have succeeded.
+/// A block for a request of the game heap's the heap cannot serve, from
+/// where the game would have had it (see the top of this file): slot `slot`
+/// of the original allocate, or the static C runtime's original `malloc`.
 #[cold]
-fn allocate_original(this: *mut c_void, size: usize) -> *mut c_void {
-    match original::<HeapAllocateFn>(0, 0) {
+fn allocate_original(this: *mut c_void, size: usize, slot: usize) -> *mut c_void {
+    if VANILLA_HEAPS_OFF.load(Ordering::Acquire) {
+        return match CRT[0][0].malloc() {
+            // SAFETY: the static C runtime's original malloc (its trampoline).
+            Some(malloc) => unsafe { malloc(size) },
+            None => ptr::null_mut(),
+        };
+    }
+    match original::<HeapAllocateFn>(0, slot) {
         // SAFETY: the original method, with the object the game passed.
         Some(allocate) => unsafe { allocate(this, size) },
         None => ptr::null_mut(),
@@ -187,11 +219,7 @@ fn allocate_original(this: *mut c_void, size: usize) -> *mut c_void {
 }
 
 unsafe extern "thiscall" fn heap_allocate<const K: usize>(this: *mut c_void, size: usize) -> *mut c_void {
-    heap::malloc_or_else(size, || match original::<HeapAllocateFn>(0, K) {
-        // SAFETY: the original method, with the object the game passed.
-        Some(allocate) => unsafe { allocate(this, size) },
-        None => ptr::null_mut(),
-    })
+    heap::malloc_or_else(size, || allocate_original(this, size, K))
 }
 
 /// # Safety
@@ -239,32 +267,9 @@ unsafe extern "thiscall" fn heap_realloc<const K: usize>(
             None => ptr::null_mut(),
         };
     }
-    // The game's resize always hands back a block, even for 0 bytes.
+    // The game's resize always hands back a block, even for 0 bytes; one
+    // the heap cannot resize moves to where the game would have had it.
     let size = size.max(1);
-    // SAFETY: a live block of ours.
-    let q = unsafe { heap::realloc(&NONE, p, size) };
-    if !q.is_null() {
-        return q;
-    }
-    // SAFETY: a live block of ours, untouched by the failed resize.
-    unsafe { move_to_original(this, p, size) }
-}
-
-/// Moves a block of ours the heap could not resize into a block of the
-/// original allocate.
-///
-/// # Safety
-/// `p` is a live block of ours; on success it is freed.
-#[cold]
-unsafe fn move_to_original(this: *mut c_void, p: *mut c_void, size: usize) -> *mut c_void {
-    let q = allocate_original(this, size);
-    if !q.is_null() {
-        // SAFETY: `p` is a live block of ours.
-        let old = unsafe { heap::msize(&NONE, p) };
-        // SAFETY: both blocks hold at least the bytes copied, and are distinct.
-        unsafe { ptr::copy_nonoverlapping(p.cast::<u8>(), q.cast::<u8>(), old.min(size)) };
-        // SAFETY: a live block of ours, not used again.
-        unsafe { heap::free(&NONE, p) };
-    }
-    q
+    // SAFETY: a live block of ours, by the game's contract and `owns`.
+    unsafe { heap::realloc_or_else(p, size, || allocate_original(this, size, 0)) }
 }
