@@ -22,7 +22,7 @@ const PASSTHROUGH: i64 = 3;
 const NONE: i64 = 0;
 
 /// The fields of `MemoryPoolNVSE_Stats` the fixture prints, in its order.
-const FIELDS: [&str; 20] = [
+const FIELDS: [&str; 21] = [
     "size",
     "filled",
     "version",
@@ -43,9 +43,10 @@ const FIELDS: [&str; 20] = [
     "mapped_bytes",
     "peak_mapped_bytes",
     "threads",
+    "reserved_bytes",
 ];
 
-const STATS_SIZE: i64 = 400;
+const STATS_SIZE: i64 = 408;
 
 /// A session with the client installed, `ini` as the plugin's settings and
 /// two of the stand-in's C runtime fixtures allocating (one loaded before
@@ -104,7 +105,7 @@ fn version_nvse_saw(run: &Run) -> i64 {
 }
 
 /// The API and the message gave the same snapshot, of the version and backend
-/// expected, whole (all 400 bytes) and self-consistent; returns it.
+/// expected, whole (all 408 bytes) and self-consistent; returns it.
 fn consistent_snapshots(run: &Run, backend: i64) -> Vec<(&'static str, i64)> {
     let version = version_nvse_saw(run);
     assert_eq!(version, package_version());
@@ -143,7 +144,7 @@ fn summary(s: &[(&str, i64)], backend_name: &str) -> String {
     let average = if n("allocations") == 0 { 0 } else { n("bytes_allocated") / n("allocations") };
     format!(
         "ExitGame: heap {backend_name}: {} allocations, {} frees, {} live blocks ({}; peak {} blocks, {}), \
-         average block {average} B, {} mapped (peak {}), {} fallbacks, {} failures, \
+         average block {average} B, {} mapped (peak {}), the heap holds {}, {} fallbacks, {} failures, \
          foreign blocks: {} freed, {} resized, {} sized; {} threads",
         n("allocations"),
         n("frees"),
@@ -153,6 +154,7 @@ fn summary(s: &[(&str, i64)], backend_name: &str) -> String {
         bytes(n("peak_bytes")),
         bytes(n("mapped_bytes")),
         bytes(n("peak_mapped_bytes")),
+        bytes(n("mapped_bytes") + n("reserved_bytes")),
         n("fallbacks"),
         n("failures"),
         n("foreign_frees"),
@@ -215,7 +217,7 @@ fn another_plugin_reads_the_same_statistics_through_the_exports_the_message_and_
     run.assert_fact(STATS_CLIENT, "unknown receiver", "filled", "0");
     // ... and still answers after them.
     run.assert_fact(STATS_CLIENT, "still answering", "delivered", "1");
-    run.assert_fact(STATS_CLIENT, "still answering", "filled", "400");
+    run.assert_fact(STATS_CLIENT, "still answering", "filled", "408");
     run.assert_printed("nvse-host: session over");
 
     run.assert_log_in_order(&[
@@ -226,7 +228,7 @@ fn another_plugin_reads_the_same_statistics_through_the_exports_the_message_and_
         "GetStats: refused: no struct (null pointer)",
         "Stats query from StatsClient: ignored: no struct (null pointer)",
         "Stats query from StatsClient: ignored: dataLen 8 is below the 16 bytes of MemoryPoolNVSE_Stats' head",
-        "Stats query from StatsClient: ignored: dataLen 392 differs from the struct's size field 400",
+        "Stats query from StatsClient: ignored: dataLen 400 differs from the struct's size field 408",
         "Stats query from StatsClient: ignored: the struct at 0x00000010 is not writable memory",
     ]);
     let refusals = run

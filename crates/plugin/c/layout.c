@@ -32,6 +32,7 @@ const uint32_t memorypoolnvse_layout[] = {
     FIELD(peak_mapped_bytes),
     FIELD(threads),
     FIELD(histogram),
+    FIELD(reserved_bytes),
     MEMORYPOOLNVSE_STATS_HEAD_SIZE,
     MEMORYPOOLNVSE_SIZE_CLASSES,
     MEMORYPOOLNVSE_MESSAGE_STATS,

@@ -125,6 +125,10 @@ typedef struct MemoryPoolNVSE_Stats {
     /* Allocations by request size: class k counts 2^(k-1) < size <= 2^k
        (class 0: 0 and 1 byte); the last class also takes larger ones. */
     uint64_t histogram[MEMORYPOOLNVSE_SIZE_CLASSES];
+    /* Address space the heap holds for itself (its bookkeeping, the
+       emergency reserve, guard pages' budget): with mapped_bytes, all it
+       holds. (From version 0.1.0's second layout on: check `filled`.) */
+    uint64_t reserved_bytes;
 } MemoryPoolNVSE_Stats;
 
 /* The least `size` accepted: the four 32-bit fields. */

@@ -7,7 +7,7 @@
 //! needs; the log says which backend serves, or why none does.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Once, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -38,6 +38,8 @@ pub fn start(stage: &str) -> bool {
             return;
         }
         RUNNING.store(true, Ordering::Relaxed);
+        // Asked now, while memory is plentiful: an out-of-memory line asks too.
+        crate::space::under_wine();
         let config = heap_config(settings);
         let started = *STARTED.get_or_init(Instant::now);
         let result = heap::init(&config);
@@ -52,6 +54,7 @@ pub fn start(stage: &str) -> bool {
                     if started.tracking_leaks { "on" } else { "off" }
                 );
                 report_guard_start(stage, started.guard);
+                report_reserve(stage, &config, started);
             }
             Err(why) => warning!(
                 "{stage}: heap could not start {}: {why}; allocations pass through to the original allocators",
@@ -77,6 +80,26 @@ pub fn uptime() -> f64 {
 pub fn serving() -> Option<heap::Backend> {
     SERVING.load(Ordering::Relaxed).then(heap::backend)
 }
+
+/// The emergency reserve: set aside, or why not.
+fn report_reserve(stage: &str, config: &heap::Config, started: heap::Started) {
+    let size = Bytes(config.emergency_reserve as u64);
+    if started.emergency_reserve {
+        EMERGENCY_RESERVE.store(config.emergency_reserve, Ordering::Relaxed);
+        info!(
+            "{stage}: {size} of address space set aside as an emergency reserve, given back if the game runs out              (the log then says so at once)"
+        );
+    } else if config.emergency_reserve > 0 && started.backend != heap::Backend::Passthrough {
+        warning!("{stage}: the emergency reserve ({size}) could not be set aside: the game runs without one");
+    }
+}
+
+/// Bytes of the emergency reserve the heap started with (0: none).
+pub fn emergency_reserve() -> usize {
+    EMERGENCY_RESERVE.load(Ordering::Relaxed)
+}
+
+static EMERGENCY_RESERVE: AtomicUsize = AtomicUsize::new(0);
 
 /// Whether guard pages are on, for which blocks, and how to read the crash
 /// they cause.
@@ -136,6 +159,8 @@ fn heap_config(settings: &config::Settings) -> heap::Config {
             quarantine: settings.guard_quarantine as usize,
             budget: settings.guard_budget_mib as usize * 1024 * 1024,
         },
+        emergency_reserve: settings.emergency_reserve_mib as usize * 1024 * 1024,
+        on_exhausted: crate::oom::report,
     }
 }
 
@@ -149,7 +174,7 @@ pub fn report(stage: &str) -> Option<heap::Snapshot> {
     let s = heap::stats();
     info!(
         "{stage}: heap {}: {} allocations, {} frees, {} live blocks ({}; peak {} blocks, {}), \
-         average block {} B, {} mapped (peak {}), {} fallbacks, {} failures, \
+         average block {} B, {} mapped (peak {}), the heap holds {}, {} fallbacks, {} failures, \
          foreign blocks: {} freed, {} resized, {} sized; {} threads",
         heap::backend().name(),
         s.allocations,
@@ -161,6 +186,7 @@ pub fn report(stage: &str) -> Option<heap::Snapshot> {
         s.average_size(),
         Bytes(s.mapped_bytes),
         Bytes(s.peak_mapped_bytes),
+        Bytes(s.held_bytes()),
         s.fallbacks,
         s.failures,
         s.foreign_frees,

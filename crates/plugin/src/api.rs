@@ -58,6 +58,7 @@ pub struct Stats {
     pub peak_mapped_bytes: u64,
     pub threads: u64,
     pub histogram: [u64; SIZE_CLASSES],
+    pub reserved_bytes: u64,
 }
 
 /// `MEMORYPOOLNVSE_STATS_HEAD_SIZE`: the four 32-bit fields, the least a
@@ -66,7 +67,7 @@ pub const STATS_HEAD_SIZE: usize = offset_of!(Stats, allocations);
 
 const _: () = {
     assert!(STATS_HEAD_SIZE == 16);
-    assert!(size_of::<Stats>() == 16 + 16 * 8 + SIZE_CLASSES * 8);
+    assert!(size_of::<Stats>() == 16 + 16 * 8 + SIZE_CLASSES * 8 + 8);
 };
 
 /// The plugin's version, as in its `PluginInfo`.
@@ -220,6 +221,7 @@ fn snapshot() -> Stats {
         peak_mapped_bytes: s.peak_mapped_bytes,
         threads: s.threads,
         histogram: s.histogram,
+        reserved_bytes: s.reserved_bytes,
     }
 }
 
@@ -270,7 +272,7 @@ mod tests {
     extern "C" {
         /// Sizes, offsets and constants from `c/layout.c`, as the C compiler
         /// lays out `include/MemoryPoolNVSE.h`, in the order of `rust_layout`.
-        static memorypoolnvse_layout: [u32; 28];
+        static memorypoolnvse_layout: [u32; 29];
         static memorypoolnvse_layout_count: u32;
     }
 
@@ -298,6 +300,7 @@ mod tests {
             ("peak_mapped_bytes", offset_of!(Stats, peak_mapped_bytes)),
             ("threads", offset_of!(Stats, threads)),
             ("histogram", offset_of!(Stats, histogram)),
+            ("reserved_bytes", offset_of!(Stats, reserved_bytes)),
         ];
         let mut all = vec![("sizeof(MemoryPoolNVSE_Stats)", size_of::<Stats>() as u32)];
         all.extend(offsets.iter().map(|&(name, offset)| (name, offset as u32)));

@@ -43,6 +43,24 @@ fn own_range() -> (usize, usize) {
     (base, end)
 }
 
+/// A code address shown as `module+0xoffset` (`0x12345678` outside any
+/// module), without allocating: for lines written where the heap may have
+/// no memory to give.
+pub struct Code(pub usize);
+
+impl core::fmt::Display for Code {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let address = self.0;
+        let Some((base, path)) = crate::module::path_containing(address) else {
+            return write!(f, "{address:#010x}");
+        };
+        for c in char::decode_utf16(path.file_name().iter().copied()) {
+            write!(f, "{}", c.unwrap_or(char::REPLACEMENT_CHARACTER))?;
+        }
+        write!(f, "+{:#x}", address - base)
+    }
+}
+
 /// Shows a code address as `module+0xoffset` (`0x12345678` outside any module).
 pub fn describe(address: usize) -> String {
     let Some(base) = crate::module::containing(address).map(|h| h as usize) else {
@@ -68,6 +86,13 @@ mod tests {
         assert!(shown.ends_with(&format!("+{:#x}", inside - crate::module::own_handle().unwrap() as usize)), "{shown}");
         assert!(shown.to_ascii_lowercase().contains(".exe+") || shown.contains(".dll+"), "{shown}");
         assert_eq!(describe(0x10), "0x00000010");
+    }
+
+    #[test]
+    fn code_addresses_show_as_describe_shows_them() {
+        for address in [describe as *const () as usize, 0x10] {
+            assert_eq!(Code(address).to_string().to_ascii_lowercase(), describe(address).to_ascii_lowercase());
+        }
     }
 
     #[test]

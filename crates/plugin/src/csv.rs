@@ -23,6 +23,7 @@ use heap::csv::Sample;
 use crate::allocator;
 use crate::log::{info, warning};
 use crate::module;
+use crate::space::Space;
 
 /// The open file; `last` is the previous row's sample.
 struct Writer {
@@ -71,16 +72,17 @@ pub fn start(stage: &str, every_seconds: u32) -> bool {
     true
 }
 
-/// Writes a row of `stats`, taken now.
-pub fn row(stats: heap::Snapshot) {
-    write_row(&mut writer(), Sample { seconds: allocator::uptime(), stats });
+/// Writes a row of `stats` and `space`, taken now.
+pub fn row(stats: heap::Snapshot, space: Space) {
+    write_row(&mut writer(), Sample { seconds: allocator::uptime(), stats, space: space.sampled() });
 }
 
 /// Writes the exit's row, the same numbers as the exit summary in the log,
 /// and ends the file: no row follows it.
 pub fn finish(stage: &str, stats: heap::Snapshot) {
+    let space = Space::now().sampled();
     let mut writer = writer();
-    write_row(&mut writer, Sample { seconds: allocator::uptime(), stats });
+    write_row(&mut writer, Sample { seconds: allocator::uptime(), stats, space });
     if let Some(Writer { file, name, .. }) = writer.take() {
         // Nothing is sure to run after the exit message.
         let _ = file.sync_data();

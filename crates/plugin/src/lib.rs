@@ -12,7 +12,9 @@
 //! - [`settings`]: `MemoryPoolNVSE.ini` beside the DLL.
 //! - [`module`]: the DLL's own handle and path.
 //! - [`allocator`]: starting the heap and reporting its statistics.
-//! - [`periodic`]: the statistics thread: log lines and CSV rows.
+//! - [`periodic`]: the maintenance thread: trimming the heap, watching the
+//!   address space ([`space`]), log lines and CSV rows.
+//! - [`oom`]: what the log says when the heap runs out of address space.
 //! - [`csv`]: the statistics file, `MemoryPoolNVSE.stats.csv`.
 //! - [`callers`]: who called the heap, for leak reports.
 //! - [`imports`]: redirecting other modules' C runtime imports to the heap.
@@ -31,8 +33,10 @@ pub mod imports;
 pub mod log;
 pub mod module;
 pub mod nvse;
+pub mod oom;
 pub mod periodic;
 pub mod settings;
+pub mod space;
 
 use windows_sys::core::BOOL;
 use windows_sys::Win32::Foundation::{HINSTANCE, TRUE};

@@ -8,8 +8,10 @@
 //! cache to disk; the plugin calls it when NVSE says the game is quitting,
 //! because nothing is guaranteed to run after that.
 //!
-//! The log is never written from the allocation path: a line there could
-//! re-enter the heap through the formatting machinery or block on the lock.
+//! The log is written from the allocation path only when the heap has run
+//! out of address space (`crate::oom`), once per stage or size class: a line
+//! allocates nothing, and its lock is held by no allocating thread, only
+//! around one `WriteFile`.
 
 use core::fmt::{self, Write as _};
 use core::sync::atomic::{AtomicBool, AtomicIsize, AtomicU8, Ordering};

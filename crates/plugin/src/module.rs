@@ -59,6 +59,13 @@ impl WidePath {
         &self.buf[..self.len]
     }
 
+    /// What follows the last `\` or `/`: the file name.
+    pub fn file_name(&self) -> &[u16] {
+        let path = self.as_slice();
+        let start = path.iter().rposition(|&c| c == u16::from(b'\\') || c == u16::from(b'/')).map_or(0, |i| i + 1);
+        &path[start..]
+    }
+
     /// Replaces what follows the last `.` of the file name with `ext`
     /// (`MemoryPoolNVSE.dll` becomes `MemoryPoolNVSE.log`).
     pub fn replace_extension(&mut self, ext: &str) -> Option<()> {
@@ -79,7 +86,18 @@ impl WidePath {
 
 /// The full path of this DLL, or `None` if it does not fit the buffer.
 pub fn own_path() -> Option<WidePath> {
-    let module = own_handle()?;
+    path_of(own_handle()?)
+}
+
+/// The module containing `address`: its base and full path, without
+/// allocating.
+pub fn path_containing(address: usize) -> Option<(usize, WidePath)> {
+    let module = containing(address)?;
+    Some((module as usize, path_of(module)?))
+}
+
+/// The full path of a loaded module, or `None` if it does not fit the buffer.
+fn path_of(module: HMODULE) -> Option<WidePath> {
     let mut path = WidePath { buf: [0; WidePath::CAPACITY], len: 0 };
     // SAFETY: the buffer holds CAPACITY u16s, as the size argument says.
     let len = unsafe { GetModuleFileNameW(module, path.buf.as_mut_ptr(), WidePath::CAPACITY as u32) } as usize;
