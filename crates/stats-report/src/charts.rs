@@ -19,7 +19,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use crate::columns::{class_label, SIZE_CLASSES};
 use crate::parse::{Row, Stats};
 use crate::summary::{peak, Summary};
-use crate::units::{mib, mib_text, short};
+use stats_page::units::{mib, mib_text, short};
 use crate::Error;
 
 /// The family plotters asks for by default; the embedded font answers it.

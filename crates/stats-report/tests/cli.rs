@@ -1,6 +1,7 @@
 //! The `stats-report` program itself: its exit code, what it prints and
 //! the files it leaves.
 
+#[path = "../../stats-page/tests/common/mod.rs"]
 mod common;
 
 use std::path::Path;
