@@ -245,7 +245,8 @@ fn play_for(seconds: u32, harness: &Harness) {
     println!("nvse-host: played {frame} frames in {seconds} s");
 }
 
-/// The game's part: the main menu, a load, a save, back to the menu, quit.
+/// The game's part: the main menu, a load, a save, back to the menu, quit
+/// (or, with `Exit::None`, the process ends without a word).
 /// `after_first_frame` runs after the first `MainGameLoop`.
 fn play(exit: Exit, after_first_frame: impl FnOnce()) {
     nvse::broadcast(msg::DEFERRED_INIT, std::ptr::null_mut(), 0);
@@ -262,9 +263,9 @@ fn play(exit: Exit, after_first_frame: impl FnOnce()) {
     nvse::broadcast(msg::POST_LOAD_GAME, std::ptr::without_provenance_mut(1), 1);
     nvse::broadcast(msg::SAVE_GAME, save.as_ptr().cast_mut().cast(), save_len);
     nvse::broadcast(msg::EXIT_TO_MAIN_MENU, std::ptr::null_mut(), 0);
-    let last = match exit {
-        Exit::Game => msg::EXIT_GAME,
-        Exit::Console => msg::EXIT_GAME_CONSOLE,
-    };
-    nvse::broadcast(last, std::ptr::null_mut(), 0);
+    match exit {
+        Exit::Game => nvse::broadcast(msg::EXIT_GAME, std::ptr::null_mut(), 0),
+        Exit::Console => nvse::broadcast(msg::EXIT_GAME_CONSOLE, std::ptr::null_mut(), 0),
+        Exit::None => {}
+    }
 }

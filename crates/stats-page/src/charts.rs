@@ -123,8 +123,9 @@ impl Charts {
         let highest = self.allocations.highest().max(self.frees.highest());
         let y = Scale::values(highest, short);
         let mut chart = TimeChart::new("rate", "Allocations and frees per second", time.clone(), y, "per second");
-        chart.line("allocations/s", "allocs_per_second", palette::ALLOCATIONS, as_is(&self.allocations));
+        // Frees first: allocations, the line that matters, are drawn on top.
         chart.line("frees/s", "frees_per_second", palette::FREES, as_is(&self.frees));
+        chart.line("allocations/s", "allocs_per_second", palette::ALLOCATIONS, as_is(&self.allocations));
         let caption = format!(
             "Requests to allocate (blue) and to free (green) memory each second, {} allocations a second on average.",
             grouped(summary.mean_allocs_per_second.round() as u64)
@@ -201,7 +202,7 @@ fn drawn(series: &Series) -> String {
         return String::new();
     }
     format!(
-        " Each line is drawn with at most {} points for {} rows: the lowest and the highest value of each run of \
+        " Each line is drawn with {} points for {} rows: the lowest and the highest value of each run of \
          {} consecutive rows, so that no peak or dip is lost.",
         grouped(series.points().count() as u64),
         grouped(rows),

@@ -86,14 +86,14 @@ pub struct TimeChart {
     svg: String,
     x: Scale,
     y: Scale,
-    /// Legend entries so far, for their places.
-    legend: usize,
+    /// Where the next legend entry starts.
+    legend: f64,
 }
 
 impl TimeChart {
     /// The frame, grid and axes; `id` names the chart in the page.
     pub fn new(id: &str, title: &str, x: Scale, y: Scale, y_name: &str) -> TimeChart {
-        let mut chart = TimeChart { svg: String::with_capacity(64 * 1024), x, y, legend: 0 };
+        let mut chart = TimeChart { svg: String::with_capacity(64 * 1024), x, y, legend: LEFT + 8.0 };
         open(&mut chart.svg, id, title);
         chart.grid(y_name);
         chart
@@ -142,8 +142,9 @@ impl TimeChart {
 
     /// A legend entry at the top, left to right.
     fn legend_entry(&mut self, name: &str, colour: Colour, dashed: bool) {
-        let x = LEFT + 8.0 + self.legend as f64 * 210.0;
-        self.legend += 1;
+        let x = self.legend;
+        // About 7.5 units a character at the page's 13 px.
+        self.legend += 30.0 + 7.5 * name.chars().count() as f64 + 26.0;
         let dash = if dashed { r#" stroke-dasharray="6 4""# } else { "" };
         let _ = write!(
             self.svg,
@@ -254,7 +255,7 @@ pub fn bars(id: &str, title: &str, y_name: &str, bars: &[Bar], colour: Colour, l
     );
     let slot = (right - left) / bars.len().max(1) as f64;
     // Many bars leave no room for level labels: they are turned.
-    let turned = slot < 46.0;
+    let turned = slot < 60.0;
     for (index, bar) in bars.iter().enumerate() {
         let x = left + index as f64 * slot;
         let (top, middle) = (py(bar.value), x + slot / 2.0);
