@@ -263,9 +263,10 @@ fn play(exit: Exit, after_first_frame: impl FnOnce()) {
     nvse::broadcast(msg::POST_LOAD_GAME, std::ptr::without_provenance_mut(1), 1);
     nvse::broadcast(msg::SAVE_GAME, save.as_ptr().cast_mut().cast(), save_len);
     nvse::broadcast(msg::EXIT_TO_MAIN_MENU, std::ptr::null_mut(), 0);
-    match exit {
-        Exit::Game => nvse::broadcast(msg::EXIT_GAME, std::ptr::null_mut(), 0),
-        Exit::Console => nvse::broadcast(msg::EXIT_GAME_CONSOLE, std::ptr::null_mut(), 0),
-        Exit::None => {}
-    }
+    let last = match exit {
+        Exit::Game => msg::EXIT_GAME,
+        Exit::Console => msg::EXIT_GAME_CONSOLE,
+        Exit::None => return,
+    };
+    nvse::broadcast(last, std::ptr::null_mut(), 0);
 }
