@@ -147,7 +147,8 @@ fn assert_page_shows(html: &Html, csv: &Csv) {
     let held = summary_line(html, "address space");
     assert!(held.ends_with(&format!(", {} at the end", mib(csv.last("mapped_bytes")))), "{held}");
     let end = summary_line(html, "at the end");
-    let counts: Vec<u64> = end.split(", ").map(|part| part.rsplit(' ').next().unwrap().replace(',', "").parse().unwrap()).collect();
+    let counts: Vec<u64> =
+        end.split(", ").map(|part| part.rsplit(' ').next().unwrap().replace(',', "").parse().unwrap()).collect();
     assert_eq!(counts, [csv.last::<u64>("failures"), csv.last("fallbacks"), csv.last("foreign_frees")], "{end}");
     let histogram = csv.histogram();
     let total: u64 = histogram.iter().sum();
@@ -230,7 +231,10 @@ fn a_page_that_cannot_be_written_is_one_warning_and_nothing_else() {
         "{warnings:?}"
     );
     // The exit went on as usual, and nothing was left behind.
-    run.assert_log_in_order(&["ExitGame: statistics written to MemoryPoolNVSE.stats.csv", "ExitGame: the game is quitting"]);
+    run.assert_log_in_order(&[
+        "ExitGame: statistics written to MemoryPoolNVSE.stats.csv",
+        "ExitGame: the game is quitting",
+    ]);
     assert!(folder.is_dir() && fs::read_dir(&folder).expect("the folder").next().is_none());
     assert!(!game.plugins_dir().join(format!("{PAGE}.tmp")).exists());
     assert!(!game.plugins_dir().join(PREVIOUS_PAGE).exists());
@@ -258,7 +262,10 @@ fn a_browser_renders_the_page_with_its_charts_and_no_error() {
     let url = format!("file://{}", page.canonicalize().expect("the page exists").display());
 
     let screenshot = game.dir.join("page.png");
-    let (ok, log) = chromium(&game.dir.join("browser-shot"), &[&format!("--screenshot={}", screenshot.display()), "--window-size=1000,2600", &url]);
+    let (ok, log) = chromium(
+        &game.dir.join("browser-shot"),
+        &[&format!("--screenshot={}", screenshot.display()), "--window-size=1000,2600", &url],
+    );
     assert!(ok, "chromium failed:\n{log}");
     // The page's own messages: console output, a blocked load, a script
     // error. (Chromium's complaints about this machine, such as having no

@@ -73,7 +73,8 @@ pub fn write(stage: &str, ending: Ending) {
     let name = csv::file_name(&paths.page);
     match make(&csv_path, &paths, ending) {
         Ok(page) => {
-            let damage = page.damage.map_or_else(String::new, |d| format!("; it says the statistics file is damaged: {d}"));
+            let damage =
+                page.damage.map_or_else(String::new, |d| format!("; it says the statistics file is damaged: {d}"));
             info!(
                 "{stage}: session report written to {name} ({} rows, {} charts, in {} ms){damage}",
                 page.rows,

@@ -73,8 +73,11 @@ impl Charts {
         let t = row.seconds;
         self.live.push(t, row.live_bytes as f64);
         self.mapped.push(t, row.mapped_bytes as f64);
-        let pairs =
-            [(&mut self.held, row.held_bytes), (&mut self.free_space, row.free_space_bytes), (&mut self.largest_free, row.largest_free_bytes)];
+        let pairs = [
+            (&mut self.held, row.held_bytes),
+            (&mut self.free_space, row.free_space_bytes),
+            (&mut self.largest_free, row.largest_free_bytes),
+        ];
         for (series, value) in pairs {
             if let (Some(series), Some(value)) = (series, value) {
                 series.push(t, value as f64);
@@ -103,7 +106,7 @@ impl Charts {
             .flatten()
             .map(Series::highest)
             .fold(summary.peak.value as f64, f64::max);
-        let y = Scale::values(mib(highest as u64), |v| trimmed(v));
+        let y = Scale::values(mib(highest as u64), trimmed);
         let mut chart = TimeChart::new("memory", "Memory in use over the session", time.clone(), y, "MiB");
         chart.line("in use", "live_bytes", palette::IN_USE, in_mib(&self.live));
         chart.line("held by the allocator", "mapped_bytes", palette::MAPPED, in_mib(&self.mapped));
@@ -130,13 +133,18 @@ impl Charts {
             "Requests to allocate (blue) and to free (green) memory each second, {} allocations a second on average.",
             grouped(summary.mean_allocs_per_second.round() as u64)
         );
-        Figure { id: "rate", heading: "Allocation rate", svg: chart.finish(), caption: caption + &drawn(&self.allocations) }
+        Figure {
+            id: "rate",
+            heading: "Allocation rate",
+            svg: chart.finish(),
+            caption: caption + &drawn(&self.allocations),
+        }
     }
 }
 
 fn free_space(time: &Scale, summary: &Summary, free: &Series, largest: &Series) -> Figure {
     let highest = free.highest().max(largest.highest()).max(FREE_SPACE_WARNING as f64);
-    let y = Scale::values(mib(highest as u64), |v| trimmed(v));
+    let y = Scale::values(mib(highest as u64), trimmed);
     let mut chart = TimeChart::new("free-space", "Free address space over the session", time.clone(), y, "MiB");
     chart.line("free address space", "free_space_bytes", palette::FREE_SPACE, in_mib(free));
     chart.line("largest free region", "largest_free_bytes", palette::LARGEST_FREE, in_mib(largest));
@@ -166,8 +174,7 @@ fn sizes(summary: &Summary, last: &Row) -> Figure {
     let entries: Vec<Bar> = (first..end)
         .map(|class| {
             let count = histogram[class];
-            let note =
-                if count > 0 { format!("{:.1}%", count as f64 * 100.0 / total as f64) } else { String::new() };
+            let note = if count > 0 { format!("{:.1}%", count as f64 * 100.0 / total as f64) } else { String::new() };
             Bar { label: class_label(class), value: count as f64, note }
         })
         .collect();

@@ -100,14 +100,14 @@ fn write_notice(html: &mut String, notice: &Notice) {
             format!("The game stopped while writing the last row, which is left out: {message}.")
         }
     };
-    let _ = write!(html, "<p class=\"notice\" role=\"alert\">{}</p>\n", escape(&text));
+    let _ = writeln!(html, "<p class=\"notice\" role=\"alert\">{}</p>", escape(&text));
 }
 
 /// The summary the report tool prints, as a table.
 fn write_summary(html: &mut String, summary: &Summary) {
     html.push_str("<section id=\"summary\">\n<h2>Summary</h2>\n<table>\n");
     for (label, text) in summary.lines() {
-        let _ = write!(html, "<tr><th scope=\"row\">{}</th><td>{}</td></tr>\n", escape(label), escape(&text));
+        let _ = writeln!(html, "<tr><th scope=\"row\">{}</th><td>{}</td></tr>", escape(label), escape(&text));
     }
     html.push_str("</table>\n</section>\n");
 }
@@ -138,6 +138,9 @@ mod tests {
     #[test]
     fn markup_is_escaped() {
         assert_eq!(escape("plain 12.5 MiB"), "plain 12.5 MiB");
-        assert_eq!(escape(r#"<script>"a" & 'b'</script>"#), "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;");
+        assert_eq!(
+            escape(r#"<script>"a" & 'b'</script>"#),
+            "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
+        );
     }
 }

@@ -102,12 +102,12 @@ pub struct ParseError {
     /// 1-based; `None` when the whole line is at fault.
     pub column: Option<usize>,
     /// The column's name in the header, if it has one there.
-    pub heading: Option<String>,
+    pub heading: Option<Box<str>>,
     pub problem: Problem,
 }
 
 /// `, column 3 (peak_bytes)`, `, column 3`, or nothing for a whole line.
-struct ColumnName<'a>(Option<usize>, &'a Option<String>);
+struct ColumnName<'a>(Option<usize>, &'a Option<Box<str>>);
 
 impl fmt::Display for ColumnName<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -254,7 +254,7 @@ impl<R: BufRead> Reader<R> {
     }
 
     fn fail(&self, column: Option<usize>, problem: Problem) -> ParseError {
-        let heading = column.map(|c| self.header.heading(c - 1));
+        let heading = column.map(|c| self.header.heading(c - 1).into_boxed_str());
         ParseError { file: self.file.clone(), line: self.line, column, heading, problem }
     }
 

@@ -112,7 +112,11 @@ impl Summary {
             ),
             (
                 "address space",
-                format!("peak {} held, {} at the end", mib_text(self.peak_mapped_bytes), mib_text(self.end_mapped_bytes)),
+                format!(
+                    "peak {} held, {} at the end",
+                    mib_text(self.peak_mapped_bytes),
+                    mib_text(self.end_mapped_bytes)
+                ),
             ),
         ];
         if let Some((peak, end)) = self.held_bytes {

@@ -284,7 +284,11 @@ pub fn bars(id: &str, title: &str, y_name: &str, bars: &[Bar], colour: Colour, l
                 escape(&bar.label)
             )
         } else {
-            write!(svg, r#"<text class="tick" x="{middle:.1}" y="{below:.1}" text-anchor="middle">{}</text>"#, escape(&bar.label))
+            write!(
+                svg,
+                r#"<text class="tick" x="{middle:.1}" y="{below:.1}" text-anchor="middle">{}</text>"#,
+                escape(&bar.label)
+            )
         };
     }
     svg.push_str("</svg>");

@@ -68,7 +68,10 @@ fn a_valid_file_gives_every_field() {
         + &row("12.003,4096,8192,12,2000,1900.25,1,2,3,262144,262144,4,300000,2900000,1000000", histogram);
     let stats = parse(FILE, text.as_bytes()).expect("a valid file");
     let last = &stats.rows[1];
-    assert_eq!((last.held_bytes, last.free_space_bytes, last.largest_free_bytes), (Some(300000), Some(2900000), Some(1000000)));
+    assert_eq!(
+        (last.held_bytes, last.free_space_bytes, last.largest_free_bytes),
+        (Some(300000), Some(2900000), Some(1000000))
+    );
 
     assert_eq!(stats.rows.len(), 2);
     assert!(stats.skipped.is_none());
@@ -103,7 +106,8 @@ fn an_older_file_without_the_address_space_columns_reads() {
     for (old, new) in older.rows.iter().zip(&newer.rows) {
         assert_eq!((old.held_bytes, old.free_space_bytes, old.largest_free_bytes), (None, None, None));
         assert!(new.held_bytes.is_some() && new.free_space_bytes.is_some() && new.largest_free_bytes.is_some());
-        let without = stats_page::Row { held_bytes: None, free_space_bytes: None, largest_free_bytes: None, ..new.clone() };
+        let without =
+            stats_page::Row { held_bytes: None, free_space_bytes: None, largest_free_bytes: None, ..new.clone() };
         assert_eq!(old, &without);
     }
 }
@@ -166,7 +170,10 @@ fn a_wrong_header_names_the_column() {
     let error = error(&renamed);
     assert_eq!(place(&error), (1, Some(3)));
     assert_eq!(error.problem, Problem::UnknownColumn("peak".into()));
-    assert!(error.to_string().ends_with(r#"line 1, column 3: "peak" is not a column of the statistics file"#), "{error}");
+    assert!(
+        error.to_string().ends_with(r#"line 1, column 3: "peak" is not a column of the statistics file"#),
+        "{error}"
+    );
 
     let short = edit_line(&common::session(3), 1, |h| h.rsplit_once(',').unwrap().0.to_owned());
     let error = self::error(&short);
