@@ -139,9 +139,10 @@ fn a_bad_whole_number_is_named_with_its_line_and_column() {
 
 #[test]
 fn numbers_of_the_wrong_kind_are_named() {
-    let cases: [(usize, usize, &str, Problem); 8] = [
+    let cases: [(usize, usize, &str, Problem); 9] = [
         (4, 1, "1.2.3", Problem::NotDecimal("1.2.3".into())),
         (5, 1, "inf", Problem::NotDecimal("inf".into())),
+        (5, 5, &"9".repeat(400), Problem::NotDecimal(format!("{}...", "9".repeat(40)))),
         (6, 5, "-5", Problem::Negative("-5".into())),
         (8, 2, "1e6", Problem::NotWhole("1e6".into())),
         (9, 12, "-1", Problem::Negative("-1".into())),
