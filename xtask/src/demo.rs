@@ -4,8 +4,9 @@
 //! (`nvse-host game`, whose game heap and static C runtime the plugin hooks
 //! inline) with the packaged DLL, its statistics CSV written every second,
 //! and game threads allocating like a game for a minute (`--short`: a few
-//! seconds). Then the log's summary, and the report tool's text summary and
-//! charts of the CSV, with where they are.
+//! seconds). Then the log's summary, the report tool's text summary and
+//! charts of the CSV, and the page the plugin wrote when the game quit, with
+//! where they are.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -31,22 +32,25 @@ pub fn run(args: &[String]) -> Result {
     };
     step("setup (tests)", setup::for_tests)?;
     dist::run()?;
-    let charts = demo(seconds)?;
+    let (charts, page) = demo(seconds)?;
     println!("\ndemo: the charts of this session:");
     for chart in &charts {
         println!("  {}", chart.display());
     }
+    println!("demo: the page the plugin wrote when the game quit (any browser opens it):");
+    println!("  {}", page.display());
     Ok(())
 }
 
 /// The short demo, for `cargo xtask test` (the DLL is packaged and Wine set
-/// up by then): it fails if the session, the CSV or a chart fails.
+/// up by then): it fails if the session, the CSV, a chart or the page fails.
 pub fn short() -> Result {
     demo(SHORT_PLAY_SECONDS).map(drop)
 }
 
-/// The whole demo, once the DLL is packaged; returns the charts' paths.
-fn demo(seconds: u32) -> Result<Vec<PathBuf>> {
+/// The whole demo, once the DLL is packaged; returns the charts' paths and
+/// the page's.
+fn demo(seconds: u32) -> Result<(Vec<PathBuf>, PathBuf)> {
     step("build the NVSE stand-in (release, i686-pc-windows-gnu) and the report tool (release)", || {
         cmd("cargo", &["build", "--release", "--locked", "--target", WINDOWS_TARGET, "-p", "nvse-host"])?;
         cmd("cargo", &["build", "--release", "--locked", "-p", "stats-report"])
@@ -102,13 +106,14 @@ fn demo(seconds: u32) -> Result<Vec<PathBuf>> {
         }
         Ok(charts)
     })?;
-    for chart in &charts {
-        let size = fs::metadata(chart).map(|m| m.len()).map_err(|e| format!("{}: {e}", chart.display()))?;
+    let page = plugins.join("MemoryPoolNVSE.report.html");
+    for file in charts.iter().chain([&page]) {
+        let size = fs::metadata(file).map(|m| m.len()).map_err(|e| format!("{}: {e}", file.display()))?;
         if size == 0 {
-            return Err(format!("{} is empty", chart.display()));
+            return Err(format!("{} is empty", file.display()));
         }
     }
-    Ok(charts)
+    Ok((charts, page))
 }
 
 /// Prints what the plugin did and its exit numbers: the log's warnings and

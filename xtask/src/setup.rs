@@ -3,13 +3,19 @@
 //!
 //! - the Rust target `i686-pc-windows-gnu` (rustup);
 //! - the MinGW-w64 cross compiler for i686 (`gcc-mingw-w64-i686`), which links
-//!   the DLL and compiles rpmalloc's C;
+//!   the DLL and compiles rpmalloc's C, and its resource compiler
+//!   (`i686-w64-mingw32-windres`, from `binutils-mingw-w64-i686`, which the
+//!   compiler's package brings), which compiles the DLL's version resource;
 //! - for tests only: Wine with 32-bit support (`wine`, `wine32:i386`), its
 //!   prefix under `target/`, and the test-only `bcryptprimitives.dll` shim;
-//!   and MinGW-w64's C++ compiler (`g++-mingw-w64-i686`), which checks that
-//!   the C API's header compiles as C++;
+//!   MinGW-w64's C++ compiler (`g++-mingw-w64-i686`), which checks that
+//!   the C API's header compiles as C++; and Debian's Chromium (`chromium`),
+//!   which renders the session's page headless. Chromium is the one optional
+//!   step: if it cannot be installed, the reason goes to
+//!   `target/chromium-unavailable.txt` and the browser test says it skips;
 //! - for `cargo xtask bench` only: valgrind (callgrind).
 
+use std::fs;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -18,7 +24,8 @@ use crate::run::{self, cmd, cmd_with, output, output_all, Result, WINDOWS_TARGET
 /// What `cargo xtask dist` needs.
 pub fn for_build() -> Result {
     rust_target()?;
-    mingw()
+    mingw()?;
+    windres()
 }
 
 /// What `cargo xtask test` needs.
@@ -26,7 +33,9 @@ pub fn for_tests() -> Result {
     for_build()?;
     mingw_cxx()?;
     wine32()?;
-    wine_prefix()
+    wine_prefix()?;
+    chromium();
+    Ok(())
 }
 
 /// What `cargo xtask bench` needs: the above and valgrind (callgrind).
@@ -63,6 +72,45 @@ fn mingw() -> Result {
     println!("setup: MinGW-w64 for i686: missing, installing gcc-mingw-w64-i686");
     apt_update()?;
     apt_install(&["gcc-mingw-w64-i686"])
+}
+
+fn windres() -> Result {
+    if let Some(version) = output("i686-w64-mingw32-windres", &["--version"]) {
+        println!("setup: MinGW-w64 resource compiler for i686: {}", version.lines().next().unwrap_or("present"));
+        return Ok(());
+    }
+    println!("setup: MinGW-w64 resource compiler for i686: missing, installing binutils-mingw-w64-i686");
+    apt_update()?;
+    apt_install(&["binutils-mingw-w64-i686"])
+}
+
+/// Where the setup notes why Chromium could not be installed; the browser
+/// test reads it to tell a skip from a missing install step.
+fn chromium_note() -> std::path::PathBuf {
+    run::target_dir().join("chromium-unavailable.txt")
+}
+
+/// Debian's Chromium, for the test that renders the session's page. Never
+/// an error: without it that one test is skipped, saying why.
+fn chromium() {
+    let note = chromium_note();
+    if let Some(version) = output("chromium", &["--version"]) {
+        println!("setup: Chromium (renders the session's page in a test): {}", version.trim());
+        let _ = fs::remove_file(&note);
+        return;
+    }
+    println!("setup: Chromium (renders the session's page in a test): missing, installing chromium");
+    let installed = apt_update().and_then(|()| apt_install(&["chromium"]));
+    match installed {
+        Ok(()) => {
+            let _ = fs::remove_file(&note);
+        }
+        Err(e) => {
+            println!("setup: chromium cannot be installed ({e}); the browser test will say it is skipped");
+            let _ = fs::create_dir_all(run::target_dir());
+            let _ = fs::write(&note, format!("apt-get install chromium failed: {e}\n"));
+        }
+    }
 }
 
 fn mingw_cxx() -> Result {

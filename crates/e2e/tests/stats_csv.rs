@@ -10,10 +10,17 @@ use e2e::{Game, Run};
 const CSV: &str = "MemoryPoolNVSE.stats.csv";
 const PREVIOUS: &str = "MemoryPoolNVSE.stats.prev.csv";
 
-/// The columns, as the report tool reads them: what the plugin writes must
-/// be what the reader expects, name for name.
-fn expected_header() -> String {
-    stats_report::columns::COLUMNS.join(",")
+/// The header reads as the report tool and the page read it: every name a
+/// column they know, none twice, none they need missing; and in the order
+/// their list gives (the plugin writes them so).
+#[track_caller]
+fn assert_header_is_read(header: &str) {
+    if let Err((column, problem)) = stats_page::Header::parse(header) {
+        panic!("the report tool cannot read the header (column {column:?}): {problem}\n{header}");
+    }
+    let names: Vec<&str> = header.split(',').collect();
+    let known: Vec<&str> = stats_page::columns::COLUMNS.iter().copied().filter(|c| names.contains(c)).collect();
+    assert_eq!(names, known, "the columns in the order of the reader's list");
 }
 
 /// A row, by column.
@@ -29,6 +36,9 @@ struct Row {
     mapped_bytes: u64,
     peak_mapped_bytes: u64,
     threads: u64,
+    held_bytes: u64,
+    free_space_bytes: u64,
+    largest_free_bytes: u64,
     histogram: Vec<u64>,
 }
 
@@ -38,26 +48,31 @@ fn parse(text: &str) -> (String, Vec<Row>) {
     assert!(text.ends_with("\r\n"), "the last line is not ended: {text:?}");
     let mut lines = text.split_terminator("\r\n");
     let header = lines.next().expect("a header").to_owned();
-    let fields = header.split(',').count();
+    let names: Vec<&str> = header.split(',').collect();
+    let at = |name: &str| names.iter().position(|&n| n == name).unwrap_or_else(|| panic!("no {name} in {header}"));
+    let sizes: Vec<usize> = (0..names.len()).filter(|&i| names[i].starts_with("size_")).collect();
     let rows = lines
         .map(|line| {
             let f: Vec<&str> = line.split(',').collect();
-            assert_eq!(f.len(), fields, "{line}");
+            assert_eq!(f.len(), names.len(), "{line}");
             let int = |i: usize| f[i].parse::<u64>().unwrap_or_else(|e| panic!("field {i} of {line}: {e}"));
             let dec = |i: usize| f[i].parse::<f64>().unwrap_or_else(|e| panic!("field {i} of {line}: {e}"));
             Row {
-                seconds: dec(0),
-                live_bytes: int(1),
-                peak_bytes: int(2),
-                live_blocks: int(3),
-                allocs_per_second: dec(4),
-                failures: int(6),
-                fallbacks: int(7),
-                foreign_frees: int(8),
-                mapped_bytes: int(9),
-                peak_mapped_bytes: int(10),
-                threads: int(11),
-                histogram: (12..fields).map(int).collect(),
+                seconds: dec(at("seconds")),
+                live_bytes: int(at("live_bytes")),
+                peak_bytes: int(at("peak_bytes")),
+                live_blocks: int(at("live_blocks")),
+                allocs_per_second: dec(at("allocs_per_second")),
+                failures: int(at("failures")),
+                fallbacks: int(at("fallbacks")),
+                foreign_frees: int(at("foreign_frees")),
+                mapped_bytes: int(at("mapped_bytes")),
+                peak_mapped_bytes: int(at("peak_mapped_bytes")),
+                threads: int(at("threads")),
+                held_bytes: int(at("held_bytes")),
+                free_space_bytes: int(at("free_space_bytes")),
+                largest_free_bytes: int(at("largest_free_bytes")),
+                histogram: sizes.iter().map(|&i| int(i)).collect(),
             }
         })
         .collect();
@@ -139,7 +154,7 @@ fn a_row_a_second_while_the_game_plays_and_the_exit_summary_last() {
 
     let text = read_csv(&game, CSV);
     let (header, rows) = parse(&text);
-    assert_eq!(header, expected_header());
+    assert_header_is_read(&header);
     let (last, periodic) = rows.split_last().expect("rows");
     assert!(periodic.len() >= 3, "{text}");
     for pair in rows.windows(2) {
@@ -158,6 +173,11 @@ fn a_row_a_second_while_the_game_plays_and_the_exit_summary_last() {
     for row in &rows {
         assert!(row.live_bytes <= row.peak_bytes, "{text}");
         assert!(row.mapped_bytes <= row.peak_mapped_bytes, "{text}");
+        // The heap holds its mappings and its own reservations (the
+        // emergency reserve among them); the walk found free space, the
+        // largest region part of it.
+        assert!(row.held_bytes >= row.mapped_bytes + (64 << 20), "{text}");
+        assert!(row.free_space_bytes > 0 && row.largest_free_bytes <= row.free_space_bytes, "{text}");
     }
     // The game allocated in every second it played, at its pace.
     assert!(periodic.iter().all(|row| row.allocs_per_second > 0.0), "{text}");
@@ -181,7 +201,7 @@ fn a_row_a_second_while_the_game_plays_and_the_exit_summary_last() {
     assert_eq!(read_csv(&game, PREVIOUS), text);
     let second = read_csv(&game, CSV);
     let (header, rows) = parse(&second);
-    assert_eq!(header, expected_header());
+    assert_header_is_read(&header);
     assert_last_row_is_the_exit_summary(&again, rows.last().expect("rows"));
 
     // And the one after replaces the older file with it.
@@ -212,9 +232,11 @@ fn no_file_when_the_interval_is_0() {
     let game = game_with("stats_csv_off", "[Stats]\nCsvIntervalSeconds = 0\nLogIntervalSeconds = 1\n");
     let run = game.run(&["game", "--play", "2"]);
     assert_played(&run);
-    run.log_message("DeferredInit: a statistics line every 1 s");
+    let started = run.log_message("DeferredInit: the heap is trimmed every 1 s");
+    assert!(started.ends_with("; a statistics line every 1 s"), "{started}");
     let dir = game.plugins_dir();
     assert!(!dir.join(CSV).exists() && !dir.join(PREVIOUS).exists(), "{}", run.describe());
+    assert!(!dir.join("MemoryPoolNVSE.report.html").exists(), "no page without the CSV");
     assert!(!run.log().contains(".stats."), "{}", run.describe());
 }
 

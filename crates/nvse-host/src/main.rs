@@ -7,10 +7,10 @@
 //! per event on stdout, for the end-to-end tests to check.
 //!
 //! ```text
-//! nvse-host session [--runtime 0xHEX] [--exit game|console] [FIXTURE OPTIONS]
+//! nvse-host session [--runtime 0xHEX] [--exit game|console|none] [FIXTURE OPTIONS]
 //! nvse-host editor [FIXTURE OPTIONS]
 //! nvse-host game [--moment preload|load] [--prehook heap-free] [--threads N]
-//!                [--expect ours|vanilla] [--exit game|console] [--play SECONDS]
+//!                [--expect ours|vanilla] [--exit game|console|none] [--play SECONDS]
 //! nvse-host game-profile
 //! nvse-host bench [--scale full|quick|smoke | --quick] [--workload NAME]...
 //!
@@ -125,6 +125,9 @@ pub enum Exit {
     Game,
     /// The `qqq` console command: `ExitGame_Console`.
     Console,
+    /// No exit message: the process just ends, as when the game's window
+    /// is closed or another mod ends the process.
+    None,
 }
 
 /// The test DLLs a session loads and checks, besides the plugins.
@@ -262,7 +265,8 @@ fn parse_exit(value: &str) -> Result<Exit, String> {
     match value {
         "game" => Ok(Exit::Game),
         "console" => Ok(Exit::Console),
-        _ => Err(format!("--exit {value}: expected `game` or `console`")),
+        "none" => Ok(Exit::None),
+        _ => Err(format!("--exit {value}: expected `game`, `console` or `none`")),
     }
 }
 
@@ -591,6 +595,7 @@ mod tests {
         assert!(parse(&["game", "--threads", "-1"]).is_err());
         assert!(parse(&["game", "--expect", "theirs"]).is_err());
         assert!(parse(&["game", "--exit", "later"]).is_err());
+        assert_eq!(parse(&["game", "--exit", "none"]).unwrap().exit, Exit::None);
         assert!(parse(&["game", "--play"]).is_err());
         assert!(parse(&["game", "--play", "-1"]).is_err());
         // The fixtures belong to sessions.

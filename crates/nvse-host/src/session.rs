@@ -245,7 +245,8 @@ fn play_for(seconds: u32, harness: &Harness) {
     println!("nvse-host: played {frame} frames in {seconds} s");
 }
 
-/// The game's part: the main menu, a load, a save, back to the menu, quit.
+/// The game's part: the main menu, a load, a save, back to the menu, quit
+/// (or, with `Exit::None`, the process ends without a word).
 /// `after_first_frame` runs after the first `MainGameLoop`.
 fn play(exit: Exit, after_first_frame: impl FnOnce()) {
     nvse::broadcast(msg::DEFERRED_INIT, std::ptr::null_mut(), 0);
@@ -265,6 +266,7 @@ fn play(exit: Exit, after_first_frame: impl FnOnce()) {
     let last = match exit {
         Exit::Game => msg::EXIT_GAME,
         Exit::Console => msg::EXIT_GAME_CONSOLE,
+        Exit::None => return,
     };
     nvse::broadcast(last, std::ptr::null_mut(), 0);
 }

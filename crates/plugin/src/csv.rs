@@ -10,20 +10,20 @@
 //! killed keeps every row but the one being written. A file that cannot be
 //! written gets one warning in the log and the rows stop; nothing else
 //! changes.
+//!
+//! When the file ends (the exit's row, or the process's end without one),
+//! the session's page is made from it (see [`crate::report`]).
 
-use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{self, Write as _};
-use std::os::windows::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use heap::csv::Sample;
 
-use crate::allocator;
 use crate::log::{info, warning};
-use crate::module;
 use crate::space::Space;
+use crate::{allocator, module, report};
 
 /// The open file; `last` is the previous row's sample.
 struct Writer {
@@ -69,6 +69,7 @@ pub fn start(stage: &str, every_seconds: u32) -> bool {
     let kept = if kept { format!(" (the previous session's kept as {previous_name})") } else { String::new() };
     info!("{stage}: statistics to {name} every {every_seconds} s{kept}");
     *writer() = Some(Writer { file, name, last: Sample::default() });
+    report::keep_previous(stage);
     true
 }
 
@@ -78,16 +79,43 @@ pub fn row(stats: heap::Snapshot, space: Space) {
 }
 
 /// Writes the exit's row, the same numbers as the exit summary in the log,
-/// and ends the file: no row follows it.
+/// ends the file (no row follows it) and makes the session's page of it.
 pub fn finish(stage: &str, stats: heap::Snapshot) {
     let space = Space::now().sampled();
     let mut writer = writer();
     write_row(&mut writer, Sample { seconds: allocator::uptime(), stats, space });
-    if let Some(Writer { file, name, .. }) = writer.take() {
-        // Nothing is sure to run after the exit message.
-        let _ = file.sync_data();
-        info!("{stage}: statistics written to {name}");
+    let ended = end(&mut writer, stage);
+    // The page reads the file: the lock is not held meanwhile.
+    drop(writer);
+    if ended {
+        report::write(stage, report::Ending::Quit);
     }
+}
+
+/// The process ends and the game never said it quits: the file ends with
+/// the last row it has, and the session's page is made of it. Other threads
+/// are gone by now, and one may have died holding the lock: then nothing
+/// is done.
+pub fn at_process_end(stage: &str) {
+    let mut writer = match WRITER.try_lock() {
+        Ok(writer) => writer,
+        Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(TryLockError::WouldBlock) => return,
+    };
+    let ended = end(&mut writer, stage);
+    drop(writer);
+    if ended {
+        report::write(stage, report::Ending::ProcessEnd);
+    }
+}
+
+/// Closes the file, if rows are still being written; true if it did.
+fn end(writer: &mut Option<Writer>, stage: &str) -> bool {
+    let Some(Writer { file, name, .. }) = writer.take() else { return false };
+    // Nothing is sure to run after the exit message.
+    let _ = file.sync_data();
+    info!("{stage}: statistics written to {name}");
+    true
 }
 
 fn write_row(writer: &mut Option<Writer>, sample: Sample) {
@@ -104,23 +132,18 @@ fn write_row(writer: &mut Option<Writer>, sample: Sample) {
 }
 
 /// The file and the previous session's, beside the DLL and named after it.
-fn paths() -> Option<(PathBuf, PathBuf)> {
-    let path = |ext: &str| {
-        let mut path = module::own_path()?;
-        path.replace_extension(ext)?;
-        Some(PathBuf::from(OsString::from_wide(path.as_slice())))
-    };
-    Some((path("stats.csv")?, path("stats.prev.csv")?))
+pub(crate) fn paths() -> Option<(PathBuf, PathBuf)> {
+    Some((module::beside("stats.csv")?, module::beside("stats.prev.csv")?))
 }
 
-fn file_name(path: &Path) -> String {
+pub(crate) fn file_name(path: &Path) -> String {
     path.file_name().map_or_else(|| path.display().to_string(), |name| name.to_string_lossy().into_owned())
 }
 
 /// Renames the previous session's file, replacing an older one. False if
 /// there was none; anything but a file there is left for [`create`] to
 /// report.
-fn keep_previous(path: &Path, previous: &Path) -> io::Result<bool> {
+pub(crate) fn keep_previous(path: &Path, previous: &Path) -> io::Result<bool> {
     match fs::symlink_metadata(path) {
         Ok(metadata) if metadata.is_file() => fs::rename(path, previous).map(|()| true),
         _ => Ok(false),

@@ -57,6 +57,13 @@ const UNAVAILABLE: isize = -1;
 /// so a spin lock held for one `WriteFile` is enough.
 static LOCK: AtomicBool = AtomicBool::new(false);
 
+/// Set as the process ends: the other threads are gone, and one may have
+/// died holding [`LOCK`]; from then on a line waits for it only so long.
+static ENDING: AtomicBool = AtomicBool::new(false);
+
+/// Tries for the lock as the process ends, at most this many times.
+const ENDING_TRIES: u32 = 1000;
+
 impl From<config::LogLevel> for Level {
     fn from(level: config::LogLevel) -> Level {
         match level {
@@ -100,16 +107,22 @@ pub fn write(level: Level, args: fmt::Arguments<'_>) {
     let _ = line.write_fmt(args);
     line.finish();
 
-    let _guard = SpinGuard::acquire();
+    let Some(_guard) = SpinGuard::acquire() else { return };
     let handle = file_handle();
     if handle != UNAVAILABLE {
         write_all(handle, line.bytes());
     }
 }
 
+/// The process is ending: a line never waits for good for a lock that a
+/// thread which no longer exists may hold.
+pub fn process_ending() {
+    ENDING.store(true, Ordering::Relaxed);
+}
+
 /// Asks Windows to write the file's cached data to disk.
 pub fn flush() {
-    let _guard = SpinGuard::acquire();
+    let Some(_guard) = SpinGuard::acquire() else { return };
     let handle = FILE.load(Ordering::Acquire);
     if handle != UNOPENED && handle != UNAVAILABLE {
         // SAFETY: `handle` is the file this module opened and never closes.
@@ -218,11 +231,17 @@ impl fmt::Write for Line {
 struct SpinGuard;
 
 impl SpinGuard {
-    fn acquire() -> Self {
+    /// The lock, or `None` if the process is ending and it stays taken.
+    fn acquire() -> Option<Self> {
+        let mut tries = 0u32;
         while LOCK.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+            tries = tries.saturating_add(1);
+            if tries > ENDING_TRIES && ENDING.load(Ordering::Relaxed) {
+                return None;
+            }
             std::thread::yield_now();
         }
-        SpinGuard
+        Some(SpinGuard)
     }
 }
 

@@ -109,6 +109,15 @@ fn path_of(module: HMODULE) -> Option<WidePath> {
     Some(path)
 }
 
+/// A file beside this DLL and named after it, with extension `ext`
+/// (`stats.csv` gives `...\MemoryPoolNVSE.stats.csv`).
+pub fn beside(ext: &str) -> Option<std::path::PathBuf> {
+    use std::os::windows::ffi::OsStringExt;
+    let mut path = own_path()?;
+    path.replace_extension(ext)?;
+    Some(std::ffi::OsString::from_wide(path.as_slice()).into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,8 +19,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use crate::columns::{class_label, SIZE_CLASSES};
 use crate::parse::{Row, Stats};
 use crate::summary::{peak, Summary};
-use crate::units::{mib, mib_text, short};
 use crate::Error;
+use stats_page::units::{mib, mib_text, short};
 
 /// The family plotters asks for by default; the embedded font answers it.
 const FONT: &str = "sans-serif";

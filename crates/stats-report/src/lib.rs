@@ -1,19 +1,17 @@
-//! The report on a `MemoryPoolNVSE.stats.csv`: [`parse`] reads it (or says
-//! where it is damaged), [`summary`] sums it up in a few lines of text,
-//! [`charts`] draws memory in use, allocation rate and request sizes as PNG
-//! files beside it. [`report`] does all three.
+//! The report on a `MemoryPoolNVSE.stats.csv`: `stats_page` reads it (or
+//! says where it is damaged) and sums it up, [`charts`] draws memory in use,
+//! allocation rate and request sizes as PNG files beside it, and [`html`]
+//! writes the page the plugin writes at exit, from the same code.
+//! [`report`] reads the file and draws its charts.
 
 pub mod charts;
-pub mod columns;
-pub mod parse;
-pub mod summary;
-mod units;
+pub mod html;
 
 use std::path::{Path, PathBuf};
 
 pub use charts::Size;
-pub use parse::{CutShort, ParseError, Problem, Row, Stats};
-pub use summary::Summary;
+pub use stats_page::{columns, parse, summary};
+pub use stats_page::{CutShort, ParseError, Problem, Row, Stats, Summary};
 
 /// Why there is no report.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +22,8 @@ pub enum Error {
     Parse(#[from] ParseError),
     #[error("{}: cannot draw it: {message}", path.display())]
     Chart { path: PathBuf, message: String },
+    #[error("{}: cannot write it: {source}", path.display())]
+    Write { path: PathBuf, source: std::io::Error },
 }
 
 /// What [`report`] made of a file.
@@ -46,7 +46,7 @@ pub fn report(csv: &Path, size: Size) -> Result<Report, Error> {
 /// Reads and parses `csv`; messages name it as given.
 pub fn read(csv: &Path) -> Result<Stats, Error> {
     let bytes = std::fs::read(csv).map_err(|source| Error::Read { path: csv.to_owned(), source })?;
-    Ok(parse::parse(&csv.display().to_string(), &bytes)?)
+    Ok(stats_page::parse::parse(&csv.display().to_string(), &bytes)?)
 }
 
 impl core::fmt::Display for Report {

@@ -1,6 +1,7 @@
 //! The charts of a realistic session: three PNG files of the size asked
 //! for, beside the CSV, each with a drawing in it.
 
+#[path = "../../stats-page/tests/common/mod.rs"]
 mod common;
 
 use std::collections::HashSet;

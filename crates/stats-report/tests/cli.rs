@@ -1,6 +1,7 @@
 //! The `stats-report` program itself: its exit code, what it prints and
 //! the files it leaves.
 
+#[path = "../../stats-page/tests/common/mod.rs"]
 mod common;
 
 use std::path::Path;
@@ -98,4 +99,46 @@ fn bad_arguments_and_missing_files_fail_clearly() {
     let output = run(&[arg(&missing)]);
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output.stderr).contains("missing.csv: cannot read it"), "{}", text(&output.stderr));
+}
+
+#[test]
+fn html_writes_the_plugins_page_beside_the_file() {
+    let dir = common::scratch("cli-html");
+    let csv = dir.join("MemoryPoolNVSE.stats.csv");
+    let session = common::session(120);
+    std::fs::write(&csv, &session).unwrap();
+
+    let output = run(&[arg(&csv), "--html", "--size", "640x400"]);
+
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(output.status.success(), "{stderr}");
+    let page = dir.join("MemoryPoolNVSE.stats.html");
+    assert!(stdout.contains(&format!("page:          {}", arg(&page))), "{stdout}");
+    // The page the plugin makes of the same rows, from the same code.
+    let made_by = format!("stats-report {}", env!("CARGO_PKG_VERSION"));
+    let about = stats_page::About { file: "MemoryPoolNVSE.stats.csv", made_by: &made_by };
+    assert_eq!(std::fs::read_to_string(&page).unwrap(), stats_page::page(&about, session.as_bytes()).html);
+    // The PNG charts are still written.
+    assert!(dir.join("MemoryPoolNVSE.stats.memory.png").exists());
+}
+
+#[test]
+fn html_of_a_damaged_file_is_a_page_that_says_where() {
+    let dir = common::scratch("cli-html-damaged");
+    let csv = dir.join("session.csv");
+    let mut lines: Vec<String> = common::session(20).lines().map(str::to_owned).collect();
+    lines[9] = lines[9].replacen(',', ",-3,", 1);
+    std::fs::write(&csv, lines.join("\n") + "\n").unwrap();
+
+    let output = run(&[arg(&csv), "--html"]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("line 10, column 2 (live_bytes): \"-3\" is negative"), "{stderr}");
+    let page = dir.join("session.html");
+    assert!(stderr.contains(&format!("the page says so: {}", arg(&page))), "{stderr}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("The statistics file is damaged: session.csv line 10, column 2 (live_bytes)"), "{html}");
+    assert!(html.contains("The page shows the 8 rows before the damage."), "{html}");
+    assert!(!dir.join("session.memory.png").exists(), "no chart of a damaged file");
 }

@@ -50,7 +50,7 @@ pub fn short(value: f64) -> String {
 }
 
 /// One decimal, without a trailing `.0`.
-fn trimmed(value: f64) -> String {
+pub fn trimmed(value: f64) -> String {
     let text = format!("{value:.1}");
     text.strip_suffix(".0").map(str::to_owned).unwrap_or(text)
 }

@@ -3,13 +3,13 @@
 
 mod common;
 
-use stats_report::columns::{COLUMNS, SIZE_CLASSES};
-use stats_report::parse::{parse, ParseError, Problem};
-use stats_report::Summary;
+use stats_page::columns::{COLUMNS, SIZE_CLASSES};
+use stats_page::parse::{parse, ParseError, Problem, MAX_LINE};
+use stats_page::Summary;
 
 const FILE: &str = "MemoryPoolNVSE.stats.csv";
 
-/// A row of 44 fields: the given leading twelve, then the histogram.
+/// A row: the given leading fields, then the histogram.
 fn row(leading: &str, histogram: [u64; SIZE_CLASSES]) -> String {
     let classes: Vec<String> = histogram.iter().map(u64::to_string).collect();
     format!("{leading},{}\n", classes.join(","))
@@ -39,7 +39,7 @@ fn error(text: &str) -> ParseError {
 fn place(error: &ParseError) -> (usize, Option<usize>) {
     let message = error.to_string();
     let expected = match error.column {
-        Some(column) => format!("{FILE} line {}, column {column} (", error.line),
+        Some(column) => format!("{FILE} line {}, column {column}", error.line),
         None => format!("{FILE} line {}: ", error.line),
     };
     assert!(message.starts_with(&expected), "{message}");
@@ -52,12 +52,26 @@ fn a_valid_file_gives_every_field() {
     histogram[0] = 3;
     histogram[4] = 40;
     histogram[31] = 1;
-    let text = common::header()
+    let text = common::older_header()
         + "\n"
         + &row("0.500,1024,2048,10,1000.5,800,0,1,2,65536,131072,3", [0; SIZE_CLASSES])
         + &row("12.003,4096,8192,12,2000,1900.25,1,2,3,262144,262144,4", histogram);
 
     let stats = parse(FILE, text.as_bytes()).expect("a valid file");
+    let last = &stats.rows[1];
+    assert_eq!((last.held_bytes, last.free_space_bytes, last.largest_free_bytes), (None, None, None));
+
+    // The same with the address-space columns.
+    let text = common::header()
+        + "\n"
+        + &row("0.500,1024,2048,10,1000.5,800,0,1,2,65536,131072,3,70000,3000000,2000000", [0; SIZE_CLASSES])
+        + &row("12.003,4096,8192,12,2000,1900.25,1,2,3,262144,262144,4,300000,2900000,1000000", histogram);
+    let stats = parse(FILE, text.as_bytes()).expect("a valid file");
+    let last = &stats.rows[1];
+    assert_eq!(
+        (last.held_bytes, last.free_space_bytes, last.largest_free_bytes),
+        (Some(300000), Some(2900000), Some(1000000))
+    );
 
     assert_eq!(stats.rows.len(), 2);
     assert!(stats.skipped.is_none());
@@ -72,6 +86,33 @@ fn a_valid_file_gives_every_field() {
 }
 
 #[test]
+fn columns_are_read_by_name_in_any_order() {
+    // The header and every row with the first two columns swapped.
+    let swap = |line: &str| {
+        let mut fields: Vec<&str> = line.split(',').collect();
+        fields.swap(0, 1);
+        fields.join(",")
+    };
+    let text = common::session(40);
+    let swapped: String = text.lines().map(|line| swap(line) + "\n").collect();
+    assert_eq!(parse(FILE, swapped.as_bytes()).unwrap().rows, parse(FILE, text.as_bytes()).unwrap().rows);
+}
+
+#[test]
+fn an_older_file_without_the_address_space_columns_reads() {
+    let older = parse(FILE, common::older_session(30).as_bytes()).expect("an older file");
+    let newer = parse(FILE, common::session(30).as_bytes()).expect("a newer file");
+    assert_eq!(older.rows.len(), 30);
+    for (old, new) in older.rows.iter().zip(&newer.rows) {
+        assert_eq!((old.held_bytes, old.free_space_bytes, old.largest_free_bytes), (None, None, None));
+        assert!(new.held_bytes.is_some() && new.free_space_bytes.is_some() && new.largest_free_bytes.is_some());
+        let without =
+            stats_page::Row { held_bytes: None, free_space_bytes: None, largest_free_bytes: None, ..new.clone() };
+        assert_eq!(old, &without);
+    }
+}
+
+#[test]
 fn crlf_line_ends_read_the_same() {
     let text = common::session(50);
     let crlf = text.replace('\n', "\r\n");
@@ -81,7 +122,7 @@ fn crlf_line_ends_read_the_same() {
 
 #[test]
 fn rows_at_the_same_time_are_accepted() {
-    let line = "1.0,0,0,0,0,0,0,0,0,0,0,0";
+    let line = "1.0,0,0,0,0,0,0,0,0,0,0,0,0,0,0";
     let text = common::header() + "\n" + &row(line, [0; SIZE_CLASSES]) + &row(line, [0; SIZE_CLASSES]);
     assert_eq!(parse(FILE, text.as_bytes()).unwrap().rows.len(), 2);
 }
@@ -98,13 +139,14 @@ fn a_bad_whole_number_is_named_with_its_line_and_column() {
 
 #[test]
 fn numbers_of_the_wrong_kind_are_named() {
-    let cases: [(usize, usize, &str, Problem); 8] = [
+    let cases: [(usize, usize, &str, Problem); 9] = [
         (4, 1, "1.2.3", Problem::NotDecimal("1.2.3".into())),
         (5, 1, "inf", Problem::NotDecimal("inf".into())),
+        (5, 5, &"9".repeat(400), Problem::NotDecimal(format!("{}...", "9".repeat(40)))),
         (6, 5, "-5", Problem::Negative("-5".into())),
         (8, 2, "1e6", Problem::NotWhole("1e6".into())),
         (9, 12, "-1", Problem::Negative("-1".into())),
-        (10, 44, "99999999999999999999", Problem::TooLarge("99999999999999999999".into())),
+        (10, 47, "99999999999999999999", Problem::TooLarge("99999999999999999999".into())),
         (11, 6, "", Problem::NotDecimal(String::new())),
         (12, 30, " 7", Problem::NotWhole(" 7".into())),
     ];
@@ -128,17 +170,26 @@ fn a_wrong_header_names_the_column() {
     let renamed = edit_line(&common::session(3), 1, |h| h.replace("peak_bytes", "peak"));
     let error = error(&renamed);
     assert_eq!(place(&error), (1, Some(3)));
-    assert_eq!(error.problem, Problem::HeaderName { found: "peak".into(), expected: "peak_bytes" });
+    assert_eq!(error.problem, Problem::UnknownColumn("peak".into()));
+    assert!(
+        error.to_string().ends_with(r#"line 1, column 3: "peak" is not a column of the statistics file"#),
+        "{error}"
+    );
 
     let short = edit_line(&common::session(3), 1, |h| h.rsplit_once(',').unwrap().0.to_owned());
     let error = self::error(&short);
-    assert_eq!(place(&error), (1, Some(44)));
-    assert_eq!(error.problem, Problem::HeaderShort(43));
+    assert_eq!(place(&error), (1, None));
+    assert_eq!(error.problem, Problem::MissingColumn("size_gt_1073741824"));
 
     let long = edit_line(&common::session(3), 1, |h| format!("{h},extra"));
     let error = self::error(&long);
-    assert_eq!(place(&error), (1, Some(45)));
-    assert_eq!(error.problem, Problem::HeaderLong { found: "extra".into(), fields: 45 });
+    assert_eq!(place(&error), (1, Some(48)));
+    assert_eq!(error.problem, Problem::UnknownColumn("extra".into()));
+
+    let twice = edit_line(&common::session(3), 1, |h| format!("{h},live_bytes"));
+    let error = self::error(&twice);
+    assert_eq!(place(&error), (1, Some(48)));
+    assert_eq!(error.problem, Problem::DuplicateColumn("live_bytes"));
 }
 
 #[test]
@@ -146,17 +197,18 @@ fn rows_with_fields_missing_or_extra_are_named() {
     let short = edit_line(&common::session(10), 5, |r| r.split(',').take(40).collect::<Vec<_>>().join(","));
     let error = error(&short);
     assert_eq!(place(&error), (5, Some(41)));
-    assert_eq!(error.problem, Problem::MissingField(40));
+    assert_eq!(error.problem, Problem::MissingField { found: 40, expected: 47 });
 
     let long = edit_line(&common::session(10), 6, |r| format!("{r},5"));
     let error = self::error(&long);
-    assert_eq!(place(&error), (6, Some(45)));
-    assert_eq!(error.problem, Problem::ExtraField { found: "5".into(), fields: 45 });
+    assert_eq!(place(&error), (6, Some(48)));
+    assert_eq!(error.problem, Problem::ExtraField { found: "5".into(), fields: 48, expected: 47 });
+    assert!(error.to_string().contains("column 48 (after the last, size_gt_1073741824)"), "{error}");
 
     let empty = edit_line(&common::session(10), 4, |_| String::new());
     let error = self::error(&empty);
     assert_eq!(place(&error), (4, None));
-    assert_eq!(error.problem, Problem::EmptyLine);
+    assert_eq!(error.problem, Problem::EmptyLine(47));
 }
 
 #[test]
@@ -192,7 +244,7 @@ fn a_last_line_cut_short_is_skipped_and_reported() {
     let whole = common::session(30);
     let last_line = whole.lines().count();
     let last = whole.lines().last().unwrap();
-    // Cut in a field, and just after a comma (all 44 fields, the last empty).
+    // Cut in a field, and just after a comma (all 47 fields, the last empty).
     let cut_in_field = &last[..last.len() / 2];
     let cut_at_comma = last.rsplit_once(',').unwrap().0.to_owned() + ",";
     for cut in [cut_in_field, &cut_at_comma, "1"] {
@@ -219,7 +271,7 @@ fn only_an_unended_incomplete_last_line_is_skipped() {
 
     // Unended with a field too many: damage.
     let long = edit_line(&whole, 31, |r| format!("{r},1"));
-    assert_eq!(place(&error(long.trim_end())), (31, Some(45)));
+    assert_eq!(place(&error(long.trim_end())), (31, Some(48)));
 
     // The only row cut short: nothing left to read.
     let text = common::header() + "\n1.5,100,100";
@@ -237,9 +289,9 @@ fn the_summary_reads_peaks_rates_and_classes() {
     late[10] = 200;
     let text = common::header()
         + "\n"
-        + &row("2,1000,3000,1,100,50,0,0,0,8000,9000,1", early)
-        + &row("4,5000,7000,1,300,100,0,0,0,9000,9000,2", early)
-        + &row("10,2000,7000,1,50,400,1,2,3,6000,12000,2", late);
+        + &row("2,1000,3000,1,100,50,0,0,0,8000,9000,1,9000,900000000,300000000", early)
+        + &row("4,5000,7000,1,300,100,0,0,0,9000,9000,2,10000,800000000,200000000", early)
+        + &row("10,2000,7000,1,50,400,1,2,3,6000,12000,2,7000,850000000,100000000", late);
     let stats = parse(FILE, text.as_bytes()).unwrap();
 
     let summary = Summary::of(&stats.rows);
@@ -258,4 +310,32 @@ fn the_summary_reads_peaks_rates_and_classes() {
     assert!(text.contains("up to 32 B 50.0%, up to 16 B 30.0%, up to 1 KiB 20.0%"), "{text}");
     assert!(text.contains("peak 0.0 MiB at 4.0 s"), "{text}");
     assert!(text.contains("failures 1, fallbacks 2, foreign frees 3"), "{text}");
+    assert_eq!(summary.held_bytes, Some((10000, 7000)));
+    let free = summary.free_space.expect("free space");
+    assert_eq!((free.least.value, free.least.seconds, free.end), (800000000, 4.0, 850000000));
+    let largest = summary.largest_free.expect("largest free region");
+    assert_eq!((largest.least.value, largest.least.seconds, largest.end), (100000000, 10.0, 100000000));
+    assert!(text.contains("free space:    least 762.9 MiB at 4.0 s, 810.6 MiB at the end"), "{text}");
+    assert!(text.contains("largest free:  least 95.4 MiB at 10.0 s, 95.4 MiB at the end"), "{text}");
+
+    // A file without those columns has no such lines.
+    let older = Summary::of(&parse(FILE, common::older_session(5).as_bytes()).unwrap().rows);
+    assert_eq!((older.held_bytes, older.free_space, older.largest_free), (None, None, None));
+    assert!(!older.to_string().contains("free space") && !older.to_string().contains("largest"), "{older}");
+}
+
+#[test]
+fn a_line_too_long_is_damage_not_a_reason_to_grow() {
+    let text = common::session(5) + &"7".repeat(MAX_LINE + 10) + "\n";
+    let error = error(&text);
+    assert_eq!((place(&error), &error.problem), ((7, None), &Problem::TooLong));
+
+    // At the limit exactly it is read, and is just a bad row.
+    let text = common::session(5) + &"7".repeat(MAX_LINE) + "\n";
+    assert_eq!(place(&error_of(&text)).0, 7);
+    assert_ne!(error_of(&text).problem, Problem::TooLong);
+}
+
+fn error_of(text: &str) -> ParseError {
+    error(text)
 }
