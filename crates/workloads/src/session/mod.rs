@@ -206,6 +206,7 @@ fn run<A: Allocator>(threads: usize, shape: &Shape, walk: Walk) -> SessionOutcom
             .map(|index| {
                 let (stage, shared, to_conductor) = (&stage, &shared, to_conductor.clone());
                 s.spawn(move || {
+                    let _guard = AbortOnPanic;
                     let mut player = Player::new(index, shared, shape, threads);
                     stage.arrive();
                     A::thread_start();
@@ -232,6 +233,20 @@ fn run<A: Allocator>(threads: usize, shape: &Shape, walk: Walk) -> SessionOutcom
             samples: seen.samples,
         }
     })
+}
+
+/// Ends the process if a loader thread panics (an allocation failed): the
+/// other threads and the conductor would wait for it at the next boundary
+/// forever. The panic's message is printed first.
+struct AbortOnPanic;
+
+impl Drop for AbortOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("game session: a loader thread panicked; ending the process");
+            std::process::abort();
+        }
+    }
 }
 
 /// A loader thread's part, boundary by boundary (the conductor's mirror is
