@@ -133,9 +133,12 @@ fn a_session_reports_what_its_walks_found() {
         assert!(o.peak_reserved_bytes <= o.peak_live_bytes, "{name}: {o:?}");
         assert!(o.peak_reserved_bytes * 10 >= o.peak_live_bytes * 9, "{name}: {o:?}");
         assert_eq!(o.min_largest_free_bytes, (1 << 30) - o.peak_reserved_bytes, "{name}: {o:?}");
-        // 7 blocks in 10 dropped at each cell change; what stays is the live set then.
-        let share = o.live_after_drop_bytes as f64 / o.peak_live_bytes as f64;
-        assert!((0.15..0.5).contains(&share), "{name}: {share} of the peak after the drop: {o:?}");
+        // 7 blocks in 10 dropped at each cell change; what stays is the live
+        // set then, which settling churns at its level, overshot by at most
+        // a block (up to 1 MiB) per thread.
+        let (least, most) =
+            (o.peak_live_bytes * 15 / 100, o.peak_live_bytes * 45 / 100 + session.threads() as u64 * MIB);
+        assert!((least..most).contains(&o.live_after_drop_bytes), "{name}: after the drop: {o:?}");
         assert_eq!(o.reserved_after_drop_bytes, o.live_after_drop_bytes, "{name}: {o:?}");
         assert_eq!(o.reserved_empty_bytes, 0, "{name}: {o:?}");
         // A baseline, 3 boundaries a cycle, 3 at the end; more on the period.

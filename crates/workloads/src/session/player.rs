@@ -99,20 +99,10 @@ impl<'a> Player<'a> {
 
     /// Frees `per_block` times as many blocks as the thread holds, each a
     /// random one, and after each allocates new blocks until the thread
-    /// holds `target` bytes again: the live set churns but stays near its
-    /// size (replacing block for block, a few large blocks more or less
-    /// would make it drift far).
+    /// holds `target` bytes again.
     pub fn hold<A: Allocator>(&mut self, per_block: u64, target: u64) {
         for _ in 0..per_block * self.slots.len() as u64 {
-            if !self.slots.is_empty() {
-                let i = self.rng.range(0, self.slots.len() - 1);
-                release::<A>(self.slots.swap_remove(i), &mut self.live);
-                self.ops += 1;
-            }
-            while self.live.bytes < target {
-                let block = self.new_block::<A>();
-                self.slots.push(block);
-            }
+            self.churn::<A>(target);
             self.step::<A>();
         }
         self.publish();
@@ -138,13 +128,15 @@ impl<'a> Player<'a> {
         dropped
     }
 
-    /// A few steps a tick until `stop`: with `keep` the thread replaces
-    /// blocks it holds, without it allocates blocks and frees them at once.
+    /// A few steps a tick until `stop`: with `keep` the thread churns the
+    /// blocks it holds at the level it holds, without it allocates blocks
+    /// and frees them at once.
     pub fn idle<A: Allocator>(&mut self, stop: &AtomicBool, keep: bool) {
+        let level = self.live.bytes;
         while !stop.load(Relaxed) {
             for _ in 0..TICK_STEPS {
                 if keep && !self.slots.is_empty() {
-                    self.replace::<A>();
+                    self.churn::<A>(level);
                 } else {
                     let block = self.new_block::<A>();
                     release::<A>(block, &mut self.live);
@@ -170,6 +162,21 @@ impl<'a> Player<'a> {
         let zeroed = self.rng.range(0, 15) == 0;
         self.ops += 1;
         alloc::<A>(size, zeroed, &mut self.live)
+    }
+
+    /// Frees a random block, then allocates until the thread holds `level`
+    /// bytes: the live set churns but keeps its size (replacing block for
+    /// block, a few large blocks more or less would make it drift far).
+    fn churn<A: Allocator>(&mut self, level: u64) {
+        if !self.slots.is_empty() {
+            let i = self.rng.range(0, self.slots.len() - 1);
+            release::<A>(self.slots.swap_remove(i), &mut self.live);
+            self.ops += 1;
+        }
+        while self.live.bytes < level {
+            let block = self.new_block::<A>();
+            self.slots.push(block);
+        }
     }
 
     fn replace<A: Allocator>(&mut self) {
