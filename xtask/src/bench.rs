@@ -21,6 +21,13 @@
 //! plugin logs at exit for `plugin-crt`; otherwise the resident set's growth
 //! (`rss`), which counts touched pages only.
 //!
+//! The game sessions (`game-session-1t`, `game-session-4t`) run once each
+//! (not the best of three: they measure address space, not time, and
+//! settle for seconds), in processes of their own like the workloads, for
+//! every allocator and platform. Their records carry what walks of the
+//! address space found (`crates/workloads/src/session`), in a table of their
+//! own.
+//!
 //! Benchmarks print numbers; nothing here fails on a threshold. A workload
 //! that no longer runs, or a record that does not parse, is a failure.
 //! `--quick`: a tenth of the operations. `--smoke` (part of `cargo xtask
@@ -34,7 +41,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use workloads::{Record, Scale, Workload};
+use workloads::record::AddressSpace;
+use workloads::{Record, Scale, Session, Workload};
 
 use crate::run::{self, cmd, step, Result, WINDOWS_TARGET};
 use crate::setup;
@@ -158,10 +166,30 @@ fn records_of(command: &mut Command, what: &str) -> Result<Vec<Record>> {
         .map(|line| Record::parse(line).map_err(|e| format!("{what}: a record does not parse ({e}): {line}")))
         .collect::<Result<Vec<Record>>>()?;
     for r in &records {
-        let ns = r.ns_per_op.map_or("-".into(), |ns| format!("{ns:.1}"));
-        println!("bench: {} {} {}: {ns} ns/op, {} ops", r.platform, r.workload, r.allocator, r.ops);
+        let measured = match (&r.address_space, r.ns_per_op) {
+            (Some(space), _) => held(space, r.peak_live_bytes),
+            (None, Some(ns)) => format!("{ns:.1} ns/op"),
+            (None, None) => "-".into(),
+        };
+        println!("bench: {} {} {}: {measured}, {} ops", r.platform, r.workload, r.allocator, r.ops);
     }
     Ok(records)
+}
+
+/// A session's figures in a line.
+fn held(space: &AddressSpace, peak_live: u64) -> String {
+    format!(
+        "peak {} MiB reserved for {} MiB live, after the drop {} MiB for {} MiB live, {} MiB with nothing live",
+        mib(space.peak_reserved_bytes),
+        mib(peak_live),
+        mib(space.reserved_after_drop_bytes),
+        mib(space.live_after_drop_bytes),
+        mib(space.reserved_empty_bytes)
+    )
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / (1024.0 * 1024.0))
 }
 
 /// `crates/bench`, per workload and allocator (or all at once).
@@ -171,14 +199,19 @@ fn bench_binary(plan: Plan, command: &dyn Fn() -> Command) -> Result<Vec<Record>
         return records_of(command().args(["--scale", scale]), "bench");
     }
     let mut records = Vec::new();
-    for workload in Workload::ALL {
+    for name in workload_names() {
         for allocator in NATIVE_ALLOCATORS {
             let mut c = command();
-            c.args(["--scale", scale, "--workload", workload.name(), "--allocator", allocator]);
-            records.extend(records_of(&mut c, &format!("bench {} {allocator}", workload.name()))?);
+            c.args(["--scale", scale, "--workload", name, "--allocator", allocator]);
+            records.extend(records_of(&mut c, &format!("bench {name} {allocator}"))?);
         }
     }
     Ok(records)
+}
+
+/// The workloads' names, then the sessions'.
+fn workload_names() -> Vec<&'static str> {
+    Workload::ALL.iter().map(|w| w.name()).chain(Session::ALL.iter().map(|s| s.name())).collect()
 }
 
 fn scale_name(scale: Scale) -> &'static str {
@@ -206,7 +239,7 @@ fn host(plan: Plan, host: &Path) -> Result<Vec<Record>> {
         let dir = game_folder(allocator, host, with_plugin)?;
         let scale = scale_name(plan.scale);
         let runs: Vec<Vec<&str>> = if plan.separate {
-            Workload::ALL.iter().map(|w| vec!["bench", "--scale", scale, "--workload", w.name()]).collect()
+            workload_names().into_iter().map(|name| vec!["bench", "--scale", scale, "--workload", name]).collect()
         } else {
             vec![vec!["bench", "--scale", scale]]
         };
@@ -218,7 +251,7 @@ fn host(plan: Plan, host: &Path) -> Result<Vec<Record>> {
             }
             if with_plugin && plan.separate {
                 // The plugin's heap logs its peak of mapped address space at
-                // exit: with one workload per session, that workload's.
+                // exit: with one workload per process, that workload's.
                 let log = dir.join("Data/NVSE/Plugins/MemoryPoolNVSE.log");
                 if let Some(peak) = fs::read_to_string(&log).ok().as_deref().and_then(logged_peak_mapped) {
                     for r in &mut found {
@@ -291,10 +324,19 @@ fn callgrind_total(text: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Every workload with every allocator on every platform, exactly once.
+/// Every workload and session with every allocator on every platform,
+/// exactly once; sessions with their address space's figures.
 fn check_complete(records: &[Record]) -> Result {
     let mut missing = Vec::new();
-    for workload in Workload::ALL {
+    for r in records {
+        if r.address_space.is_some() != Session::from_name(&r.workload).is_some() {
+            missing.push(format!(
+                "{} {} {}: address space figures {:?}",
+                r.platform, r.workload, r.allocator, r.address_space
+            ));
+        }
+    }
+    for workload in workload_names() {
         let expected = NATIVE_ALLOCATORS
             .iter()
             .map(|a| (NATIVE, *a))
@@ -303,12 +345,11 @@ fn check_complete(records: &[Record]) -> Result {
             let n = records
                 .iter()
                 .filter(|r| {
-                    (r.platform.as_str(), r.workload.as_str(), r.allocator.as_str())
-                        == (platform, workload.name(), allocator)
+                    (r.platform.as_str(), r.workload.as_str(), r.allocator.as_str()) == (platform, workload, allocator)
                 })
                 .count();
             if n != 1 {
-                missing.push(format!("{platform} {} {allocator}: {n} records", workload.name()));
+                missing.push(format!("{platform} {workload} {allocator}: {n} records"));
             }
         }
     }
@@ -371,7 +412,55 @@ fn table(records: &[Record]) -> String {
         records.iter().filter_map(|r| r.instructions_per_op.map(|n| format!("{} {n:.1}", r.allocator))).collect();
     out.push_str(&counts.join(", "));
     out.push('\n');
+    out.push_str(&space_table(records));
     out
+}
+
+/// The sessions' table: one row per session, platform and allocator.
+fn space_table(records: &[Record]) -> String {
+    let mut out = String::from(
+        "\naddress space of the game sessions, reserved over the walk before the session (one run each; MiB):\n\n\
+         | session | platform | allocator | peak live | peak reserved / live | after the drop: live | reserved | × live | nothing live: reserved | smallest largest free |\n\
+         |---|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let allocators: Vec<&str> = NATIVE_ALLOCATORS.iter().chain(&HOST_ALLOCATORS).copied().collect();
+    for session in Session::ALL {
+        for platform in [NATIVE, WINE] {
+            for allocator in &allocators {
+                let found = records.iter().find(|r| {
+                    (r.workload.as_str(), r.platform.as_str(), r.allocator.as_str())
+                        == (session.name(), platform, *allocator)
+                });
+                if let Some((r, space)) = found.and_then(|r| Some((r, r.address_space.as_ref()?))) {
+                    let _ =
+                        writeln!(out, "| {} | {platform} | {allocator} | {} |", session.name(), space_row(r, space));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn space_row(r: &Record, space: &AddressSpace) -> String {
+    let ratio = |bytes: u64, live: u64| match live {
+        0 => "–".to_string(),
+        live => format!("{:.2}", bytes as f64 / live as f64),
+    };
+    // Natively the free space is the 47-bit range's, in terabytes: nothing to read.
+    let largest_free = match space.min_largest_free_bytes {
+        b if b >= 1 << 40 => "≥ 1 TiB".to_string(),
+        b => format!("{:.0}", b as f64 / (1024.0 * 1024.0)),
+    };
+    [
+        mib(r.peak_live_bytes),
+        ratio(space.peak_reserved_bytes, r.peak_live_bytes),
+        mib(space.live_after_drop_bytes),
+        mib(space.reserved_after_drop_bytes),
+        ratio(space.reserved_after_drop_bytes, space.live_after_drop_bytes),
+        mib(space.reserved_empty_bytes),
+        largest_free,
+    ]
+    .join(" | ")
 }
 
 fn write(path: &Path, text: &str) -> Result {
@@ -388,6 +477,41 @@ mod tests {
         assert_eq!(logged_peak_mapped(log), Some((183.5 * 1024.0 * 1024.0) as u64));
         assert_eq!(logged_peak_mapped(&log.replace("183.5 MiB)", "2.0 GiB)")), Some(2 << 30));
         assert_eq!(logged_peak_mapped("no heap line"), None);
+    }
+
+    #[test]
+    fn the_sessions_table_has_a_row_per_session_record() {
+        const MIB: u64 = 1 << 20;
+        let session = |platform: &str, largest_free: u64| Record {
+            workload: "game-session-4t".into(),
+            allocator: "plugin-crt".into(),
+            platform: platform.into(),
+            ns_per_op: None,
+            ops: 1_000,
+            peak_live_bytes: 300 * MIB,
+            peak_mapped_bytes: None,
+            mapped_source: None,
+            peak_rss_delta_bytes: None,
+            runs: 1,
+            instructions_per_op: None,
+            address_space: Some(AddressSpace {
+                peak_reserved_bytes: 480 * MIB,
+                reserved_after_drop_bytes: 470 * MIB,
+                live_after_drop_bytes: 94 * MIB,
+                reserved_empty_bytes: 465 * MIB,
+                min_largest_free_bytes: largest_free,
+            }),
+        };
+        let other = Record { workload: "small-churn".into(), address_space: None, ..session(WINE, 0) };
+        let table = space_table(&[session(WINE, 512 * MIB), session(NATIVE, 90 << 40), other]);
+        let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| game-session")).collect();
+        assert_eq!(
+            rows,
+            [
+                "| game-session-4t | x86_64-linux | plugin-crt | 300.0 | 1.60 | 94.0 | 470.0 | 5.00 | 465.0 | ≥ 1 TiB |",
+                "| game-session-4t | i686-windows-wine | plugin-crt | 300.0 | 1.60 | 94.0 | 470.0 | 5.00 | 465.0 | 512 |",
+            ]
+        );
     }
 
     #[test]

@@ -38,11 +38,13 @@ pub fn run(args: &[String]) -> Result {
     Ok(())
 }
 
+/// Every test binary runs even after one fails (`--no-fail-fast`): a
+/// failing end-to-end scenario does not hide how the others fare.
 fn native() -> Result {
     let host = run::target_dir().join(WINDOWS_TARGET).join("release").join("nvse-host.exe");
     cmd_with(
         Command::new("cargo")
-            .args(["test", "--locked", "--workspace"])
+            .args(["test", "--locked", "--no-fail-fast", "--workspace"])
             .env("MEMORYPOOL_DLL", dist::dist_dll())
             .env("MEMORYPOOL_HOST", host)
             .env("MEMORYPOOL_TARGET_DIR", run::target_dir()),
@@ -52,6 +54,17 @@ fn native() -> Result {
 fn windows() -> Result {
     cmd(
         "cargo",
-        &["test", "--locked", "--workspace", "--exclude", "xtask", "--exclude", "e2e", "--target", WINDOWS_TARGET],
+        &[
+            "test",
+            "--locked",
+            "--no-fail-fast",
+            "--workspace",
+            "--exclude",
+            "xtask",
+            "--exclude",
+            "e2e",
+            "--target",
+            WINDOWS_TARGET,
+        ],
     )
 }

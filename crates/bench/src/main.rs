@@ -9,12 +9,15 @@
 //! - `system`: the C runtime this program links (glibc natively, msvcrt.dll
 //!   on Windows and under Wine);
 //!
-//! printing one JSON line per workload and allocator ([`workloads::Record`]).
+//! printing one JSON line per workload and allocator ([`workloads::Record`]);
+//! and the game sessions (`game-session-1t`, `game-session-4t`), once each,
+//! sampled by walks of the address space (`crates/address-space`).
 //!
 //! ```text
 //! bench [--scale full|quick|smoke] [--workload NAME]... [--allocator NAME]... [--ops N]
 //! ```
-//! Without `--workload` or `--allocator`, all of them. `--ops N` runs each
+//! Without `--workload` or `--allocator`, all of them (a session's name is a
+//! workload's for `--workload`). `--ops N` runs each
 //! combination once for N operations without a warm-up (`cargo xtask bench`
 //! runs `small-churn` so under callgrind, twice, to count instructions per
 //! operation). `cargo xtask bench` starts one process per combination, so
@@ -27,7 +30,8 @@ use std::ptr;
 
 use heap::{Function, Originals};
 use rpmalloc_sys as rp;
-use workloads::{crt, memory, Allocator, Measurement, Record, Scale, Workload};
+use workloads::record::AddressSpace;
+use workloads::{crt, memory, Allocator, Measurement, Record, Scale, Session, SessionOutcome, Space, Walk, Workload};
 
 /// The "original" C runtime of `hooked-rpmalloc`, as a hook has it. Never
 /// reached on the measured paths: no block is foreign and rpmalloc does not
@@ -183,6 +187,7 @@ impl Mapped {
 }
 
 type Measure = fn(Workload, Scale, Option<u64>) -> Measurement;
+type RunSession = fn(Session, Scale, Walk) -> SessionOutcome;
 
 /// The fastest of the scale's runs, or one run of exactly `ops` operations.
 fn run<A: Allocator>(workload: Workload, scale: Scale, ops: Option<u64>) -> Measurement {
@@ -192,6 +197,16 @@ fn run<A: Allocator>(workload: Workload, scale: Scale, ops: Option<u64>) -> Meas
     }
 }
 
+fn session<A: Allocator>(session: Session, scale: Scale, walk: Walk) -> SessionOutcome {
+    session.run::<A>(scale, walk)
+}
+
+/// The sessions' walk: private bytes reserved and the largest free region.
+fn walk() -> Space {
+    let summary = address_space::walk();
+    Space { reserved: summary.reserved_private_bytes, largest_free: summary.largest_free }
+}
+
 struct Entry {
     name: &'static str,
     /// Whether it needs `heap::init` (which starts rpmalloc).
@@ -199,10 +214,11 @@ struct Entry {
     mapped: Mapped,
     thread_start: fn(),
     measure: Measure,
+    session: RunSession,
 }
 
 fn entry<A: Allocator>(heap: bool, mapped: Mapped) -> Entry {
-    Entry { name: A::NAME, heap, mapped, thread_start: A::thread_start, measure: run::<A> }
+    Entry { name: A::NAME, heap, mapped, thread_start: A::thread_start, measure: run::<A>, session: session::<A> }
 }
 
 fn allocators() -> [Entry; 4] {
@@ -219,12 +235,14 @@ fn allocators() -> [Entry; 4] {
 struct Options {
     scale: Scale,
     workloads: Vec<Workload>,
+    sessions: Vec<Session>,
     allocators: Vec<String>,
     ops: Option<u64>,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
-    let mut options = Options { scale: Scale::Full, workloads: Vec::new(), allocators: Vec::new(), ops: None };
+    let mut options =
+        Options { scale: Scale::Full, workloads: Vec::new(), sessions: Vec::new(), allocators: Vec::new(), ops: None };
     let names: Vec<&str> = allocators().iter().map(|a| a.name).collect();
     while let Some(flag) = args.next() {
         // `cargo bench` passes `--bench`; nothing to do with it.
@@ -236,23 +254,41 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
             "--scale" => {
                 options.scale = Scale::from_name(&value).ok_or(format!("--scale {value}: full|quick|smoke"))?
             }
-            "--workload" => options.workloads.push(Workload::from_name(&value).ok_or_else(|| {
-                let all: Vec<&str> = Workload::ALL.iter().map(|w| w.name()).collect();
-                format!("--workload {value}: one of {}", all.join(", "))
-            })?),
+            "--workload" => match (Workload::from_name(&value), Session::from_name(&value)) {
+                (Some(workload), _) => options.workloads.push(workload),
+                (None, Some(session)) => options.sessions.push(session),
+                (None, None) => {
+                    let all: Vec<&str> =
+                        Workload::ALL.iter().map(|w| w.name()).chain(Session::ALL.iter().map(|s| s.name())).collect();
+                    return Err(format!("--workload {value}: one of {}", all.join(", ")));
+                }
+            },
             "--allocator" if names.contains(&value.as_str()) => options.allocators.push(value),
             "--allocator" => return Err(format!("--allocator {value}: one of {}", names.join(", "))),
             "--ops" => options.ops = Some(value.parse().map_err(|e| format!("--ops {value}: {e}"))?),
             _ => return Err(format!("unknown option {flag}")),
         }
     }
-    if options.workloads.is_empty() {
+    if options.workloads.is_empty() && options.sessions.is_empty() {
         options.workloads = Workload::ALL.to_vec();
+        options.sessions = Session::ALL.to_vec();
     }
     if options.allocators.is_empty() {
         options.allocators = names.iter().map(|n| n.to_string()).collect();
     }
     Ok(options)
+}
+
+/// The allocator's peak over what it held before (`mapped_source`), and the
+/// resident set's peak growth.
+fn peaks(
+    mapped: Mapped,
+    mapped_before: Option<(u64, u64)>,
+    resident_before: Option<memory::Resident>,
+) -> (Option<u64>, Option<u64>) {
+    let peak_mapped = mapped_before.zip(mapped.read()).map(|((now, _), (_, peak))| peak.saturating_sub(now));
+    let peak_rss = resident_before.zip(memory::resident()).map(|(before, after)| after.peak.saturating_sub(before.now));
+    (peak_mapped, peak_rss)
 }
 
 fn start_heap() {
@@ -285,13 +321,9 @@ fn main() -> ExitCode {
     for allocator in &chosen {
         (allocator.thread_start)();
         for &workload in &options.workloads {
-            let mapped_before = allocator.mapped.read();
-            let resident_before = memory::resident();
+            let (mapped_before, resident_before) = (allocator.mapped.read(), memory::resident());
             let measured = (allocator.measure)(workload, options.scale, options.ops);
-            let peak_mapped =
-                mapped_before.zip(allocator.mapped.read()).map(|((now, _), (_, peak))| peak.saturating_sub(now));
-            let peak_rss =
-                resident_before.zip(memory::resident()).map(|(before, after)| after.peak.saturating_sub(before.now));
+            let (peak_mapped, peak_rss) = peaks(allocator.mapped, mapped_before, resident_before);
             let record = Record {
                 workload: workload.name().into(),
                 allocator: allocator.name.into(),
@@ -304,6 +336,28 @@ fn main() -> ExitCode {
                 peak_rss_delta_bytes: peak_rss,
                 runs: measured.runs,
                 instructions_per_op: None,
+                address_space: None,
+            };
+            println!("{}", record.to_json());
+        }
+        for &session in &options.sessions {
+            let (mapped_before, resident_before) = (allocator.mapped.read(), memory::resident());
+            let outcome = (allocator.session)(session, options.scale, walk);
+            let (peak_mapped, peak_rss) = peaks(allocator.mapped, mapped_before, resident_before);
+            let record = Record {
+                workload: session.name().into(),
+                allocator: allocator.name.into(),
+                platform: platform.clone(),
+                // Measures address space, not speed: settling is most of its time.
+                ns_per_op: None,
+                ops: outcome.ops,
+                peak_live_bytes: outcome.peak_live_bytes,
+                peak_mapped_bytes: peak_mapped,
+                mapped_source: peak_mapped.map(|_| allocator.mapped.source().into()),
+                peak_rss_delta_bytes: peak_rss,
+                runs: 1,
+                instructions_per_op: None,
+                address_space: Some(AddressSpace::from(&outcome)),
             };
             println!("{}", record.to_json());
         }
@@ -331,12 +385,15 @@ mod tests {
     fn arguments_parse() {
         let all = parse(&[]).unwrap();
         assert_eq!((all.scale, all.workloads.len(), all.allocators.len(), all.ops), (Scale::Full, 5, 4, None));
+        assert_eq!(all.sessions, Session::ALL);
+        let session = parse(&["--workload", "game-session-4t"]).unwrap();
+        assert_eq!((session.workloads, session.sessions), (vec![], vec![Session::FourThreads]));
         let one =
             parse(&["--scale", "smoke", "--workload", "game-mix", "--allocator", "system", "--ops", "10"]).unwrap();
         assert_eq!(one.scale, Scale::Smoke);
         assert_eq!(
-            (one.workloads, one.allocators, one.ops),
-            (vec![Workload::GameMix], vec!["system".into()], Some(10))
+            (one.workloads, one.sessions, one.allocators, one.ops),
+            (vec![Workload::GameMix], vec![], vec!["system".into()], Some(10))
         );
         assert!(parse(&["--bench"]).is_ok());
         for bad in
@@ -346,15 +403,38 @@ mod tests {
         }
     }
 
+    /// The heap starts once per process; the tests share it.
+    fn start_heap_once() {
+        static STARTED: std::sync::Once = std::sync::Once::new();
+        STARTED.call_once(start_heap);
+    }
+
     #[test]
     fn every_allocator_runs_every_workload() {
-        start_heap();
+        start_heap_once();
         for allocator in allocators() {
             (allocator.thread_start)();
             for workload in Workload::ALL {
                 let m = (allocator.measure)(workload, Scale::Smoke, None);
                 assert!(m.best.ops > 0 && m.best.peak_live_bytes > 0, "{} {}", allocator.name, workload.name());
             }
+        }
+    }
+
+    #[test]
+    fn every_allocator_plays_a_session_and_the_walks_see_it() {
+        start_heap_once();
+        for allocator in allocators() {
+            (allocator.thread_start)();
+            let o = (allocator.session)(Session::FourThreads, Scale::Smoke, walk);
+            let what = format!("{}: {o:?}", allocator.name);
+            assert!(o.ops > 0 && o.peak_live_bytes >= 4 << 20, "{what}");
+            // Every sample counts towards the peak. (Whether address space
+            // was reserved for the blocks depends on what the allocator kept
+            // from the tests before: the benchmark runs each in a process.)
+            assert!(o.samples >= 1 + 3 * 6 + 3 && o.min_largest_free_bytes > 0, "{what}");
+            assert!(o.peak_reserved_bytes >= o.reserved_after_drop_bytes.max(o.reserved_empty_bytes), "{what}");
+            assert!(o.live_after_drop_bytes > 0 && o.live_after_drop_bytes < o.peak_live_bytes, "{what}");
         }
     }
 }

@@ -7,9 +7,14 @@
 //! slots to its heap by now (`plugin-crt`); without it they are msvcrt's
 //! own (`crt`). The difference between the two is what the plugin changes
 //! for a module of the game.
+//!
+//! The game sessions are sampled by walks of this process's address space
+//! (`crates/address-space`), which under Wine count the plugin's heap and
+//! msvcrt's alike.
 
 use windows_sys::Win32::Foundation::HMODULE;
-use workloads::{memory, Allocator, Record};
+use workloads::record::AddressSpace;
+use workloads::{memory, Allocator, Record, Space};
 
 use crate::fixtures::Owner;
 use crate::BenchOptions;
@@ -68,7 +73,12 @@ pub fn run(options: &BenchOptions, plugins: &[(String, HMODULE)]) -> bool {
             return false;
         }
     };
-    println!("nvse-host: bench: {allocator}, {} workload(s) at {:?} scale", options.workloads.len(), options.scale);
+    println!(
+        "nvse-host: bench: {allocator}, {} workload(s) and {} session(s) at {:?} scale",
+        options.workloads.len(),
+        options.sessions.len(),
+        options.scale
+    );
     let platform = memory::platform();
     for &workload in &options.workloads {
         let before = memory::resident();
@@ -88,8 +98,36 @@ pub fn run(options: &BenchOptions, plugins: &[(String, HMODULE)]) -> bool {
             peak_rss_delta_bytes: rss,
             runs: measured.runs,
             instructions_per_op: None,
+            address_space: None,
+        };
+        println!("{}", record.to_json());
+    }
+    for &session in &options.sessions {
+        let before = memory::resident();
+        let outcome = session.run::<Crt>(options.scale, walk);
+        let rss = before.zip(memory::resident()).map(|(before, after)| after.peak.saturating_sub(before.now));
+        let record = Record {
+            workload: session.name().into(),
+            allocator: allocator.into(),
+            platform: platform.clone(),
+            // Measures address space, not speed: settling is most of its time.
+            ns_per_op: None,
+            ops: outcome.ops,
+            peak_live_bytes: outcome.peak_live_bytes,
+            peak_mapped_bytes: rss,
+            mapped_source: rss.map(|_| "rss".into()),
+            peak_rss_delta_bytes: rss,
+            runs: 1,
+            instructions_per_op: None,
+            address_space: Some(AddressSpace::from(&outcome)),
         };
         println!("{}", record.to_json());
     }
     true
+}
+
+/// The sessions' walk: private bytes reserved and the largest free region.
+fn walk() -> Space {
+    let summary = address_space::walk();
+    Space { reserved: summary.reserved_private_bytes, largest_free: summary.largest_free }
 }

@@ -45,9 +45,10 @@
 //! game-profile: prints this executable's profile (TOML) for the synthetic
 //!   game, read from its code before anything could hook it, and nothing else.
 //! bench: after the first MainGameLoop, runs the benchmark's workloads
-//!   (crates/workloads, all of them by default, at full scale) through this
-//!   program's own C runtime imports (msvcrt's `malloc` family, which a
-//!   plugin like MemoryPoolNVSE redirects) and prints one JSON line each:
+//!   (crates/workloads, all of them by default, at full scale, then the game
+//!   sessions, which `--workload` names too) through this program's own C
+//!   runtime imports (msvcrt's `malloc` family, which a plugin like
+//!   MemoryPoolNVSE redirects) and prints one JSON line each:
 //!   allocator `plugin-crt` if a loaded plugin's heap serves those imports,
 //!   `crt` if no plugin is loaded (a plugin that does not serve them is a
 //!   failure, exit code 1).
@@ -228,11 +229,12 @@ impl Default for GameOptions {
     }
 }
 
-/// The `bench` scenario's workloads.
+/// The `bench` scenario's workloads and game sessions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BenchOptions {
     pub scale: workloads::Scale,
     pub workloads: Vec<workloads::Workload>,
+    pub sessions: Vec<workloads::Session>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -392,7 +394,7 @@ fn parse_game(mut args: impl Iterator<Item = String>) -> Result<Scenario, String
 
 /// The options of the `bench` scenario.
 fn parse_bench(mut args: impl Iterator<Item = String>) -> Result<Scenario, String> {
-    let mut options = BenchOptions { scale: workloads::Scale::Full, workloads: Vec::new() };
+    let mut options = BenchOptions { scale: workloads::Scale::Full, workloads: Vec::new(), sessions: Vec::new() };
     while let Some(flag) = args.next() {
         if flag == "--quick" {
             options.scale = workloads::Scale::Quick;
@@ -404,15 +406,17 @@ fn parse_bench(mut args: impl Iterator<Item = String>) -> Result<Scenario, Strin
                 options.scale = workloads::Scale::from_name(&value)
                     .ok_or_else(|| format!("--scale {value}: expected `full`, `quick` or `smoke`"))?
             }
-            "--workload" => options.workloads.push(
-                workloads::Workload::from_name(&value)
-                    .ok_or_else(|| format!("--workload {value}: no such workload"))?,
-            ),
+            "--workload" => match (workloads::Workload::from_name(&value), workloads::Session::from_name(&value)) {
+                (Some(workload), _) => options.workloads.push(workload),
+                (None, Some(session)) => options.sessions.push(session),
+                (None, None) => return Err(format!("--workload {value}: no such workload or session")),
+            },
             _ => return Err(format!("unknown option {flag} for the bench scenario")),
         }
     }
-    if options.workloads.is_empty() {
+    if options.workloads.is_empty() && options.sessions.is_empty() {
         options.workloads = workloads::Workload::ALL.to_vec();
+        options.sessions = workloads::Session::ALL.to_vec();
     }
     Ok(Scenario {
         mode: Mode::Game { runtime: nvse_abi::RUNTIME_VERSION_1_4_0_525 },
@@ -606,13 +610,19 @@ mod tests {
 
     #[test]
     fn bench_options_parse() {
-        use workloads::{Scale, Workload};
+        use workloads::{Scale, Session, Workload};
         let scenario = parse(&["bench"]).unwrap();
-        assert_eq!(scenario.bench, Some(BenchOptions { scale: Scale::Full, workloads: Workload::ALL.to_vec() }));
+        let all =
+            BenchOptions { scale: Scale::Full, workloads: Workload::ALL.to_vec(), sessions: Session::ALL.to_vec() };
+        assert_eq!(scenario.bench, Some(all));
         assert_eq!((scenario.game, scenario.fixtures), (None, Fixtures::default()));
         assert_eq!(parse(&["bench", "--quick"]).unwrap().bench.unwrap().scale, Scale::Quick);
         let scenario = parse(&["bench", "--scale", "smoke", "--workload", "larson-like"]).unwrap();
-        assert_eq!(scenario.bench, Some(BenchOptions { scale: Scale::Smoke, workloads: vec![Workload::LarsonLike] }));
+        let one = BenchOptions { scale: Scale::Smoke, workloads: vec![Workload::LarsonLike], sessions: vec![] };
+        assert_eq!(scenario.bench, Some(one));
+        let scenario = parse(&["bench", "--workload", "game-session-1t"]).unwrap();
+        let session = BenchOptions { scale: Scale::Full, workloads: vec![], sessions: vec![Session::OneThread] };
+        assert_eq!(scenario.bench, Some(session));
         for bad in [
             &["bench", "--scale"][..],
             &["bench", "--scale", "huge"],

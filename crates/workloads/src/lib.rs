@@ -14,6 +14,10 @@
 //! | `larson-like` | two threads churn 4096 blocks of 16–1024 B each and swap their arrays every 1024 steps: each frees blocks the other allocated |
 //! | `realloc-growth` | arrays grown by doubling (16 B to 256 KiB) and by steps of 16–64 B (to 16 KiB) |
 //!
+//! and the [`session`]s `game-session-1t` and `game-session-4t`, which
+//! measure the address space an allocator holds over a game-like session
+//! (growing to 300 MiB live, cell changes, settling) rather than its speed.
+//!
 //! Every block is written when allocated (its first byte) and when grown
 //! (its new last byte), as a caller would. Peaks of the multi-threaded
 //! workloads are taken at batch (`cross-thread`) or round (`larson-like`)
@@ -26,6 +30,7 @@
 
 pub mod memory;
 pub mod record;
+pub mod session;
 
 /// The C runtime every Rust program links (glibc natively, msvcrt.dll on
 /// windows-gnu: under Wine, what the plugin replaces), called directly.
@@ -46,6 +51,7 @@ use std::sync::{mpsc, Barrier};
 use std::time::{Duration, Instant};
 
 pub use record::Record;
+pub use session::{Session, SessionOutcome, Space, Walk};
 
 /// An allocator under test: its `malloc` family, called directly, so that
 /// each workload is monomorphised over it.

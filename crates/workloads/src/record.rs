@@ -21,6 +21,12 @@
 //!   growth: touched pages only), or null.
 //! - `peak_rss_delta_bytes`: the resident set's growth, for every allocator.
 //! - `instructions_per_op`: from callgrind, for the records that have it.
+//! - the game sessions' records (see [`crate::session`]) also have, from
+//!   walks of the address space, in bytes over the walk before the session:
+//!   `peak_reserved_bytes`, `reserved_after_drop_bytes` and
+//!   `live_after_drop_bytes`, `reserved_empty_bytes`, and
+//!   `min_largest_free_bytes` (the smallest largest free region, absolute);
+//!   other records leave these keys out.
 //!
 //! The lines are flat objects of strings, numbers and nulls; [`Record::parse`]
 //! reads exactly what [`Record::to_json`] writes (and any key order).
@@ -40,6 +46,61 @@ pub struct Record {
     pub peak_rss_delta_bytes: Option<u64>,
     pub runs: u32,
     pub instructions_per_op: Option<f64>,
+    /// The session's figures (game sessions only).
+    pub address_space: Option<AddressSpace>,
+}
+
+/// What a game session measured of the address space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddressSpace {
+    pub peak_reserved_bytes: u64,
+    pub reserved_after_drop_bytes: u64,
+    pub live_after_drop_bytes: u64,
+    pub reserved_empty_bytes: u64,
+    pub min_largest_free_bytes: u64,
+}
+
+impl AddressSpace {
+    /// The keys, in the order they are written.
+    const KEYS: [&'static str; 5] = [
+        "peak_reserved_bytes",
+        "reserved_after_drop_bytes",
+        "live_after_drop_bytes",
+        "reserved_empty_bytes",
+        "min_largest_free_bytes",
+    ];
+
+    fn values(&self) -> [u64; 5] {
+        [
+            self.peak_reserved_bytes,
+            self.reserved_after_drop_bytes,
+            self.live_after_drop_bytes,
+            self.reserved_empty_bytes,
+            self.min_largest_free_bytes,
+        ]
+    }
+
+    fn from_values(v: [u64; 5]) -> AddressSpace {
+        AddressSpace {
+            peak_reserved_bytes: v[0],
+            reserved_after_drop_bytes: v[1],
+            live_after_drop_bytes: v[2],
+            reserved_empty_bytes: v[3],
+            min_largest_free_bytes: v[4],
+        }
+    }
+}
+
+impl From<&crate::SessionOutcome> for AddressSpace {
+    fn from(o: &crate::SessionOutcome) -> AddressSpace {
+        AddressSpace {
+            peak_reserved_bytes: o.peak_reserved_bytes,
+            reserved_after_drop_bytes: o.reserved_after_drop_bytes,
+            live_after_drop_bytes: o.live_after_drop_bytes,
+            reserved_empty_bytes: o.reserved_empty_bytes,
+            min_largest_free_bytes: o.min_largest_free_bytes,
+        }
+    }
 }
 
 /// A value of a flat JSON object.
@@ -71,11 +132,17 @@ impl Record {
         field("peak_rss_delta_bytes", number(self.peak_rss_delta_bytes.map(|b| b as f64)));
         field("runs", self.runs.to_string());
         field("instructions_per_op", number(self.instructions_per_op));
+        if let Some(space) = &self.address_space {
+            for (key, value) in AddressSpace::KEYS.iter().zip(space.values()) {
+                field(key, value.to_string());
+            }
+        }
         out.push('}');
         out
     }
 
-    /// Reads a line [`Record::to_json`] wrote; every field is required.
+    /// Reads a line [`Record::to_json`] wrote; every field is required but
+    /// the address space's, which come all five or not at all.
     pub fn parse(line: &str) -> Result<Record, String> {
         let fields = parse_object(line.trim())?;
         let get = |key: &str| -> Result<&Value, String> {
@@ -116,8 +183,26 @@ impl Record {
             peak_rss_delta_bytes: optional_count("peak_rss_delta_bytes")?,
             runs: count("runs")? as u32,
             instructions_per_op: optional("instructions_per_op")?,
+            address_space: address_space(&fields)?,
         })
     }
+}
+
+/// The address space's keys of a record: all there, or none.
+fn address_space(fields: &[(String, Value)]) -> Result<Option<AddressSpace>, String> {
+    let found = AddressSpace::KEYS.map(|key| fields.iter().find(|(k, _)| k == key).map(|(_, v)| v));
+    if found.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    let mut values = [0u64; 5];
+    for ((key, value), slot) in AddressSpace::KEYS.iter().zip(found).zip(&mut values) {
+        *slot = match value {
+            Some(Value::Num(n)) if *n >= 0.0 && n.fract() == 0.0 => *n as u64,
+            Some(other) => return Err(format!("{key}: expected a count, got {other:?}")),
+            None => return Err(format!("no field {key:?} (the address space's fields come together)")),
+        };
+    }
+    Ok(Some(AddressSpace::from_values(values)))
 }
 
 fn quote(s: &str) -> String {
@@ -245,6 +330,7 @@ mod tests {
             peak_rss_delta_bytes: None,
             runs: 3,
             instructions_per_op: None,
+            address_space: None,
         }
     }
 
@@ -257,6 +343,28 @@ mod tests {
         assert_eq!(back, Record { ns_per_op: Some(12.346), ..record });
         let odd = Record { workload: "a\"b\\c\u{1}".into(), ns_per_op: None, ..sample() };
         assert_eq!(Record::parse(&odd.to_json()).unwrap(), odd);
+    }
+
+    #[test]
+    fn a_sessions_address_space_round_trips() {
+        let space = AddressSpace {
+            peak_reserved_bytes: 440_401_920,
+            reserved_after_drop_bytes: 442_499_072,
+            live_after_drop_bytes: 81_788_928,
+            reserved_empty_bytes: 442_499_072,
+            min_largest_free_bytes: 520_093_696,
+        };
+        let record =
+            Record { workload: "game-session-4t".into(), ns_per_op: None, address_space: Some(space), ..sample() };
+        let line = record.to_json();
+        assert!(line.ends_with(",\"min_largest_free_bytes\":520093696}"), "{line}");
+        assert_eq!(Record::parse(&line).unwrap(), record);
+        // Without them, the keys are left out.
+        assert!(!sample().to_json().contains("reserved"));
+        // Some but not all of them, or not counts: an error.
+        assert!(Record::parse(&line.replace(",\"reserved_empty_bytes\":442499072", "")).is_err());
+        assert!(Record::parse(&line.replace("\"reserved_empty_bytes\":442499072", "\"reserved_empty_bytes\":null"))
+            .is_err());
     }
 
     #[test]

@@ -3,12 +3,13 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
-use workloads::{measure, Allocator, Scale, Workload};
+use workloads::{measure, Allocator, Scale, Session, Space, Workload};
 
 /// Calls and live blocks of [`Counted`]; the tests run one at a time through
 /// [`LOCK`] because these are global.
 static CALLS: AtomicU64 = AtomicU64::new(0);
 static LIVE: AtomicI64 = AtomicI64::new(0);
+static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
 static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The system allocator with the block's size in a header.
@@ -25,6 +26,7 @@ impl Allocator for Counted {
     unsafe fn malloc(size: usize) -> *mut u8 {
         CALLS.fetch_add(1, Relaxed);
         LIVE.fetch_add(1, Relaxed);
+        LIVE_BYTES.fetch_add(size as i64, Relaxed);
         // SAFETY: a non-zero layout; the header holds the size.
         unsafe {
             let p = System.alloc(layout(size));
@@ -47,7 +49,9 @@ impl Allocator for Counted {
         // SAFETY: a live block of `malloc` above, with its header.
         unsafe {
             let base = p.sub(HEADER);
-            System.dealloc(base, layout(base.cast::<usize>().read()))
+            let size = base.cast::<usize>().read();
+            LIVE_BYTES.fetch_sub(size as i64, Relaxed);
+            System.dealloc(base, layout(size))
         }
     }
     unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
@@ -56,6 +60,7 @@ impl Allocator for Counted {
         unsafe {
             let base = p.sub(HEADER);
             let old = base.cast::<usize>().read();
+            LIVE_BYTES.fetch_add(size as i64 - old as i64, Relaxed);
             let q = System.realloc(base, layout(old), size + HEADER);
             q.cast::<usize>().write(size);
             q.add(HEADER)
@@ -103,4 +108,57 @@ fn names_and_scales() {
     let m = measure::<Counted>(Workload::ReallocGrowth, Scale::Smoke);
     assert_eq!(m.runs, 1);
     assert!(m.best.ops >= 4000);
+}
+
+/// A walk that finds exactly the bytes [`Counted`] holds reserved, and the
+/// rest of a GiB free.
+fn counted_walk() -> Space {
+    let live = LIVE_BYTES.load(Relaxed).max(0) as u64;
+    Space { reserved: live, largest_free: (1 << 30) - live }
+}
+
+#[test]
+fn a_session_reports_what_its_walks_found() {
+    let _one_at_a_time = LOCK.lock().unwrap();
+    const MIB: u64 = 1 << 20;
+    for session in Session::ALL {
+        let name = session.name();
+        let o = session.run::<Counted>(Scale::Smoke, counted_walk);
+        assert_eq!((LIVE.load(Relaxed), LIVE_BYTES.load(Relaxed)), (0, 0), "{name}: blocks left");
+        // Smoke scale: 4 MiB at the peak, overshot by at most a large block
+        // and an array's growth per thread.
+        let most = 4 * MIB + session.threads() as u64 * 3 * MIB / 2;
+        assert!((4 * MIB..most).contains(&o.peak_live_bytes), "{name}: {o:?}");
+        // The walks see what is live at the boundaries, where the peak is.
+        assert!(o.peak_reserved_bytes <= o.peak_live_bytes, "{name}: {o:?}");
+        assert!(o.peak_reserved_bytes * 10 >= o.peak_live_bytes * 9, "{name}: {o:?}");
+        assert_eq!(o.min_largest_free_bytes, (1 << 30) - o.peak_reserved_bytes, "{name}: {o:?}");
+        // 7 blocks in 10 dropped at each cell change; what stays is the live
+        // set then, which settling churns at its level, overshot by at most
+        // a block (up to 1 MiB) per thread.
+        let (least, most) =
+            (o.peak_live_bytes * 15 / 100, o.peak_live_bytes * 45 / 100 + session.threads() as u64 * MIB);
+        assert!((least..most).contains(&o.live_after_drop_bytes), "{name}: after the drop: {o:?}");
+        assert_eq!(o.reserved_after_drop_bytes, o.live_after_drop_bytes, "{name}: {o:?}");
+        assert_eq!(o.reserved_empty_bytes, 0, "{name}: {o:?}");
+        // A baseline, 3 boundaries a cycle, 3 at the end; more on the period.
+        assert!(o.samples >= 1 + 3 * 6 + 3, "{name}: {o:?}");
+        assert!(o.ops > 1000 && CALLS.load(Relaxed) >= o.ops, "{name}: {o:?}");
+        CALLS.store(0, Relaxed);
+    }
+    // One thread makes the same blocks every run.
+    let peak = |o: workloads::SessionOutcome| o.peak_live_bytes;
+    assert_eq!(
+        peak(Session::OneThread.run::<Counted>(Scale::Smoke, counted_walk)),
+        peak(Session::OneThread.run::<Counted>(Scale::Smoke, counted_walk))
+    );
+}
+
+#[test]
+fn session_names() {
+    for session in Session::ALL {
+        assert_eq!(Session::from_name(session.name()), Some(session));
+    }
+    assert_eq!(Session::from_name("game-session"), None);
+    assert_eq!((Session::OneThread.threads(), Session::FourThreads.threads()), (1, 4));
 }
