@@ -408,7 +408,9 @@ static FORCEINLINE int     atomic_cas_ptr(atomicptr_t* dst, void* val, void* ref
 //! Number of spans to transfer between thread and global cache for large spans
 #define THREAD_SPAN_LARGE_CACHE_TRANSFER 2
 //! [patch 4] Spans of large blocks a thread cache holds, all sizes together
+#ifndef MAX_THREAD_LARGE_CACHE_SPANS
 #define MAX_THREAD_LARGE_CACHE_SPANS 32
+#endif
 //! [patch 4] Spans the global cache holds, all sizes together: beyond it a
 //! freed span goes back to the OS at once
 #ifndef GLOBAL_CACHE_MAX_SPANS
@@ -2667,7 +2669,12 @@ _rpmalloc_deallocate_large(span_t* span) {
 	heap_t* heap = span->heap;
 	rpmalloc_assert(heap, "No thread heap");
 	_rpmalloc_heap_cache_lock(heap); // [patch 4]
-#if ENABLE_THREAD_CACHE
+#if RPMALLOC_TRIM
+	// [patch 4] A freed large block is never cut into single spans for other
+	// blocks: its mapping would go back to the OS only once every one of them
+	// is free, and a single live one would hold the whole range
+	const int set_as_reserved = 0;
+#elif ENABLE_THREAD_CACHE
 	const int set_as_reserved = ((span->span_count > 1) && (heap->span_cache.count == 0) && !heap->finalize && !heap->spans_reserved);
 #else
 	const int set_as_reserved = ((span->span_count > 1) && !heap->finalize && !heap->spans_reserved);
