@@ -2,7 +2,8 @@
 //!
 //! - `hooked-rpmalloc`: the plugin's entry path, the heap crate's
 //!   `malloc`/`calloc`/`free`/`realloc` with the C runtime's [`Originals`]
-//!   (ownership check, statistics, backend call);
+//!   (ownership check, statistics, backend call), trimmed every second by a
+//!   thread of its own, as the plugin's maintenance thread does;
 //! - `rpmalloc`: rpmalloc called directly, one first-class heap per thread as
 //!   the heap uses it;
 //! - `mimalloc`: mimalloc called directly;
@@ -302,6 +303,11 @@ fn start_heap() {
         unsafe { CRT.set(function, address) };
     }
     heap::init(&heap::Config { backend: heap::Backend::Rpmalloc, ..heap::Config::DEFAULT }).expect("the heap starts");
+    // As the plugin's maintenance thread: the heap is trimmed every second.
+    std::thread::spawn(|| loop {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        heap::trim::tick();
+    });
 }
 
 fn main() -> ExitCode {
