@@ -64,7 +64,7 @@ fn allocate<E: Engine>(size: usize, align: usize, fill: Fill) -> *mut u8 {
 /// (at most `capacity`), or null if the backend cannot serve it.
 #[inline(always)]
 fn allocate_for<E: Engine>(size: usize, capacity: usize, align: usize, fill: Fill) -> *mut u8 {
-    let Some(state) = thread::current() else { return ptr::null_mut() };
+    let Some(state) = thread::current().or_else(|| unstarted(capacity)) else { return ptr::null_mut() };
     if capacity > MAX_REQUEST {
         return ptr::null_mut();
     }
@@ -97,7 +97,20 @@ fn exhausted<E: Engine>(state: &thread::ThreadState, capacity: usize, align: usi
     if thread::in_fallback() {
         return ptr::null_mut();
     }
-    crate::oom::recover(capacity, || E::alloc(state.heap(), capacity, align))
+    crate::oom::recover(capacity, || Some(E::alloc(state.heap(), capacity, align)).filter(|p| !p.is_null()))
+        .unwrap_or(ptr::null_mut())
+}
+
+/// The calling thread has no state: it ended its use of the heap, or its
+/// first use could not start for want of memory (a state and a backend heap
+/// need a mapping), which `crate::oom` may make room for.
+#[cold]
+#[inline(never)]
+fn unstarted(capacity: usize) -> Option<&'static thread::ThreadState> {
+    if !thread::startable() {
+        return None;
+    }
+    crate::oom::recover(capacity, thread::current)
 }
 
 /// Gives a block of ours back, from any thread: a thread that only frees

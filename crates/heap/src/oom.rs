@@ -133,28 +133,27 @@ fn report(stage: Stage, size: usize, released: usize) {
     report(&Exhaustion { stage, size, held, released });
 }
 
-/// Runs `allocate` again after each stage that could make room for a request
-/// of `size` bytes the backend just refused, reporting as it goes; null if
-/// nothing did. `allocate` asks the backend only.
+/// Runs `attempt` again after each stage that could make room for a request
+/// of `size` bytes the OS just refused the heap (for the block itself, or
+/// for the calling thread's first use of the heap), reporting as it goes;
+/// `None` if nothing did. `attempt` asks the heap only.
 #[cold]
 #[inline(never)]
-pub(crate) fn recover(size: usize, mut allocate: impl FnMut() -> *mut u8) -> *mut u8 {
+pub(crate) fn recover<T>(size: usize, mut attempt: impl FnMut() -> Option<T>) -> Option<T> {
     trim::release_all();
-    let p = allocate();
-    if !p.is_null() {
-        return p;
+    if let Some(got) = attempt() {
+        return Some(got);
     }
     let released = release_reserve(size);
     if released > 0 {
         report(Stage::ReserveReleased, size, released);
-        let p = allocate();
-        if !p.is_null() {
-            return p;
+        if let Some(got) = attempt() {
+            return Some(got);
         }
     }
     let class = 1u32 << stats::size_class(size);
     if REPORTED.fetch_or(class, Relaxed) & class == 0 {
         report(Stage::Failed, size, 0);
     }
-    core::ptr::null_mut()
+    None
 }

@@ -125,6 +125,13 @@ pub fn current() -> Option<&'static ThreadState> {
     }
 }
 
+/// Whether the calling thread may start a state: it has none, has not ended
+/// its use of the heap, and the heap has its thread-local slot. Then only a
+/// lack of memory keeps [`current`] from starting one.
+pub fn startable() -> bool {
+    tls::ready() && tls::get().is_null()
+}
+
 /// The calling thread's state if it has one; never starts anything.
 #[inline(always)]
 pub fn existing() -> Option<&'static ThreadState> {
