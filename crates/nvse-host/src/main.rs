@@ -11,6 +11,7 @@
 //! nvse-host editor [FIXTURE OPTIONS]
 //! nvse-host game [--moment preload|load] [--prehook heap-free] [--threads N]
 //!                [--expect ours|vanilla] [--exit game|console|none] [--play SECONDS]
+//!                [--exhaust THREADS] [--exhaust-before-runtime]
 //! nvse-host game-profile
 //! nvse-host bench [--scale full|quick|smoke | --quick] [--workload NAME]...
 //!
@@ -38,6 +39,14 @@
 //!                               through the heap's methods and the C runtime,
 //!                               with a MainGameLoop a frame; then the game
 //!                               quits as usual
+//!   --exhaust THREADS           after the checks, a fixture takes every free
+//!                               range of the address space while THREADS
+//!                               game threads ask the game heap for 1 MiB
+//!                               blocks until refused, checking for NULL;
+//!                               then the space comes back (`exhaust` lines)
+//!   --exhaust-before-runtime    the address space runs out before the game's
+//!                               C runtime made its heap, and the runtime's
+//!                               malloc is called: it ends the process (R6030)
 //!   After the first MainGameLoop: `nvse-host: game: <check> key=value ...`
 //!   lines (old blocks, new blocks, arena, threads) and `nvse-host: game: ok`
 //!   or `FAILED ...` (exit code 1); after playing, a `play` line with the
@@ -221,11 +230,24 @@ pub struct GameOptions {
     pub expect: Expect,
     /// Seconds the game plays after the checks (0: none).
     pub play_seconds: u32,
+    /// Game threads that allocate while the address space runs out, after
+    /// the checks (0: none; see `game::exhaust`).
+    pub exhaust: usize,
+    /// The address space runs out before the game's C runtime made its heap.
+    pub exhaust_before_runtime: bool,
 }
 
 impl Default for GameOptions {
     fn default() -> GameOptions {
-        GameOptions { moment: Moment::Preload, prehook: None, threads: 4, expect: Expect::Ours, play_seconds: 0 }
+        GameOptions {
+            moment: Moment::Preload,
+            prehook: None,
+            threads: 4,
+            expect: Expect::Ours,
+            play_seconds: 0,
+            exhaust: 0,
+            exhaust_before_runtime: false,
+        }
     }
 }
 
@@ -355,8 +377,13 @@ fn parse_game(mut args: impl Iterator<Item = String>) -> Result<Scenario, String
     let mut options = GameOptions::default();
     let mut exit = Exit::Game;
     while let Some(flag) = args.next() {
+        if flag == "--exhaust-before-runtime" {
+            options.exhaust_before_runtime = true;
+            continue;
+        }
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
+            "--exhaust" => options.exhaust = value.parse().map_err(|e| format!("--exhaust {value}: {e}"))?,
             "--moment" => {
                 options.moment = match value.as_str() {
                     "preload" => Moment::Preload,
@@ -571,6 +598,9 @@ mod tests {
             "console",
             "--play",
             "30",
+            "--exhaust",
+            "4",
+            "--exhaust-before-runtime",
         ])
         .unwrap();
         assert_eq!(
@@ -581,6 +611,8 @@ mod tests {
                 threads: 0,
                 expect: Expect::Vanilla,
                 play_seconds: 30,
+                exhaust: 4,
+                exhaust_before_runtime: true,
             })
         );
         assert_eq!(scenario.exit, Exit::Console);

@@ -79,6 +79,9 @@ pub fn run(scenario: &Scenario) -> i32 {
                 nvse::broadcast(msg::MAIN_GAME_LOOP, std::ptr::null_mut(), 0);
             });
         }
+        if let Some(options) = scenario.game.filter(|options| options.exhaust > 0) {
+            passed &= game::exhaust(options.exhaust, &loaded);
+        }
         if scenario.fixtures.thread_storm > 0 {
             passed &=
                 exits::thread_storm(scenario.fixtures.thread_storm, &fixture_names, scenario.fixtures.exit_checks);

@@ -110,6 +110,20 @@ void game_crt_init(void) {
     }
 }
 
+/* Whether p is a block of the runtime's heap. */
+int game_crt_owns(void *p) {
+    return g_crt_heap != NULL && p != NULL && HeapValidate(g_crt_heap, 0, p);
+}
+
+/* What Visual C++ 2008's malloc does when its heap does not exist yet
+   (_crtheap == 0): runtime error R6030, and the process ends. */
+static void crt_not_initialised(void) {
+    static const char message[] = "runtime error R6030 - CRT not initialized\r\n";
+    DWORD written;
+    WriteFile(GetStdHandle(STD_ERROR_HANDLE), message, sizeof message - 1, &written, NULL);
+    ExitProcess(255);
+}
+
 /* What game_msize calls first (in EAX: the heap), counting the call. */
 GAME_FN HANDLE game_msize_enter(void) {
     COUNT_CRT(CRT_MSIZE);
@@ -118,7 +132,10 @@ GAME_FN HANDLE game_msize_enter(void) {
 
 GAME_FN HOT_PATCH void *game_malloc(size_t size) {
     COUNT_CRT(CRT_MALLOC);
-    if (g_crt_heap == NULL || size > (size_t)-32) {
+    if (g_crt_heap == NULL) {
+        crt_not_initialised();
+    }
+    if (size > (size_t)-32) {
         return NULL;
     }
     return HeapAlloc(g_crt_heap, 0, size ? size : 1);

@@ -26,7 +26,9 @@ use windows_sys::Win32::System::Threading::{GetCurrentProcess, GetCurrentThreadI
 use crate::fixtures::{fill, has_pattern, is_zeroed, size_fact, Checks, Fact};
 use crate::{Expect, GameOptions, Moment, Prehook};
 
+mod exhaust;
 mod play;
+pub use exhaust::{exhaust, exhaust_before_runtime};
 pub use play::play;
 
 /// The game's heap object (`struct GameHeap` in game.c), only ever used by address.
@@ -107,6 +109,8 @@ extern "C" {
 
     fn game_crt_init();
     fn game_cinit();
+    #[link_name = "game_crt_owns"]
+    fn game_crt_block(p: *mut u8) -> i32;
     fn game_watch_old(sorted: *const *mut u8, seen: *const AtomicI32, count: usize);
     fn game_heap_arena() -> *mut u8;
     fn game_heap_arena_blocks() -> i32;
@@ -141,6 +145,12 @@ extern "thiscall" {
 
 fn the_heap() -> *const GameHeap {
     &raw const g_game_heap
+}
+
+/// Whether `p` is a block of the game's C runtime heap.
+fn game_crt_owns(p: *mut u8) -> bool {
+    // SAFETY: HeapValidate of the runtime's heap takes any pointer.
+    unsafe { game_crt_block(p) != 0 }
 }
 
 /// One function the profile names.
@@ -403,6 +413,9 @@ impl Game {
         // thread calls the game's functions; the counters are atomics.
         unsafe {
             game_probe_thread.store(GetCurrentThreadId(), Ordering::Relaxed);
+            if options.exhaust_before_runtime {
+                exhaust_before_runtime();
+            }
             game_crt_init();
             game_cinit();
         }
