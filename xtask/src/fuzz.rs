@@ -7,7 +7,8 @@
 //! nightly toolchain (`-Zsanitizer`), so it is kept out of the main build.
 //! Installs what is missing first: the nightly toolchain (minimal profile) and
 //! `cargo-fuzz`. Inputs that crash are saved under `fuzz/artifacts/<target>/`;
-//! the corpus grows in `fuzz/corpus/<target>/` (both ignored by git).
+//! the corpus grows in `fuzz/corpus/<target>/` (both ignored by git), from
+//! the shipped INI and the built-in profile ([`SEEDS`]).
 
 use crate::run::{cmd, output, step, Result};
 
@@ -33,7 +34,28 @@ pub fn run(seconds: u32) -> Result {
     Ok(())
 }
 
+/// Files every run starts from, besides what earlier runs found: the shipped
+/// INI holds every key, the built-in profile every part of the format, so
+/// that a short run mutates what the reader must accept from the first input.
+const SEEDS: &[(&str, &str)] = &[
+    ("config", "crates/plugin/MemoryPoolNVSE.ini"),
+    ("profile", "crates/game-profile/profiles/FalloutNV-1.4.0.525.toml"),
+];
+
+/// Copies `target`'s seeds into its corpus (`fuzz/corpus/<target>/`).
+fn seed(target: &str) -> Result {
+    let corpus = crate::run::root().join("fuzz/corpus").join(target);
+    for &(_, file) in SEEDS.iter().filter(|(t, _)| *t == target) {
+        let from = crate::run::root().join(file);
+        let name = from.file_name().ok_or_else(|| format!("{file}: no file name"))?;
+        std::fs::create_dir_all(&corpus).map_err(|e| format!("cannot create {}: {e}", corpus.display()))?;
+        std::fs::copy(&from, corpus.join(name)).map_err(|e| format!("cannot seed {target} with {file}: {e}"))?;
+    }
+    Ok(())
+}
+
 fn fuzz(target: &str, seconds: u32) -> Result {
+    seed(target)?;
     step(&format!("fuzz {target} for {seconds} s"), || {
         // Without `-O`, cargo-fuzz builds optimised with debug assertions and
         // overflow checks on, so arithmetic overflow on input is a crash too.
