@@ -87,7 +87,8 @@ fn report_reserve(stage: &str, config: &heap::Config, started: heap::Started) {
     if started.emergency_reserve {
         EMERGENCY_RESERVE.store(config.emergency_reserve, Ordering::Relaxed);
         info!(
-            "{stage}: {size} of address space set aside as an emergency reserve, given back if the game runs out              (the log then says so at once)"
+            "{stage}: {size} of address space set aside as an emergency reserve, given back if the game runs out \
+             (the log then says so at once)"
         );
     } else if config.emergency_reserve > 0 && started.backend != heap::Backend::Passthrough {
         warning!("{stage}: the emergency reserve ({size}) could not be set aside: the game runs without one");
