@@ -80,7 +80,8 @@ pub fn pools(pools: &Pools, address: u32) -> (String, Vec<Section>) {
         if index > 0 {
             let _ = writeln!(text, "    push 0x{name:08X}\n    push 0x{reserve:X}");
         }
-        let _ = writeln!(text, "    push 0x{block:X}\n    mov ecx, dword ptr [ebp-4]\n    call _fnv_{:08X}", pools.create);
+        let _ =
+            writeln!(text, "    push 0x{block:X}\n    mov ecx, dword ptr [ebp-4]\n    call _fnv_{:08X}", pools.create);
     }
     text.push_str("    mov esp, ebp\n    pop ebp\n    ret\n\n");
     let _ = writeln!(text, ".section .fnvr${:08X},\"dr0\"", pools.names);

@@ -109,7 +109,10 @@ pub fn clusters(sections: &[Section], first: u32, end: u32) -> Result<Vec<Cluste
                 last.sections.extend(cluster.sections);
             }
             Some(last) if cluster.base < last.end => {
-                return Err(format!("0x{:08X}-0x{:08X} overlaps the next cluster at 0x{:08X}", last.base, last.end, cluster.base));
+                return Err(format!(
+                    "0x{:08X}-0x{:08X} overlaps the next cluster at 0x{:08X}",
+                    last.base, last.end, cluster.base
+                ));
             }
             _ => merged.push(cluster),
         }

@@ -38,6 +38,9 @@ fn main() {
     println!("cargo:rerun-if-changed=build");
     println!("cargo:rerun-if-changed={FACTS}");
     println!("cargo:rerun-if-changed={SOURCES}");
+    if let Err(message) = facts_for_the_stand_in() {
+        panic!("the replica's facts cannot be read: {message}");
+    }
     let windows = env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("windows");
     let x86 = env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("x86");
     if !(windows && x86) {
@@ -99,6 +102,21 @@ fn build() -> Result<(), String> {
     Ok(())
 }
 
+/// What the stand-in's checks need of the facts: the pools and what they
+/// reserve (`replica_facts.rs`).
+fn facts_for_the_stand_in() -> Result<(), String> {
+    let out = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?);
+    let facts = Facts::parse(&read(Path::new(FACTS))?).map_err(|e| format!("{FACTS}: {e}"))?;
+    let reserved: u64 = facts.pools.list.iter().map(|&[_, reserve]| u64::from(reserve)).sum();
+    let text = format!(
+        "/// The small-block pools of the facts, and the address space they reserve together.\n\
+         pub const POOLS: i32 = {};\npub const POOLS_RESERVED: i64 = 0x{reserved:X};\n",
+        facts.pools.list.len()
+    );
+    let path = out.join("replica_facts.rs");
+    fs::write(&path, text).map_err(|e| format!("write {}: {e}", path.display()))
+}
+
 fn read(path: &Path) -> Result<String, String> {
     fs::read_to_string(path).map_err(|e| format!("read {}: {e}", path.display()))
 }
@@ -127,9 +145,14 @@ fn scan(sources: &[PathBuf], facts: &Facts) -> Result<(Vec<Section>, BTreeSet<u3
             if line.starts_with("#define") || line.starts_with(".macro") {
                 continue;
             }
-            let defined = [("code ", Kind::Code), ("CODE_AT(", Kind::Code), ("DATA_AT(", Kind::Data), ("RDATA_AT(", Kind::ReadOnly)]
-                .into_iter()
-                .find_map(|(marker, kind)| hex_after(line, marker).map(|address| (kind, address)));
+            let defined = [
+                ("code ", Kind::Code),
+                ("CODE_AT(", Kind::Code),
+                ("DATA_AT(", Kind::Data),
+                ("RDATA_AT(", Kind::ReadOnly),
+            ]
+            .into_iter()
+            .find_map(|(marker, kind)| hex_after(line, marker).map(|address| (kind, address)));
             if let Some((kind, address)) = defined {
                 let size = facts.code.iter().find(|c| c.address == address).and_then(|c| c.size);
                 let room = size.unwrap_or(if kind == Kind::Code { CODE_ROOM } else { DATA_ROOM });

@@ -7,6 +7,8 @@
 #[cfg(windows)]
 mod bench;
 #[cfg(windows)]
+pub mod checks;
+#[cfg(windows)]
 mod exits;
 #[cfg(windows)]
 mod faults;

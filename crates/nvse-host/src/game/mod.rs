@@ -23,7 +23,7 @@ use windows_sys::Win32::System::Diagnostics::Debug::FlushInstructionCache;
 use windows_sys::Win32::System::Memory::{VirtualProtect, PAGE_EXECUTE_READWRITE};
 use windows_sys::Win32::System::Threading::{GetCurrentProcess, GetCurrentThreadId};
 
-use crate::fixtures::{fill, has_pattern, is_zeroed, size_fact, Checks, Fact};
+use crate::checks::{fill, has_pattern, is_zeroed, size_fact, Checks, Fact};
 use crate::session::GameModel;
 use crate::{nvse, Expect, GameOptions, Moment, Prehook};
 
