@@ -44,10 +44,6 @@ pub struct Block {
     pub seed: u8,
 }
 
-// SAFETY: a block's pointer is only an address handed between the threads
-// that make, check and free it, one at a time.
-unsafe impl Send for Block {}
-
 pub fn seed_of(index: usize, size: usize) -> u8 {
     (index.wrapping_mul(31) ^ size) as u8
 }

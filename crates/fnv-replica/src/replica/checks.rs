@@ -103,8 +103,8 @@ pub fn start_up(checks: &mut Checks, context: &Context, started: &State, runtime
 
 /// The threads parked in the prologues: moved out of the replaced bytes by
 /// the freeze, and their calls finished in the originals, with right results.
-pub fn parked(checks: &mut Checks, context: &Context, fates: &[Fate], blocks: &mut Vec<Block>) {
-    if fates.is_empty() {
+pub fn parked(checks: &mut Checks, context: &Context, wanted: usize, fates: &[Fate], blocks: &mut Vec<Block>) {
+    if wanted == 0 {
         return;
     }
     let (mut moved, mut finished, mut right) = (0, 0, 0);

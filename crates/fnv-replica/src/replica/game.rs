@@ -19,6 +19,10 @@ pub const MAINTENANCE_INDEX: usize = 0x011D_EEF5;
 /// The branch of the main loop that the preload group patches.
 pub const MAINTENANCE_BRANCH: usize = 0x0086_EED4;
 
+/// The C runtime's own wrappers, through which its start-up allocates.
+pub const MALLOC_CRT: usize = 0x00ED_0CDF;
+pub const CALLOC_CRT: usize = 0x00ED_0D24;
+
 /// The C runtime's start-up, in `___tmainCRTStartup`'s order.
 const SECURITY_INIT_COOKIE: usize = 0x00ED_DB9A;
 const HEAP_INIT: usize = 0x00ED_DB6A;

@@ -36,6 +36,8 @@ pub struct Replica {
     parked: Vec<Parked>,
     /// Blocks the parked calls were given.
     parked_blocks: Vec<Block>,
+    /// Threads that were to be parked.
+    parked_wanted: usize,
     fates: Vec<parked::Fate>,
     /// Lines of changes made before the plugins, and whether they all were.
     changes: Vec<String>,
@@ -60,6 +62,7 @@ impl Replica {
             churn: None,
             parked: Vec::new(),
             parked_blocks: Vec::new(),
+            parked_wanted: 0,
             fates: Vec::new(),
             changes: Vec::new(),
             changes_made: true,
@@ -69,7 +72,7 @@ impl Replica {
     /// The C runtime's own start-up allocations (`__mtinit`, `__ioinit`):
     /// its per-thread data and its files' table, from its *_crt wrappers.
     fn runtime_startup_blocks(&mut self) {
-        let wrappers = [(0x00ED_0D24, 0x214), (0x00ED_0D24, 32 * 0x40), (0x00ED_0CDF, 0x100)];
+        let wrappers = [(game::CALLOC_CRT, 0x214), (game::CALLOC_CRT, 32 * 0x40), (game::MALLOC_CRT, 0x100)];
         for (address, size) in wrappers {
             let entry = self.entries.iter().copied().find(|e| e.address == address).expect("a *_crt wrapper");
             // SAFETY: __heap_init ran; the blocks are kept for good.
@@ -98,6 +101,7 @@ impl Replica {
     fn park_threads(&mut self) {
         for entry in self.entries.clone() {
             for offset in parked::offsets(entry) {
+                self.parked_wanted += 1;
                 let family = entry.family();
                 let maker = self.allocating().into_iter().find(|e| e.family() == family).expect("an allocating entry");
                 // SAFETY: the start-up ran.
@@ -107,10 +111,7 @@ impl Replica {
                         self.parked.push(thread);
                         self.parked_blocks.push(block);
                     }
-                    Err(why) => {
-                        println!("nvse-host: replica: cannot park at 0x{:08X}+{offset}: {why}", entry.address);
-                        self.changes_made = false;
-                    }
+                    Err(why) => println!("nvse-host: replica: cannot park at 0x{:08X}+{offset}: {why}", entry.address),
                 }
             }
         }
@@ -191,7 +192,7 @@ impl GameModel for Replica {
             checks::Context { expect, moment: self.options.moment, owner, calls: self.calls, release: self.release };
         let started = self.started.expect("the start-up ran");
         checks::start_up(&mut checks, &context, &started, &self.runtime_startup, &state::startup_blocks());
-        checks::parked(&mut checks, &context, &self.fates, &mut self.parked_blocks);
+        checks::parked(&mut checks, &context, self.parked_wanted, &self.fates, &mut self.parked_blocks);
         if let Some(churn) = self.churn.take() {
             checks::threads(&mut checks, churn.stop());
         }

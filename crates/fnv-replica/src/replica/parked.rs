@@ -86,9 +86,10 @@ unsafe extern "system" fn never(_: *mut c_void) -> u32 {
     0
 }
 
-/// What the instruction at the start of `code` does to the stack, as far as
-/// prologues go: `(length, pushed value)`, `None` for an instruction that
-/// cannot be stepped over here.
+/// What the instruction at the start of `code` does, as far as prologues
+/// go: its length, the value it pushes (`push ebp` pushes `ebp`), and whether
+/// it sets `ebp` to the stack pointer; `None` for an instruction that cannot
+/// be stepped over here.
 fn step(code: &[u8], ebp: u32) -> Option<(usize, Option<u32>, bool)> {
     match code {
         [0x55, ..] => Some((1, Some(ebp), false)),  // push ebp
@@ -119,8 +120,8 @@ pub fn park(call: Call, offset: usize) -> Result<Parked, String> {
     let address = call.entry.address;
     // SAFETY: reads the function's first bytes, code of this image.
     let code = unsafe { core::slice::from_raw_parts(address as *const u8, offset + 8) }.to_vec();
-    // SAFETY: creates a suspended thread of this process; its handle is ours.
     let mut id = 0;
+    // SAFETY: creates a suspended thread of this process; its handle is ours.
     let handle =
         unsafe { CreateThread(core::ptr::null(), 0, Some(never), core::ptr::null(), CREATE_SUSPENDED, &mut id) };
     if handle.is_null() {
