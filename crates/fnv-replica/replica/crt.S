@@ -2,7 +2,7 @@
  * The statically linked Visual C++ 2008 runtime's allocation functions
  * (cdecl), from their real first bytes on into what the runtime's source
  * does with the system heap (`__active_heap` 1, `_crtheap` at 0x012705BC),
- * and the SEH frame helpers three of them call. Where the dumps give a
+ * and the SEH frame functions three of them call. Where the dumps give a
  * function's end too (the bytes before the next one), the body is laid out
  * to end in them.
  */
