@@ -51,7 +51,12 @@ fn threads_and_the_process_end_while_modules_allocate() {
     assert!(heap_threads(&run) <= 1, "{}", run.describe());
     let control = run.fact_number("thread storm", "", "control_growth_kib");
     let storm = run.fact_number("thread storm", "", "storm_growth_kib");
-    assert!(storm <= control + 128, "{THREADS} threads grew committed memory by {storm} KiB (control {control} KiB)");
+    // The heap's maintenance thread may give cached memory back during the
+    // control run: a control that shrank is taken as no growth.
+    assert!(
+        storm <= control.max(0) + 128,
+        "{THREADS} threads grew committed memory by {storm} KiB (control {control} KiB)"
+    );
 }
 
 #[test]
