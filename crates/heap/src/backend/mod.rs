@@ -14,6 +14,7 @@
 //! which nothing is owned and every call goes to the original functions.
 
 mod mimalloc;
+mod record;
 mod rpmalloc;
 
 use core::ffi::c_void;
