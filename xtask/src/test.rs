@@ -1,8 +1,9 @@
 //! `cargo xtask test`: every test there is.
 //!
 //! 1. native: the workspace's tests on this machine, including the
-//!    end-to-end scenarios, which run the packaged DLL in the NVSE stand-in
-//!    under Wine and read the log it leaves;
+//!    end-to-end scenarios, which run the packaged DLL in the NVSE stand-ins
+//!    (nvse-host and the replica of FalloutNV.exe) under Wine and read the
+//!    log it leaves;
 //! 2. Windows: the workspace's tests built for i686-pc-windows-gnu and run
 //!    under Wine by cargo's target runner (`xtask/wine-runner.sh`);
 //! 3. the benchmark's smoke run: every workload with every allocator for a
@@ -26,9 +27,15 @@ pub fn run(args: &[String]) -> Result {
     }
     step("setup (tests)", setup::for_tests)?;
     dist::run()?;
-    step("build the NVSE stand-in (release, i686-pc-windows-gnu)", || {
-        cmd("cargo", &["build", "--release", "--locked", "--target", WINDOWS_TARGET, "-p", "nvse-host"])
-    })?;
+    step(
+        "build the NVSE stand-ins: nvse-host and the replica of FalloutNV.exe (release, i686-pc-windows-gnu)",
+        || {
+            cmd(
+                "cargo",
+                &["build", "--release", "--locked", "--target", WINDOWS_TARGET, "-p", "nvse-host", "-p", "fnv-replica"],
+            )
+        },
+    )?;
     step("native tests (with end-to-end scenarios under Wine)", native)?;
     step("Windows tests under Wine (i686-pc-windows-gnu)", windows)?;
     step("benchmark smoke run", crate::bench::smoke)?;
@@ -41,12 +48,13 @@ pub fn run(args: &[String]) -> Result {
 /// Every test binary runs even after one fails (`--no-fail-fast`): a
 /// failing end-to-end scenario does not hide how the others fare.
 fn native() -> Result {
-    let host = run::target_dir().join(WINDOWS_TARGET).join("release").join("nvse-host.exe");
+    let release = run::target_dir().join(WINDOWS_TARGET).join("release");
     cmd_with(
         Command::new("cargo")
             .args(["test", "--locked", "--no-fail-fast", "--workspace"])
             .env("MEMORYPOOL_DLL", dist::dist_dll())
-            .env("MEMORYPOOL_HOST", host)
+            .env("MEMORYPOOL_HOST", release.join("nvse-host.exe"))
+            .env("MEMORYPOOL_REPLICA", release.join("FalloutNV.exe"))
             .env("MEMORYPOOL_TARGET_DIR", run::target_dir()),
     )
 }

@@ -12,8 +12,11 @@
 //! ```
 //!
 //! runs a scenario and checks what the stand-in printed and what the plugin
-//! wrote to its log. `cargo xtask test` builds the artifacts and passes their
-//! paths in `MEMORYPOOL_DLL`, `MEMORYPOOL_HOST` and `MEMORYPOOL_TARGET_DIR`.
+//! wrote to its log. A folder made with `Game::replica` holds `FalloutNV.exe`,
+//! the replica of the game's hook sites (crates/fnv-replica), which is a
+//! stand-in too. `cargo xtask test` builds the artifacts and passes their
+//! paths in `MEMORYPOOL_DLL`, `MEMORYPOOL_HOST`, `MEMORYPOOL_REPLICA` and
+//! `MEMORYPOOL_TARGET_DIR`.
 //! The test modules are built here with MinGW: `fixtures/crt_client.c`, and
 //! `fixtures/stats_client.c`, a plugin including the C API's header, which is
 //! also compiled as C89 and, in `fixtures/header_check.cpp`, as C++.
@@ -30,17 +33,28 @@ pub struct Artifacts {
     pub target_dir: PathBuf,
 }
 
+/// Reads a path `cargo xtask test` passes, or panics saying how to get it.
+fn artifact(name: &str) -> PathBuf {
+    let path = std::env::var_os(name).map(PathBuf::from).unwrap_or_else(|| {
+        panic!("{name} is not set: the end-to-end tests run through `cargo xtask test`, which builds the DLL and the stand-ins")
+    });
+    assert!(path.exists(), "{name}={} does not exist", path.display());
+    path
+}
+
+/// The replica of FalloutNV.exe (crates/fnv-replica), also an NVSE stand-in.
+pub fn replica_exe() -> PathBuf {
+    artifact("MEMORYPOOL_REPLICA")
+}
+
 impl Artifacts {
     /// Reads the paths `cargo xtask test` passes, or panics saying how to get them.
     pub fn from_env() -> Artifacts {
-        let var = |name: &str| -> PathBuf {
-            let path = std::env::var_os(name).map(PathBuf::from).unwrap_or_else(|| {
-                panic!("{name} is not set: the end-to-end tests run through `cargo xtask test`, which builds the DLL and the stand-in")
-            });
-            assert!(path.exists(), "{name}={} does not exist", path.display());
-            path
-        };
-        Artifacts { dll: var("MEMORYPOOL_DLL"), host: var("MEMORYPOOL_HOST"), target_dir: var("MEMORYPOOL_TARGET_DIR") }
+        Artifacts {
+            dll: artifact("MEMORYPOOL_DLL"),
+            host: artifact("MEMORYPOOL_HOST"),
+            target_dir: artifact("MEMORYPOOL_TARGET_DIR"),
+        }
     }
 
     fn shim(&self) -> PathBuf {
@@ -56,6 +70,8 @@ impl Artifacts {
 pub struct Game {
     pub dir: PathBuf,
     plugin_name: String,
+    /// The stand-in's file name in the folder.
+    program: &'static str,
     artifacts: Artifacts,
 }
 
@@ -86,7 +102,19 @@ impl Game {
         copy(&artifacts.host, &dir.join("nvse-host.exe"));
         copy(&artifacts.shim(), &dir.join("bcryptprimitives.dll"));
         copy(&artifacts.dll, &plugins.join(plugin_name));
-        Game { dir, plugin_name: plugin_name.to_owned(), artifacts }
+        Game { dir, plugin_name: plugin_name.to_owned(), program: "nvse-host.exe", artifacts }
+    }
+
+    /// A fresh game folder for `test` whose executable is the replica of
+    /// FalloutNV.exe (`FalloutNV.exe`), with the plugin installed; [`run`]
+    /// runs the replica.
+    ///
+    /// [`run`]: Game::run
+    pub fn replica(test: &str) -> Game {
+        let mut game = Game::new(test);
+        copy(&replica_exe(), &game.dir.join("FalloutNV.exe"));
+        game.program = "FalloutNV.exe";
+        game
     }
 
     /// Puts the test module for `crt` beside the stand-in (building it once
@@ -148,7 +176,8 @@ impl Game {
         self.plugins_dir().join(self.file_beside_plugin("log"))
     }
 
-    /// Runs `nvse-host.exe <args>` under Wine in the game folder.
+    /// Runs the stand-in (`nvse-host.exe`, or the replica) with `args` under
+    /// Wine in the game folder.
     pub fn run(&self, args: &[&str]) -> Run {
         self.run_with_env(args, &[])
     }
@@ -157,7 +186,7 @@ impl Game {
     /// `WINEDEBUG` channel to read on standard error).
     pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let output = Command::new("wine")
-            .arg(self.dir.join("nvse-host.exe"))
+            .arg(self.dir.join(self.program))
             .args(args)
             .current_dir(&self.dir)
             .env("WINEPREFIX", self.artifacts.wine_prefix())

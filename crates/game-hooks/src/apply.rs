@@ -164,6 +164,10 @@ fn prepare(
             .ok_or_else(|| format!("{what}: more than {SLOTS} addresses for role {}", hook.role.name()))?;
         let address = hook.address as usize;
         expect_at(exe, address, hook.bytes.as_ref()).map_err(|m| format!("{what}: {m}"))?;
+        // The frame the entry relies on (a `ret n`), wherever the profile says.
+        for frame in &hook.expect {
+            expect_at(exe, frame.address as usize, Some(&frame.bytes)).map_err(|m| format!("{what}: {m}"))?;
+        }
         let id = transaction.hook(address, entry, None).map_err(|e| format!("{what}: {e}"))?;
         trampolines.add(hook.role, *slot, id.trampoline());
         *slot += 1;

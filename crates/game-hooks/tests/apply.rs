@@ -406,3 +406,55 @@ fn a_hook_overwritten_after_it_went_live_is_reported() {
 extern "thiscall" fn other_size(_this: *mut overwritten_later::GameHeap, _p: *mut c_void) -> usize {
     0
 }
+
+/// `profile` with bytes expected at `frame` for the hook at `hook`.
+fn with_frame(profile: &str, hook: usize, frame: usize, bytes: &str) -> String {
+    let at = profile.find(&format!("address = {hook:#x}\n")).expect("the hook");
+    let end = at + profile[at..].find("\n\n").map_or(profile.len() - at, |n| n + 1);
+    format!("{}[[group.hook.expect]]\naddress = {frame:#x}\nbytes = \"{bytes}\"\n{}", &profile[..end], &profile[end..])
+}
+
+fake_game!(frame_found);
+
+#[test]
+fn a_hook_whose_frame_is_as_expected_goes_live() {
+    use frame_found::*;
+    start_heap();
+    let a = addresses();
+    let text = with_frame(&profile_of(a), a[3], a[3] + 1, &hex_at(a[3] + 1, 3));
+    let profile = Profile::parse(&text).expect("the profile");
+    assert_eq!(profile.groups[0].hooks[3].expect.len(), 1);
+    // The C runtime's group stays off here: the entries have a few slots per
+    // role for the whole process, and the other tests use them.
+    let report = apply(&profile, Moment::Load, Switches { static_crt: false, ..ALL_ON });
+    assert_eq!(outcomes(&report)[0], ("game-heap".into(), live(4, 0)));
+    assert!(heap::owns(black_box(allocate as Allocate)(this(), 8)));
+}
+
+fake_game!(frame_differs);
+
+#[test]
+fn a_hook_whose_frame_differs_leaves_its_group_alone_and_says_where() {
+    use frame_differs::*;
+    start_heap();
+    let a = addresses();
+    let found = hex_at(a[3] + 1, 3);
+    let wrong = if found.starts_with("C2") { "C3 90 90" } else { "C2 08 00" };
+    let profile = Profile::parse(&with_frame(&profile_of(a), a[3], a[3] + 1, wrong)).expect("the profile");
+    let report = apply(&profile, Moment::Preload, Switches { static_crt: false, ..ALL_ON });
+    let expected =
+        format!("0x{:08X} (heap-realloc): 0x{:08X} holds {found} where {wrong} was expected", a[3], a[3] + 1);
+    assert_eq!(
+        outcomes(&report),
+        [
+            ("game-heap".into(), GroupOutcome::Refused(expected)),
+            ("static-crt".into(), GroupOutcome::Off("[GameHeap] StaticCrt")),
+            ("vanilla-heaps-off".into(), GroupOutcome::NeedsGroup("game-heap".into())),
+        ]
+    );
+    // Nothing of the group was written: the heap's functions are the game's.
+    let p = black_box(allocate as Allocate)(this(), 8);
+    assert!(!heap::owns(p));
+    assert_eq!(hex_at(a[3] + 1, 3), found);
+    assert_eq!(create_heaps(), 7);
+}

@@ -17,6 +17,13 @@
 //! role = "heap-allocate"
 //! bytes = "55 8B EC"               # optional: expected first bytes
 //!
+//! [[group.hook]]
+//! address = 0x00AA4150
+//! role = "heap-realloc"
+//! [[group.hook.expect]]            # optional: bytes elsewhere in the function,
+//! address = 0x00AA41D9             # here its `ret 8`: the entry pops two
+//! bytes = "C2 08 00"               # arguments, as the role's does
+//!
 //! [[group]]
 //! name = "vanilla-heaps-off"       # raw patches: `expect` is checked, then `bytes` written
 //! when = "preload"
@@ -30,6 +37,13 @@
 //! Expected bytes may hold `??` (or `xx`) for a byte that can be anything.
 //! [`Profile::parse`] checks everything that can be checked without the
 //! executable; the plugin checks the rest (the bytes) before it writes.
+//!
+//! A hook's `bytes` say where the function starts; its `[[group.hook.expect]]`
+//! entries say what its frame is, as far as the entry that replaces it relies
+//! on it: a `ret n` popping as many arguments as the role takes, say. All of a
+//! hook's expected bytes are checked before anything of its group is written;
+//! if any differ, the group is left alone, and the plugin's log names the
+//! address and the bytes it found there.
 
 mod pattern;
 
@@ -105,6 +119,9 @@ pub struct Hook {
     /// The function's expected first bytes.
     #[serde(default)]
     pub bytes: Option<Pattern>,
+    /// Bytes expected elsewhere in the function (its frame: a `ret n`).
+    #[serde(default)]
+    pub expect: Vec<Expect>,
 }
 
 /// Bytes written over others.
@@ -270,9 +287,9 @@ impl Profile {
     }
 
     /// What the types cannot say: something to identify the executable,
-    /// groups named once and not empty, each address used once, patches
-    /// written without wildcards and as long as what they expect, required
-    /// groups named earlier.
+    /// groups named once and not empty, each address used once, a hook's
+    /// other expected bytes not empty, patches written without wildcards and
+    /// as long as what they expect, required groups named earlier.
     fn check(&self) -> Result<(), ProfileError> {
         let fail = |message: String| Err(ProfileError { line: None, message });
         if self.executable.expect.is_empty() {
@@ -295,6 +312,19 @@ impl Profile {
             for address in targets {
                 if address == 0 || !addresses.insert(address) {
                     return fail(format!("group {:?}: address {address:#010X} is 0 or used twice", group.name));
+                }
+            }
+            for hook in &group.hooks {
+                for expect in &hook.expect {
+                    if expect.address == 0 || expect.bytes.is_empty() {
+                        return fail(format!(
+                            "group {:?}: the hook at {:#010X} expects {} byte(s) at {:#010X}: an address and bytes are needed",
+                            group.name,
+                            hook.address,
+                            expect.bytes.len(),
+                            expect.address
+                        ));
+                    }
                 }
             }
             for patch in &group.patches {

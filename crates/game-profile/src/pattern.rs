@@ -40,6 +40,11 @@ impl Pattern {
         code.len() >= self.0.len() && self.0.iter().zip(code).all(|(want, &got)| want.is_none_or(|w| w == got))
     }
 
+    /// Each byte, `None` where it can be anything.
+    pub fn iter(&self) -> impl Iterator<Item = Option<u8>> + '_ {
+        self.0.iter().copied()
+    }
+
     /// The bytes, wildcards as 0 (for patches, which have none).
     pub fn bytes(&self) -> Vec<u8> {
         self.0.iter().map(|b| b.unwrap_or(0)).collect()

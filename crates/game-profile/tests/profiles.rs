@@ -18,6 +18,13 @@ address = 0x00AA3E40
 role = "heap-allocate"
 bytes = "55 8B EC"
 
+[[group.hook]]
+address = 0x00AA4150
+role = "heap-realloc"
+[[group.hook.expect]]
+address = 0x00AA41D9
+bytes = "C2 08 00"
+
 [[group]]
 name = "static-crt"
 when = "any"
@@ -43,6 +50,10 @@ fn the_documented_example_reads() {
     assert_eq!(profile.groups[0].hooks[0].role, Role::HeapAllocate);
     assert_eq!(profile.groups[0].hooks[0].bytes, Some(Pattern::parse("55 8B EC").unwrap()));
     assert_eq!(profile.groups[1].hooks[0].bytes, None);
+    assert!(profile.groups[0].hooks[0].expect.is_empty());
+    let frame = &profile.groups[0].hooks[1].expect;
+    assert_eq!(frame.len(), 1);
+    assert_eq!((frame[0].address, frame[0].bytes.bytes()), (0x00AA41D9, vec![0xC2, 0x08, 0x00]));
     assert_eq!(profile.groups[2].when, When::Preload);
     assert_eq!(profile.groups[2].requires, ["game-heap"]);
     assert!(profile.groups[0].requires.is_empty());
@@ -59,7 +70,7 @@ fn error(text: &str) -> String {
 fn mistakes_name_their_line_and_what_is_wrong() {
     let unknown_role = EXAMPLE.replace("role = \"malloc\"", "role = \"mallocate\"");
     let message = error(&unknown_role);
-    assert!(message.starts_with("line 21: unknown variant `mallocate`"), "{message}");
+    assert!(message.starts_with("line 28: unknown variant `mallocate`"), "{message}");
 
     let bad_bytes = EXAMPLE.replace("bytes = \"55 8B EC\"", "bytes = \"55 8G EC\"");
     let message = error(&bad_bytes);
@@ -103,6 +114,16 @@ expect = []
     );
     let itself = EXAMPLE.replace("requires = [\"game-heap\"]", "requires = [\"vanilla-heaps-off\"]");
     assert!(error(&itself).contains("requires \"vanilla-heaps-off\", which is not a group before it"));
+
+    let no_frame_bytes = EXAMPLE.replace("bytes = \"C2 08 00\"", "bytes = \"\"");
+    assert_eq!(
+        error(&no_frame_bytes),
+        "group \"game-heap\": the hook at 0x00AA4150 expects 0 byte(s) at 0x00AA41D9: an address and bytes are needed"
+    );
+    let frame_at_zero = EXAMPLE.replace("address = 0x00AA41D9", "address = 0");
+    assert!(error(&frame_at_zero).contains("expects 3 byte(s) at 0x00000000"), "{}", error(&frame_at_zero));
+    let unknown_frame_key = EXAMPLE.replace("bytes = \"C2 08 00\"", "bytes = \"C2 08 00\"\nsize = 3");
+    assert!(error(&unknown_frame_key).contains("unknown field `size`"), "{}", error(&unknown_frame_key));
 
     let empty = EXAMPLE.replace("[[group.patch]]\naddress = 0x00866E00\nexpect = \"xx\"\nbytes = \"C3\"\n", "");
     assert_eq!(error(&empty), "group \"vanilla-heaps-off\" has no hook and no patch");
@@ -192,6 +213,26 @@ fn the_built_in_profile_matches_the_facts() {
     }
     let groups: Vec<(&str, When)> = profile.groups.iter().map(|g| (g.name.as_str(), g.when)).collect();
     assert_eq!(groups, [("game-heap", When::Any), ("static-crt", When::Any), ("vanilla-heaps-off", When::Preload)]);
+}
+
+/// Both reallocates share a 140-byte body (psycho's dump gives that size for
+/// both): the `ret 8` that makes them two-argument thiscall methods is its
+/// last instruction (`fnv-engine-habits.md` section 5).
+#[test]
+fn the_reallocates_go_live_only_if_they_pop_two_arguments() {
+    const BODY: u32 = 140;
+    let profile = Profile::fallout_nv().expect("the built-in profile reads");
+    for hook in profile.groups.iter().flat_map(|g| &g.hooks) {
+        let frames: Vec<(u32, Vec<u8>)> = hook.expect.iter().map(|e| (e.address, e.bytes.bytes())).collect();
+        if hook.role == Role::HeapRealloc {
+            assert_eq!(frames, [(hook.address + BODY - 3, vec![0xC2, 0x08, 0x00])], "{:#X}", hook.address);
+        } else {
+            assert_eq!(frames, [], "{:#X}", hook.address);
+        }
+    }
+    let reallocs: Vec<u32> =
+        profile.groups.iter().flat_map(|g| &g.hooks).flat_map(|h| &h.expect).map(|e| e.address).collect();
+    assert_eq!(reallocs, [0x00AA41D9, 0x00AA4289]);
 }
 
 #[test]

@@ -23,7 +23,7 @@
 
 use core::sync::atomic::{
     AtomicPtr, AtomicU32, AtomicUsize,
-    Ordering::{Acquire, Relaxed, Release},
+    Ordering::{Relaxed, Release, SeqCst},
 };
 
 use crate::{os, stats, trim};
@@ -65,6 +65,12 @@ static RESERVE_SIZE: AtomicUsize = AtomicUsize::new(0);
 
 /// Size classes (see [`stats::size_class`]) whose failure has been reported.
 static REPORTED: AtomicU32 = AtomicU32::new(0);
+
+/// Threads between taking the reserve and having reported it. A request
+/// that finds the reserve already taken waits for them, then tries again:
+/// the room it made may serve that request too, and a failure is never
+/// reported before the release that came first.
+static RELEASING: AtomicU32 = AtomicU32::new(0);
 
 /// Sets the reserve aside (`reserve` bytes, 0 for none) and the report
 /// callback. False if the reserve's address space could not be had; the
@@ -112,8 +118,15 @@ fn release_reserve(size: usize) -> usize {
     if size > reserve {
         return 0;
     }
-    let base = RESERVE_BASE.swap(core::ptr::null_mut(), Acquire);
+    if RESERVE_BASE.load(SeqCst).is_null() {
+        return 0;
+    }
+    // Counted before the swap (one total order: SeqCst), so that a thread
+    // that sees the base gone also sees the release in progress, or done.
+    RELEASING.fetch_add(1, SeqCst);
+    let base = RESERVE_BASE.swap(core::ptr::null_mut(), SeqCst);
     if base.is_null() {
+        RELEASING.fetch_sub(1, SeqCst);
         return 0;
     }
     let padding = RESERVE_PADDING.load(Relaxed);
@@ -147,6 +160,11 @@ pub(crate) fn recover<T>(size: usize, mut attempt: impl FnMut() -> Option<T>) ->
     let released = release_reserve(size);
     if released > 0 {
         report(Stage::ReserveReleased, size, released);
+        RELEASING.fetch_sub(1, SeqCst);
+        if let Some(got) = attempt() {
+            return Some(got);
+        }
+    } else if wait_for_release() {
         if let Some(got) = attempt() {
             return Some(got);
         }
@@ -156,4 +174,17 @@ pub(crate) fn recover<T>(size: usize, mut attempt: impl FnMut() -> Option<T>) ->
         report(Stage::Failed, size, 0);
     }
     None
+}
+
+/// Waits while another thread releases the reserve and reports it; true if
+/// there was one (its room may now serve this request). The wait is as long
+/// as one report: the releasing thread holds no lock this thread could want.
+fn wait_for_release() -> bool {
+    if RELEASING.load(SeqCst) == 0 {
+        return false;
+    }
+    while RELEASING.load(SeqCst) != 0 {
+        std::thread::yield_now();
+    }
+    true
 }

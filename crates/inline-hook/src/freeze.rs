@@ -5,9 +5,10 @@
 //! first thread is suspended, and nothing here allocates after.
 //!
 //! The threads are those of one snapshot taken before the freeze: one born
-//! after it runs on. Taking another snapshot while frozen is not possible,
-//! as making one allocates. Hooks are meant to go live early, before the
-//! process's workers start.
+//! after it runs on (taking another snapshot while frozen is not possible,
+//! as making one allocates), and `write` writes each patch so that such a
+//! thread never runs it half-written. Hooks are meant to go live early,
+//! before the process's workers start.
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 

@@ -10,6 +10,8 @@
 //! - [`hook`]: the bytes written at a target, and the hooks handed out;
 //! - `buffer`: the pages trampolines live in (Windows);
 //! - `freeze`: suspending the other threads around the writes (Windows);
+//! - `write`: each patch written so that a thread not suspended never runs
+//!   it half-written (Windows);
 //! - [`Transaction`]: a group of hooks that goes live in one suspension, or
 //!   not at all (Windows).
 //!
@@ -30,6 +32,8 @@ mod buffer;
 mod freeze;
 #[cfg(all(windows, target_arch = "x86"))]
 mod transaction;
+#[cfg(all(windows, target_arch = "x86"))]
+mod write;
 
 pub use error::{Error, GroupError};
 #[cfg(all(windows, target_arch = "x86"))]

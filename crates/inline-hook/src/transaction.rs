@@ -5,19 +5,18 @@
 //! [`Transaction::commit`] then makes the trampolines executable, the
 //! targets' pages writable, and in one suspension of every other thread
 //! moves the threads stopped in the bytes being replaced into the
-//! trampolines and writes every jump.
+//! trampolines and writes every jump, so that a thread born meanwhile never
+//! runs one half-written (`write`).
 
 use std::sync::Mutex;
 use std::time::Duration;
-
-use windows_sys::Win32::System::Diagnostics::Debug::FlushInstructionCache;
-use windows_sys::Win32::System::Threading::GetCurrentProcess;
 
 use crate::buffer::Stage;
 use crate::error::{Error, GroupError};
 use crate::freeze::{self, Frozen};
 use crate::hook::{jump_patch, read_code, Hook, HookId, Unprotected};
 use crate::trampoline::{self, Plan, LOOKAHEAD};
+use crate::write;
 
 /// Commits happen one at a time in the process: two could otherwise race on
 /// the same page's protection, or suspend each other.
@@ -195,14 +194,12 @@ impl Transaction {
                 return Err(self.refusal(index, Error::Changed));
             }
         }
-        for p in &self.prepared {
-            // SAFETY: the page is writable (lifted by `commit`), every other
-            // thread is suspended and none is stopped inside these bytes
-            // (moved to the trampoline), and the trampoline is executable.
-            unsafe { write_bytes(p.target, &p.patch) };
-            // SAFETY: flushes code of this process.
-            unsafe { FlushInstructionCache(GetCurrentProcess(), p.target as *const _, p.patch.len()) };
-        }
+        // SAFETY: the pages are writable and executable (lifted by
+        // `commit`), every thread of the list is suspended and none is
+        // stopped inside these bytes (moved to the trampolines), the
+        // trampolines are executable, each target starts an instruction, and
+        // no two targets overlap (checked when preparing them).
+        unsafe { write::patch_all(self.prepared.iter().map(|p| (p.target, p.patch.as_slice()))) };
         frozen.apply();
         Ok(())
     }
@@ -229,17 +226,5 @@ impl Prepared {
     /// The end of the bytes the patch replaces.
     fn end(&self) -> usize {
         self.target + self.patch.len()
-    }
-}
-
-/// Copies `bytes` to `address` as plain stores: no call out of this code
-/// (such as to the C runtime's `memcpy`) while threads are suspended.
-///
-/// # Safety
-/// The bytes at `address` must be writable, and no thread may run them.
-unsafe fn write_bytes(address: usize, bytes: &[u8]) {
-    for (i, &byte) in bytes.iter().enumerate() {
-        // SAFETY: the caller's contract.
-        unsafe { core::ptr::write_volatile((address + i) as *mut u8, byte) };
     }
 }

@@ -289,3 +289,97 @@ fn a_raw_patch_over_changed_bytes_writes_nothing_of_its_group() {
     assert_eq!(bytes(targets[0], FRAMED.len()), FRAMED);
     assert_eq!(bytes(targets[1], SEVEN.len()), SEVEN);
 }
+
+/// Threads born one after another, each calling every target as soon as it
+/// starts, until told to stop: some are born while a commit's freeze is
+/// under way, after it listed the threads to suspend, and call the targets
+/// while their jumps are written.
+struct Births {
+    stop: Arc<AtomicBool>,
+    spawner: std::thread::JoinHandle<Born>,
+}
+
+/// What the born threads did.
+#[derive(Default)]
+struct Born {
+    /// When each was born.
+    at: Vec<std::time::Instant>,
+    calls: usize,
+    wrong: usize,
+}
+
+impl Births {
+    fn start(targets: &[usize]) -> Births {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (flag, targets) = (stop.clone(), targets.to_vec());
+        let spawner = std::thread::spawn(move || {
+            let mut born = Born::default();
+            let mut alive = Vec::new();
+            let mut join = |alive: &mut Vec<std::thread::JoinHandle<(usize, usize)>>, born: &mut Born| {
+                for thread in alive.drain(..) {
+                    let (calls, wrong) = thread.join().unwrap();
+                    born.calls += calls;
+                    born.wrong += wrong;
+                }
+            };
+            while !flag.load(Ordering::Relaxed) {
+                let targets = targets.clone();
+                born.at.push(std::time::Instant::now());
+                alive.push(std::thread::spawn(move || {
+                    // Long enough to be calling while a freeze that began
+                    // after its birth writes the jumps.
+                    let until = std::time::Instant::now() + std::time::Duration::from_millis(5);
+                    let (mut calls, mut wrong) = (0, 0);
+                    while std::time::Instant::now() < until {
+                        for &target in &targets {
+                            let x = std::hint::black_box(calls as i32);
+                            wrong += usize::from(as_fn(target)(x) != original(x));
+                            calls += 1;
+                        }
+                    }
+                    (calls, wrong)
+                }));
+                if alive.len() == 8 {
+                    join(&mut alive, &mut born);
+                }
+            }
+            join(&mut alive, &mut born);
+            born
+        });
+        Births { stop, spawner }
+    }
+
+    fn join(self) -> Born {
+        self.stop.store(true, Ordering::Relaxed);
+        self.spawner.join().unwrap()
+    }
+}
+
+#[test]
+fn threads_born_while_groups_go_live_never_run_a_half_written_jump() {
+    let shapes: Vec<&[u8]> = [FRAMED, HOT_PATCH, SLOW].into_iter().cycle().take(64).collect();
+    let targets: Vec<usize> = code_page(&shapes);
+    let births = Births::start(&targets);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let mut commits = Vec::new();
+    for (pair, pair_shapes) in targets.chunks(2).zip(shapes.chunks(2)) {
+        let mut group = Transaction::new();
+        for (&target, &shape) in pair.iter().zip(pair_shapes) {
+            let id = group.hook(target, detour as Fn1 as usize, Some(shape)).unwrap();
+            let _ = ORIGINAL.compare_exchange(0, id.trampoline(), Ordering::Release, Ordering::Relaxed);
+        }
+        let started = std::time::Instant::now();
+        let hooks = group.commit().unwrap();
+        commits.push(started..std::time::Instant::now());
+        ORIGINAL.store(hooks[1].trampoline(), Ordering::Release);
+    }
+    let born = births.join();
+    assert_eq!(born.wrong, 0, "wrong results out of {} calls by {} threads", born.calls, born.at.len());
+    let during = born.at.iter().filter(|at| commits.iter().any(|commit| commit.contains(at))).count();
+    assert!(during > 0, "no thread was born while a group went live ({} born)", born.at.len());
+    for (&target, &shape) in targets.iter().zip(&shapes) {
+        assert_eq!(bytes(target, 1), [0xE9], "{target:#x}");
+        assert_eq!(as_fn(target)(4), original(4));
+        assert!(shape.len() > 5);
+    }
+}

@@ -10,17 +10,46 @@ use windows_sys::Win32::Foundation::HMODULE;
 
 use crate::fixtures::{self, Harness};
 use crate::plugins::{self, Library};
-use crate::{bench, exits, file_name_of, game, nvse, Exit, Mode, Moment, Scenario};
+use crate::{bench, exits, file_name_of, game, nvse, Exit, Mode, Scenario};
+
+/// A game the stand-in starts, plays and checks around NVSE's passes: the
+/// synthetic game of `game.c`, or another (the replica of FalloutNV.exe).
+pub trait GameModel {
+    /// Before anything else runs (other mods' changes to the game's code);
+    /// whether it all went as it should.
+    fn before_plugins(&mut self) -> bool {
+        true
+    }
+    /// Whether xNVSE's preload pass runs, before [`start`](GameModel::start).
+    fn preload_pass(&self) -> bool {
+        true
+    }
+    /// The game's start-up, where it comes in NVSE's order: after the preload
+    /// pass (if any), before the query pass.
+    fn start(&mut self);
+    /// After the load pass and PostPostLoad.
+    fn after_load(&mut self) {}
+    /// One pass of the game's main loop, after its `MainGameLoop` message.
+    fn frame(&mut self) {}
+    /// The checks, after the first frame; whether they passed.
+    fn check(&mut self) -> bool;
+}
 
 /// Runs the scenario and returns the process exit code: 0, or 1 if a
 /// fixture's or the game's check failed.
 pub fn run(scenario: &Scenario) -> i32 {
+    let mut synthetic = scenario.game.map(game::Synthetic::new);
+    run_with(scenario, synthetic.as_mut().map(|game| game as &mut dyn GameModel))
+}
+
+/// Runs the scenario around `game`, which stands in for `scenario.game`.
+pub fn run_with(scenario: &Scenario, mut game: Option<&mut dyn GameModel>) -> i32 {
     match scenario.mode {
         Mode::Game { runtime } => println!("nvse-host: game, runtime 0x{runtime:08X}"),
         Mode::Editor => println!("nvse-host: editor"),
     }
     // Another mod's hooks are in place before anything runs.
-    let mut passed = scenario.game.and_then(|game| game.prehook).is_none_or(game::prehook);
+    let mut passed = game.as_mut().is_none_or(|game| game.before_plugins());
     // Test DLLs first, as modules the game loads before xNVSE: their DllMain
     // allocates from their C runtime before any plugin can hook it. The churn
     // threads start here too, and run until the checks are done.
@@ -40,7 +69,7 @@ pub fn run(scenario: &Scenario) -> i32 {
     // game's static initialisers; the DLLs stay loaded for good. An older
     // NVSE (`game --moment load`) has no preload pass.
     let preload_pass =
-        matches!(scenario.mode, Mode::Game { .. }) && scenario.game.is_none_or(|game| game.moment == Moment::Preload);
+        matches!(scenario.mode, Mode::Game { .. }) && game.as_ref().is_none_or(|game| game.preload_pass());
     if preload_pass {
         for (_, path, names) in &candidates {
             if names.iter().any(|n| n == exports::PRELOAD) {
@@ -50,7 +79,9 @@ pub fn run(scenario: &Scenario) -> i32 {
     }
     // The game's C runtime heap and static initialisers, and its threads,
     // which allocate until the checks.
-    let mut game = scenario.game.as_ref().map(game::Game::start);
+    if let Some(game) = game.as_mut() {
+        game.start();
+    }
 
     let interface = nvse::interface(scenario.mode);
     let accepted = query_pass(&interface, &candidates);
@@ -61,6 +92,9 @@ pub fn run(scenario: &Scenario) -> i32 {
     }
     nvse::broadcast(msg::POST_LOAD, std::ptr::null_mut(), 0);
     nvse::broadcast(msg::POST_POST_LOAD, std::ptr::null_mut(), 0);
+    if let Some(game) = game.as_mut() {
+        game.after_load();
+    }
 
     // Modules loaded once the plugins' hooks exist.
     harness.load_late();
@@ -69,18 +103,10 @@ pub fn run(scenario: &Scenario) -> i32 {
     if scenario.fixtures.exit_checks {
         exits::enable_exit_checks(&fixture_names);
     }
-    let mut checks = || {
+    let mut checks = |game: &mut Option<&mut dyn GameModel>| {
         let mut passed = harness.check(&loaded);
-        if let Some(game) = &mut game {
+        if let Some(game) = game.as_mut() {
             passed &= game.check();
-        }
-        if let Some(options) = scenario.game.filter(|options| options.play_seconds > 0) {
-            passed &= game::play(options.play_seconds, options.threads, || {
-                nvse::broadcast(msg::MAIN_GAME_LOOP, std::ptr::null_mut(), 0);
-            });
-        }
-        if let Some(options) = scenario.game.filter(|options| options.exhaust > 0) {
-            passed &= game::exhaust(options.exhaust, &loaded);
         }
         if scenario.fixtures.thread_storm > 0 {
             passed &=
@@ -104,8 +130,8 @@ pub fn run(scenario: &Scenario) -> i32 {
     match scenario.mode {
         // The checks wait for the first frame: a plugin patches modules that
         // loaded late at the latest there.
-        Mode::Game { .. } => play(scenario.exit, || passed &= checks()),
-        Mode::Editor => passed &= checks(),
+        Mode::Game { .. } => play(scenario.exit, &mut game, |game| passed &= checks(game)),
+        Mode::Editor => passed &= checks(&mut game),
     }
     println!("nvse-host: session over");
     let _ = std::io::stdout().flush();
@@ -249,14 +275,24 @@ fn play_for(seconds: u32, harness: &Harness) {
 }
 
 /// The game's part: the main menu, a load, a save, back to the menu, quit
-/// (or, with `Exit::None`, the process ends without a word).
-/// `after_first_frame` runs after the first `MainGameLoop`.
-fn play(exit: Exit, after_first_frame: impl FnOnce()) {
-    nvse::broadcast(msg::DEFERRED_INIT, std::ptr::null_mut(), 0);
-    nvse::broadcast(msg::MAIN_GAME_LOOP, std::ptr::null_mut(), 0);
-    after_first_frame();
-    for _ in 1..3 {
+/// (or, with `Exit::None`, the process ends without a word). Each frame is a `MainGameLoop` and a pass of the game's main loop;
+/// `after_first_frame` runs after the first.
+fn play(
+    exit: Exit,
+    game: &mut Option<&mut dyn GameModel>,
+    after_first_frame: impl FnOnce(&mut Option<&mut dyn GameModel>),
+) {
+    let frame = |game: &mut Option<&mut dyn GameModel>| {
         nvse::broadcast(msg::MAIN_GAME_LOOP, std::ptr::null_mut(), 0);
+        if let Some(game) = game.as_mut() {
+            game.frame();
+        }
+    };
+    nvse::broadcast(msg::DEFERRED_INIT, std::ptr::null_mut(), 0);
+    frame(game);
+    after_first_frame(game);
+    for _ in 1..3 {
+        frame(game);
     }
     let save = c"Saves\\Save 1.fos";
     let save_len = save.to_bytes().len() as u32;

@@ -30,11 +30,12 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use windows_sys::Win32::Foundation::HMODULE;
-use windows_sys::Win32::System::LibraryLoader::GetModuleFileNameW;
+use windows_sys::Win32::System::LibraryLoader::{GetModuleFileNameW, GetModuleHandleW};
 use windows_sys::Win32::System::Memory::{VirtualAlloc, VirtualFree, MEM_RELEASE, MEM_RESERVE, PAGE_NOACCESS};
 
 use super::{game_crt_owns, game_malloc_crt, heap_allocate, heap_free, the_heap};
-use crate::fixtures::{Checks, Fact, Owner};
+use crate::checks::{Checks, Fact};
+use crate::fixtures::Owner;
 
 const MIB: usize = 1 << 20;
 /// Large blocks the game frees once the space is taken: two spans more than
@@ -116,9 +117,14 @@ impl Got {
     }
 }
 
-/// Runs the scenario with `threads` game threads; `plugins` are the loaded
-/// plugins (for the heap's `IsOwned` and its log). Returns the verdict.
-pub fn exhaust(threads: usize, plugins: &[(String, HMODULE)]) -> bool {
+/// Runs the scenario with `threads` game threads, the plugin loaded as
+/// `MemoryPoolNVSE.dll` (its `IsOwned` and its log). Returns the verdict.
+pub fn exhaust(threads: usize) -> bool {
+    // SAFETY: a NUL-terminated name; nothing is loaded.
+    let module = unsafe { GetModuleHandleW(windows_sys::w!("MemoryPoolNVSE.dll")) };
+    let plugins: Vec<(String, HMODULE)> =
+        if module.is_null() { Vec::new() } else { vec![("MemoryPoolNVSE.dll".into(), module)] };
+    let plugins = &plugins[..];
     let owner = Arc::new(Owner::find(plugins));
     let log = plugins.iter().find_map(|&(_, module)| log_path(module));
     // Opened, and room to read it, before the space is taken.

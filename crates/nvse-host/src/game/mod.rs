@@ -23,8 +23,9 @@ use windows_sys::Win32::System::Diagnostics::Debug::FlushInstructionCache;
 use windows_sys::Win32::System::Memory::{VirtualProtect, PAGE_EXECUTE_READWRITE};
 use windows_sys::Win32::System::Threading::{GetCurrentProcess, GetCurrentThreadId};
 
-use crate::fixtures::{fill, has_pattern, is_zeroed, size_fact, Checks, Fact};
-use crate::{Expect, GameOptions, Moment, Prehook};
+use crate::checks::{fill, has_pattern, is_zeroed, size_fact, Checks, Fact};
+use crate::session::GameModel;
+use crate::{nvse, Expect, GameOptions, Moment, Prehook};
 
 mod exhaust;
 mod play;
@@ -141,6 +142,46 @@ extern "thiscall" {
     fn heap_create_heaps(heap: *const GameHeap);
     #[link_name = "OtherMod_GameHeapFree"]
     fn othermod_heap_free(heap: *const GameHeap, p: *mut u8);
+}
+
+/// The synthetic game as a session's game: started, checked and played as
+/// the `game` scenario's options say.
+pub struct Synthetic {
+    options: GameOptions,
+    game: Option<Game>,
+}
+
+impl Synthetic {
+    pub fn new(options: GameOptions) -> Synthetic {
+        Synthetic { options, game: None }
+    }
+}
+
+impl GameModel for Synthetic {
+    fn before_plugins(&mut self) -> bool {
+        self.options.prehook.is_none_or(prehook)
+    }
+
+    fn preload_pass(&self) -> bool {
+        self.options.moment == Moment::Preload
+    }
+
+    fn start(&mut self) {
+        self.game = Some(Game::start(&self.options));
+    }
+
+    fn check(&mut self) -> bool {
+        let mut passed = self.game.as_mut().is_none_or(Game::check);
+        if self.options.play_seconds > 0 {
+            passed &= play(self.options.play_seconds, self.options.threads, || {
+                nvse::broadcast(nvse_abi::msg::MAIN_GAME_LOOP, std::ptr::null_mut(), 0);
+            });
+        }
+        if self.options.exhaust > 0 {
+            passed &= exhaust(self.options.exhaust);
+        }
+        passed
+    }
 }
 
 fn the_heap() -> *const GameHeap {

@@ -22,7 +22,7 @@ use workloads::Rng;
 
 use super::{game_calloc, game_free, game_malloc, game_realloc, heap_allocate, heap_free, heap_realloc, the_heap};
 use super::{Block, Family};
-use crate::fixtures::{Checks, Fact};
+use crate::checks::{Checks, Fact};
 
 const FRAMES_PER_SECOND: u32 = 60;
 /// Operations a thread makes per frame.
