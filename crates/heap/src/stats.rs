@@ -432,6 +432,9 @@ pub struct Snapshot {
     /// Of `mapped_bytes`, what the backend keeps free for reuse in its
     /// shared cache (see `crate::trim`); threads keep a little more each.
     pub cached_bytes: u64,
+    /// Of `mapped_bytes`, blocks the game heap freed that wait, unchanged,
+    /// before they are handed out again (see `crate::delay`); not live.
+    pub delayed_bytes: u64,
     /// Threads that have used the heap and not exited.
     pub threads: u64,
 }
@@ -464,6 +467,7 @@ pub fn snapshot() -> Snapshot {
     s.peak_mapped_bytes = PEAK_MAPPED.load(Relaxed).max(0) as u64;
     s.reserved_bytes = RESERVED.load(Relaxed).max(0) as u64;
     s.cached_bytes = crate::backend::cached() as u64;
+    s.delayed_bytes = crate::delay::waiting() as u64;
     s
 }
 

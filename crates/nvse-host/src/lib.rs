@@ -141,6 +141,9 @@ pub struct GameOptions {
     pub exhaust: usize,
     /// The address space runs out before the game's C runtime made its heap.
     pub exhaust_before_runtime: bool,
+    /// Frames of the engine's stale readers after the checks (0: none; see
+    /// `game::stale`).
+    pub stale_frames: u32,
 }
 
 impl Default for GameOptions {
@@ -153,6 +156,7 @@ impl Default for GameOptions {
             play_seconds: 0,
             exhaust: 0,
             exhaust_before_runtime: false,
+            stale_frames: 0,
         }
     }
 }
@@ -289,6 +293,7 @@ fn parse_game(mut args: impl Iterator<Item = String>) -> Result<Scenario, String
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--exhaust" => options.exhaust = value.parse().map_err(|e| format!("--exhaust {value}: {e}"))?,
+            "--stale" => options.stale_frames = value.parse().map_err(|e| format!("--stale {value}: {e}"))?,
             "--moment" => {
                 options.moment = match value.as_str() {
                     "preload" => Moment::Preload,
@@ -484,6 +489,8 @@ mod tests {
             "--exhaust",
             "4",
             "--exhaust-before-runtime",
+            "--stale",
+            "120",
         ])
         .unwrap();
         assert_eq!(
@@ -496,6 +503,7 @@ mod tests {
                 play_seconds: 30,
                 exhaust: 4,
                 exhaust_before_runtime: true,
+                stale_frames: 120,
             })
         );
         assert_eq!(scenario.exit, Exit::Console);

@@ -190,8 +190,8 @@ fn line(last: &(Instant, heap::Snapshot), now: &(Instant, heap::Snapshot), space
     let (a, s) = (&last.1, &now.1);
     info!(
         "Stats: {} in {} blocks (peak {}); {} allocations/s, {} frees/s; {} failures, {} fallbacks; \
-         foreign blocks {} freed, {} resized, {} sized; {} mapped by {} (peak {}, {} cached), the heap holds {}; \
-         {space}; {} threads",
+         foreign blocks {} freed, {} resized, {} sized; {} mapped by {} (peak {}, {} cached, {} freed by the game \
+         and held back), the heap holds {}; {space}; {} threads",
         Bytes(s.live_bytes),
         s.live_blocks,
         Bytes(s.peak_bytes),
@@ -206,6 +206,7 @@ fn line(last: &(Instant, heap::Snapshot), now: &(Instant, heap::Snapshot), space
         heap::backend().name(),
         Bytes(s.peak_mapped_bytes),
         Bytes(s.cached_bytes),
+        Bytes(s.delayed_bytes),
         Bytes(s.held_bytes()),
         s.threads,
     );

@@ -132,6 +132,16 @@ pub fn thread_finish(heap: *mut c_void) {
     }
 }
 
+/// The size class of a block of rpmalloc's (see `crate::delay`).
+pub fn rpmalloc_block_class(p: *const u8) -> u32 {
+    rpmalloc::block_class(p)
+}
+
+/// The size class of rpmalloc's a request of `size` bytes comes from.
+pub fn rpmalloc_request_class(size: usize) -> u32 {
+    rpmalloc::request_class(size)
+}
+
 /// Trims the backend's caches from any thread (see `crate::trim`); nothing
 /// for the backends without trimmable caches.
 pub fn trim(release: bool) {

@@ -170,8 +170,8 @@ mod tests {
                         block[..usable].iter_mut().enumerate().for_each(|(i, b)| *b = (i as u8) | 1);
                         // SAFETY: `usable` bytes of `block`.
                         unsafe { write_tail(block.as_mut_ptr(), size, usable, false) };
-                        for i in size..size + overrun {
-                            block[i] = pattern(i);
+                        for (i, b) in block.iter_mut().enumerate().skip(size).take(overrun) {
+                            *b = pattern(i);
                         }
                         // SAFETY: as above.
                         if let Some(read) = unsafe { read_tail(block.as_ptr(), usable) } {

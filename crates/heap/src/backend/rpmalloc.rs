@@ -395,6 +395,19 @@ pub fn recorded_request(p: *const u8) -> Option<usize> {
     recorded
 }
 
+/// The size class a block of ours lies in, as its span header names it
+/// (`span::CLASS_COUNT` and above: a large or huge block).
+pub fn block_class(p: *const u8) -> u32 {
+    Header::of(p).size_class()
+}
+
+/// The size class a request of `size` bytes comes from (`u32::MAX`: large
+/// or huge), its record's room included.
+pub fn request_class(size: usize) -> u32 {
+    // SAFETY: reads rpmalloc's class table, set at start.
+    unsafe { rp::rpmalloc_size_class(padded(size)) }
+}
+
 /// A heap for the calling thread, owned by it: blocks other threads free
 /// go back to it through its deferred lists.
 pub fn thread_start() -> Option<*mut c_void> {

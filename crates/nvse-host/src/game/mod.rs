@@ -29,8 +29,10 @@ use crate::{nvse, Expect, GameOptions, Moment, Prehook};
 
 mod exhaust;
 mod play;
+mod stale;
 pub use exhaust::{exhaust, exhaust_before_runtime};
 pub use play::play;
+pub use stale::stale;
 
 /// The game's heap object (`struct GameHeap` in game.c), only ever used by address.
 #[repr(C)]
@@ -174,6 +176,11 @@ impl GameModel for Synthetic {
         let mut passed = self.game.as_mut().is_none_or(Game::check);
         if self.options.play_seconds > 0 {
             passed &= play(self.options.play_seconds, self.options.threads, || {
+                nvse::broadcast(nvse_abi::msg::MAIN_GAME_LOOP, std::ptr::null_mut(), 0);
+            });
+        }
+        if self.options.stale_frames > 0 {
+            passed &= stale(self.options.stale_frames, self.options.threads, || {
                 nvse::broadcast(nvse_abi::msg::MAIN_GAME_LOOP, std::ptr::null_mut(), 0);
             });
         }
