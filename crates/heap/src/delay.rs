@@ -21,6 +21,13 @@
 //! the thread ends ([`flush`]). A ring is its thread's alone: no lock, no
 //! system call on the free path but rpmalloc's own when one is released.
 //!
+//! Only small and medium blocks (requests up to 32 KiB), the engine's
+//! objects, are delayed. A larger block is alone in its span: rpmalloc
+//! writes nothing into it when it is freed, and its memory stays mapped, as
+//! it was, until the span is used again or trimmed, a second or more later.
+//! Delayed, the game's large buffers would fill the budget within a few
+//! frames and push its objects out long before theirs had passed.
+//!
 //! Only blocks of rpmalloc's heap are delayed (guard pages have a quarantine
 //! of their own). A game thread that only frees is given a state for its
 //! ring; one that has ended its use of the heap frees at once.
@@ -68,11 +75,9 @@ const IDLE_FRAMES: u32 = 60;
 /// Blocks a thread's ring holds at most: at the hundred thousand frees a
 /// second of a busy cell, a quarter of a second of them.
 const CAPACITY: usize = 16_384;
-/// Size classes delayed blocks are kept by: rpmalloc's 126 small and medium
-/// classes, and one for large and huge blocks, which are never handed out
-/// from the ring (rpmalloc writes nothing into them when they are freed).
-const LARGE: usize = 126;
-const CLASSES: usize = LARGE + 1;
+/// Size classes delayed blocks are kept by: rpmalloc's small and medium
+/// classes (`SIZE_CLASS_COUNT` in rpmalloc.c).
+const CLASSES: usize = 126;
 const NIL: u16 = u16::MAX;
 
 /// One delayed block.
@@ -141,15 +146,18 @@ fn ready(entry: &Entry, frames: u32) -> bool {
     FRAME.load(Relaxed).wrapping_sub(entry.frame) >= frames
 }
 
-/// The class a block of ours lies in, by its span header.
-fn class_of_block(p: *const u8) -> usize {
-    (crate::backend::rpmalloc_block_class(p) as usize).min(LARGE)
+/// The class a block of ours lies in, by its span header; `None` for a
+/// large or huge block.
+fn class_of_block(p: *const u8) -> Option<usize> {
+    let class = crate::backend::rpmalloc_block_class(p) as usize;
+    (class < CLASSES).then_some(class)
 }
 
-/// The class a request of `size` bytes would come from.
+/// The class a request of `size` bytes would come from; `None` for a large
+/// or huge one.
 fn class_of_request(size: usize) -> Option<usize> {
     let class = crate::backend::rpmalloc_request_class(size) as usize;
-    (class < LARGE).then_some(class)
+    (class < CLASSES).then_some(class)
 }
 
 /// The calling thread's ring, mapped on its first delayed free; null if
@@ -171,12 +179,14 @@ fn own_ring(state: &ThreadState) -> *mut Ring {
     ring
 }
 
-/// Frees a block of ours, delayed if the delay is on and the calling thread
-/// has a state; false if the caller must free it at once.
+/// Frees a block of ours, delayed if it is small or medium and the calling
+/// thread has (or can start) a state; false if the caller must free it at
+/// once.
 ///
 /// # Safety
 /// `p` is a live block of rpmalloc's, not used again.
 pub unsafe fn free(p: *mut u8) -> bool {
+    let Some(class) = class_of_block(p) else { return false };
     let Some(state) = thread::current() else { return false };
     let ring = own_ring(state);
     if ring.is_null() {
@@ -194,7 +204,7 @@ pub unsafe fn free(p: *mut u8) -> bool {
     if usize::from(ring.len) == CAPACITY {
         ring.evict();
     }
-    ring.push(p, class_of_block(p));
+    ring.push(p, class);
     let budget = BUDGET.load(Relaxed);
     while ring.waiting_everywhere() > budget && ring.evict() {}
     true

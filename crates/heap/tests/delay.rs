@@ -60,14 +60,14 @@ fn frames(n: u32) {
 
 /// Requests of every kind of class: small, medium, large, huge.
 const SIZES: [usize; 7] = [8, 100, 1000, 5000, 30_000, 300_000, 3 * MIB];
-/// The sizes whose blocks are handed out again from the delay (small and
-/// medium classes); larger ones only wait.
-const REUSED: usize = 5;
+/// The sizes whose blocks are delayed (small and medium classes); larger
+/// ones are freed at once.
+const DELAYED: usize = 5;
 
 #[test]
 fn a_freed_block_keeps_every_byte_and_is_not_reused_before_its_frames() {
     let _serial = setup(Delay { frames: 3, budget: 64 * MIB });
-    for (k, size) in SIZES.into_iter().enumerate() {
+    for (k, size) in SIZES.into_iter().take(DELAYED).enumerate() {
         let p = game_block(size, k as u8);
         game_free(p);
         for frame in 0..3 {
@@ -85,20 +85,27 @@ fn a_freed_block_keeps_every_byte_and_is_not_reused_before_its_frames() {
             delay::frame();
         }
         let again = game_block(size, 0x55);
-        if k < REUSED {
-            assert_eq!(again, p, "{size} bytes: the block that waited is handed out again first");
-        } else {
-            assert_ne!(again, p, "{size} bytes: a large block is never handed out from the delay");
-            assert!(common::intact(p, size, k as u8), "{size} bytes written after being freed");
-        }
+        assert_eq!(again, p, "{size} bytes: the block that waited is handed out again first");
         game_free(again);
+    }
+}
+
+#[test]
+fn a_large_block_is_freed_at_once() {
+    let _serial = setup(Delay { frames: 3, budget: 64 * MIB });
+    for size in &SIZES[DELAYED..] {
+        let before = heap::stats();
+        game_free(game_block(*size, 1));
+        let after = heap::stats();
+        assert_eq!(after.delayed_bytes, 0, "{size} bytes");
+        assert_eq!(after.live_bytes, before.live_bytes, "{size} bytes");
     }
 }
 
 #[test]
 fn with_no_frames_the_next_request_of_its_class_reuses_it_and_nothing_writes_it_before() {
     let _serial = setup(Delay { frames: 0, budget: 64 * MIB });
-    for (k, size) in SIZES.into_iter().take(REUSED).enumerate() {
+    for (k, size) in SIZES.into_iter().take(DELAYED).enumerate() {
         let p = game_block(size, k as u8);
         game_free(p);
         // Other classes, and the C runtime's own, do not take it.
