@@ -261,24 +261,21 @@ pub fn flush(state: &ThreadState) {
     while ring.evict() {}
 }
 
-/// A delayed block `p` lies in, found in some thread's ring: its start, how
-/// many frames ago it was freed, and by which thread. For the crash report:
-/// it reads other threads' rings without a lock, which only a process that
-/// is about to end may.
-pub fn find(p: usize, block_size: impl Fn(usize) -> usize) -> Option<(usize, u32, u32)> {
+/// The block at `start` if it waits in some thread's ring: how many frames
+/// ago it was freed, and by which thread (the OS's id). For the note
+/// written when the process crashes: it reads other threads' rings without
+/// a lock, which only a dying process may (a torn entry can only mislead).
+pub fn find(start: usize) -> Option<(u32, u32)> {
     let mut found = None;
     thread::for_each(|state, _| {
         let ring = state.delay.load(Relaxed);
         if found.is_some() || ring.is_null() {
             return;
         }
-        // SAFETY: rings live for good; the caller accepts a torn read.
+        // SAFETY: rings are mapped for good; the caller accepts a torn read.
         let ring = unsafe { &*ring };
-        for entry in ring.entries.iter().filter(|e| e.p != 0) {
-            if (entry.p..entry.p + block_size(entry.p)).contains(&p) {
-                found = Some((entry.p, FRAME.load(Relaxed).wrapping_sub(entry.frame), state.os_thread()));
-                return;
-            }
+        if let Some(entry) = ring.entries.iter().find(|e| e.p == start) {
+            found = Some((FRAME.load(Relaxed).wrapping_sub(entry.frame), state.os_thread()));
         }
     });
     found

@@ -20,6 +20,8 @@
 //! | [`os`] | memory straight from the OS, for the heap's own use |
 //! | [`trim`] | giving address space back, from outside the allocation path |
 //! | [`oom`] | when the OS refuses memory: caches released, the emergency reserve, reports |
+//! | [`delay`] | blocks the game heap frees, kept unchanged for a few frames before reuse |
+//! | [`locate`] | what the heap knows of an address, for the note written at a crash |
 //! | [`crt`] | the family's signatures and each runtime's originals |
 //!
 //! # Re-entrancy
@@ -39,6 +41,7 @@ pub mod delay;
 pub mod fault;
 pub mod guard;
 pub mod leaks;
+pub mod locate;
 pub mod oom;
 pub mod os;
 pub mod owner;

@@ -117,6 +117,27 @@ pub enum Prehook {
     HeapFree,
 }
 
+/// How the game crashes on purpose after its checks (see `game::crash`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Crash {
+    /// ECX holds a block the game heap freed a frame before.
+    Freed,
+    /// ECX holds a live block of the game heap.
+    Live,
+    /// ECX holds a pointer into nothing.
+    Wild,
+}
+
+impl Crash {
+    pub fn name(self) -> &'static str {
+        match self {
+            Crash::Freed => "freed",
+            Crash::Live => "live",
+            Crash::Wild => "wild",
+        }
+    }
+}
+
 /// Whose blocks the game's allocation functions are expected to return.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expect {
@@ -144,6 +165,9 @@ pub struct GameOptions {
     /// Frames of the engine's stale readers after the checks (0: none; see
     /// `game::stale`).
     pub stale_frames: u32,
+    /// A crash on purpose at the end, with crash-logger filters installed
+    /// before and after the plugins.
+    pub crash: Option<Crash>,
 }
 
 impl Default for GameOptions {
@@ -157,6 +181,7 @@ impl Default for GameOptions {
             exhaust: 0,
             exhaust_before_runtime: false,
             stale_frames: 0,
+            crash: None,
         }
     }
 }
@@ -300,6 +325,14 @@ fn parse_game(mut args: impl Iterator<Item = String>) -> Result<Scenario, String
                     "load" => Moment::Load,
                     _ => return Err(format!("--moment {value}: expected `preload` or `load`")),
                 }
+            }
+            "--crash" => {
+                options.crash = Some(match value.as_str() {
+                    "freed" => Crash::Freed,
+                    "live" => Crash::Live,
+                    "wild" => Crash::Wild,
+                    _ => return Err(format!("--crash {value}: expected `freed`, `live` or `wild`")),
+                })
             }
             "--prehook" => {
                 options.prehook = match value.as_str() {
@@ -491,6 +524,8 @@ mod tests {
             "--exhaust-before-runtime",
             "--stale",
             "120",
+            "--crash",
+            "freed",
         ])
         .unwrap();
         assert_eq!(
@@ -504,6 +539,7 @@ mod tests {
                 exhaust: 4,
                 exhaust_before_runtime: true,
                 stale_frames: 120,
+                crash: Some(Crash::Freed),
             })
         );
         assert_eq!(scenario.exit, Exit::Console);

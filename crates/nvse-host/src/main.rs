@@ -12,6 +12,7 @@
 //! nvse-host game [--moment preload|load] [--prehook heap-free] [--threads N]
 //!                [--expect ours|vanilla] [--exit game|console|none] [--play SECONDS]
 //!                [--exhaust THREADS] [--exhaust-before-runtime] [--stale FRAMES]
+//!                [--crash freed|live|wild]
 //! nvse-host game-profile
 //! nvse-host bench [--scale full|quick|smoke | --quick] [--workload NAME]...
 //!
@@ -53,6 +54,12 @@
 //!                               another thread reads structs freed in its
 //!                               frame, while the game threads churn the same
 //!                               size classes (`stale` lines)
+//!   --crash freed|live|wild     at the end, the game crashes on purpose: ECX
+//!                               on a block it freed a frame before, on a live
+//!                               one, or wild, reading through an address
+//!                               nothing maps; filters standing for crash
+//!                               loggers, installed before and after the
+//!                               plugins, print `crash filter` lines
 //!   After the first MainGameLoop: `nvse-host: game: <check> key=value ...`
 //!   lines (old blocks, new blocks, arena, threads) and `nvse-host: game: ok`
 //!   or `FAILED ...` (exit code 1); after playing, a `play` line with the

@@ -56,6 +56,7 @@ pub fn start(stage: &str) -> bool {
                 report_guard_start(stage, started.guard);
                 report_reserve(stage, &config, started);
                 report_delay(stage, &config, started);
+                crate::crash::install(stage);
             }
             Err(why) => warning!(
                 "{stage}: heap could not start {}: {why}; allocations pass through to the original allocators",

@@ -15,7 +15,7 @@
 
 mod mimalloc;
 mod record;
-mod rpmalloc;
+pub(crate) mod rpmalloc;
 
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicU8, Ordering};

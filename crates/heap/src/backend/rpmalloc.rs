@@ -132,9 +132,16 @@ pub fn free(p: *mut u8) {
 mod span {
     const WORD: usize = core::mem::size_of::<usize>();
     pub const MASK: usize = !(64 * 1024 - 1);
+    pub const BLOCK_COUNT: usize = WORD;
     pub const SIZE_CLASS: usize = WORD + 4;
     pub const BLOCK_SIZE: usize = 2 * WORD + 20;
     pub const FLAGS: usize = 2 * WORD + 24;
+    pub const SPAN_COUNT: usize = 2 * WORD + 28;
+    /// `SIZE_CLASS_LARGE` (blocks of 2 to 63 spans, `span_count` spans) and
+    /// `SIZE_CLASS_HUGE` (a mapping of `span_count` pages of 4 KiB).
+    pub const LARGE: u32 = CLASS_COUNT;
+    pub const HUGE: u32 = u32::MAX;
+    pub const SPAN: usize = 64 * 1024;
     /// `SPAN_HEADER_SIZE`: the first block starts here.
     pub const HEADER_SIZE: usize = 128;
     /// Small classes (`SMALL_CLASS_COUNT`): blocks of 16 to 1024 bytes, in
@@ -393,6 +400,79 @@ pub fn recorded_request(p: *const u8) -> Option<usize> {
         crate::thread::count(crate::stats::Event::BadRecord);
     }
     recorded
+}
+
+/// Where an address lies in rpmalloc's spans (see [`locate`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpanPlace {
+    /// In a span's header: rpmalloc's bookkeeping.
+    Header,
+    /// Past a span's last block.
+    Tail,
+    /// In the block at `start` of `size` usable bytes; `request` is what a
+    /// large or huge block's header records.
+    Block { start: usize, size: usize, request: Option<usize> },
+}
+
+/// Spans looked at, at most, walking back from an address to the header of
+/// the large or huge span it lies in (a huge block of 256 MiB).
+const LOCATE_WALK: usize = 4096;
+
+/// Where `addr` lies in rpmalloc's spans, or `None` if no span of ours
+/// holds it (rpmalloc's other mappings: its heaps' own structures). Reads
+/// every header with [`crate::os::read_safely`] and trusts none: for a note
+/// written while the process dies, from any thread, without a lock.
+pub fn locate(addr: usize) -> Option<SpanPlace> {
+    let mut base = addr & span::MASK;
+    for _ in 0..LOCATE_WALK {
+        if crate::owner::owner_of(base as *const u8) != crate::owner::RPMALLOC {
+            return None;
+        }
+        if let Some(place) = span_place(base, addr) {
+            return Some(place);
+        }
+        base = base.checked_sub(span::SPAN)?;
+    }
+    None
+}
+
+/// Where `addr` lies in the span at `base`, if a plausible span header is
+/// there and the span reaches `addr`.
+fn span_place(base: usize, addr: usize) -> Option<SpanPlace> {
+    let header = crate::os::read_safely::<{ span::HEADER_SIZE }>(base)?;
+    let word = |offset: usize| {
+        let bytes: [u8; 4] = header[offset..offset + 4].try_into().unwrap_or([0; 4]);
+        u32::from_le_bytes(bytes)
+    };
+    let (class, span_count) = (word(span::SIZE_CLASS), word(span::SPAN_COUNT) as usize);
+    let (first, end) = match class {
+        span::HUGE => (base + span::HEADER_SIZE, base.checked_add(span_count.checked_mul(crate::os::PAGE)?)?),
+        _ if (1..=256).contains(&span_count) => (base + span::HEADER_SIZE, base + span_count * span::SPAN),
+        _ => return None,
+    };
+    if addr >= end || end <= first {
+        return None;
+    }
+    if addr < first {
+        return Some(SpanPlace::Header);
+    }
+    let request = || Some(word(span::REQUEST) as usize);
+    match class {
+        span::HUGE | span::LARGE => Some(SpanPlace::Block { start: first, size: end - first, request: request() }),
+        class if class < span::CLASS_COUNT => {
+            let (size, count) = (word(span::BLOCK_SIZE) as usize, word(span::BLOCK_COUNT) as usize);
+            let plausible = size >= 16 && size % 16 == 0 && count >= 1 && first + count * size <= end;
+            if !plausible {
+                return None;
+            }
+            let index = (addr - first) / size;
+            if index >= count {
+                return Some(SpanPlace::Tail);
+            }
+            Some(SpanPlace::Block { start: first + index * size, size, request: None })
+        }
+        _ => None,
+    }
 }
 
 /// The size class a block of ours lies in, as its span header names it

@@ -27,6 +27,7 @@ use crate::checks::{fill, has_pattern, is_zeroed, size_fact, Checks, Fact};
 use crate::session::GameModel;
 use crate::{nvse, Expect, GameOptions, Moment, Prehook};
 
+mod crash;
 mod exhaust;
 mod play;
 mod stale;
@@ -161,6 +162,9 @@ impl Synthetic {
 
 impl GameModel for Synthetic {
     fn before_plugins(&mut self) -> bool {
+        if self.options.crash.is_some() {
+            crash::install_first();
+        }
         self.options.prehook.is_none_or(prehook)
     }
 
@@ -186,6 +190,9 @@ impl GameModel for Synthetic {
         }
         if self.options.exhaust > 0 {
             passed &= exhaust(self.options.exhaust);
+        }
+        if let Some(kind) = self.options.crash {
+            crash::crash(kind);
         }
         passed
     }
