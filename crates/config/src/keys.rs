@@ -47,6 +47,10 @@ pub struct Settings {
     pub disable_vanilla_heaps: bool,
     /// A profile file relative to the plugin's folder; empty: the built-in one.
     pub game_profile: String,
+    /// Frames a block freed through the game heap waits before reuse.
+    pub free_delay_frames: u32,
+    /// MiB of such blocks waiting at most; 0: no delay.
+    pub free_delay_mib: u32,
 }
 
 impl Default for Settings {
@@ -73,6 +77,8 @@ impl Default for Settings {
             static_crt: true,
             disable_vanilla_heaps: true,
             game_profile: String::new(),
+            free_delay_frames: 30,
+            free_delay_mib: 32,
         }
     }
 }
@@ -240,6 +246,8 @@ pub static KEYS: &[Key] = &[
     key!("GameHeap", "StaticCrt", Kind::Switch, static_crt: Switch),
     key!("GameHeap", "DisableVanillaHeaps", Kind::Switch, disable_vanilla_heaps: Switch),
     key!("GameHeap", "Profile", Kind::Path, game_profile: Path),
+    key!("GameHeap", "FreeDelayFrames", Kind::Number { min: 0, max: 600 }, free_delay_frames: Number),
+    key!("GameHeap", "FreeDelayMiB", Kind::Number { min: 0, max: 256 }, free_delay_mib: Number),
     key!("Heap", "SpanMapCount", Kind::Number { min: 1, max: 256 }, span_map_count: Number),
     key!("Heap", "TouchPages", Kind::Switch, touch_pages: Switch),
     key!("Heap", "EmergencyReserveMiB", Kind::Number { min: 0, max: 512 }, emergency_reserve_mib: Number),

@@ -42,6 +42,8 @@ Enabled = 0
 StaticCrt = 0
 DisableVanillaHeaps = 0
 Profile = profiles/FalloutNV-custom.toml
+FreeDelayFrames = 0
+FreeDelayMiB = 200
 [Heap]
 SpanMapCount = 64
 TouchPages = 1
@@ -83,6 +85,8 @@ GuardBudgetMiB = 16
             static_crt: false,
             disable_vanilla_heaps: false,
             game_profile: "profiles/FalloutNV-custom.toml".into(),
+            free_delay_frames: 0,
+            free_delay_mib: 200,
         }
     );
 }
@@ -222,7 +226,7 @@ fn settings_are_described_one_section_a_line_with_changes_marked() {
         [
             "[General] Enabled=1 Backend=mimalloc* LogLevel=info",
             "[Hooks] ImportHooks=1 ExcludeModules=(none) RuntimeSafetyNet=1",
-            "[GameHeap] Enabled=1 StaticCrt=1 DisableVanillaHeaps=1 Profile=(built in)",
+            "[GameHeap] Enabled=1 StaticCrt=1 DisableVanillaHeaps=1 Profile=(built in) FreeDelayFrames=30 FreeDelayMiB=32",
             "[Heap] SpanMapCount=32* TouchPages=0 EmergencyReserveMiB=64",
             "[Stats] LogIntervalSeconds=0 CsvIntervalSeconds=0",
             "[Debug] LeakTracking=0 LeakTableSize=32768 GuardPages=0 GuardMaxSize=4096 GuardQuarantine=4096 \

@@ -197,7 +197,12 @@ fn a_statistics_line_every_second() {
     assert!(busiest > 0, "{stats:#?}");
     assert!(stats.iter().all(|s| s.contains(" mapped by rpmalloc (peak ") && s.contains(" threads")), "{stats:#?}");
     // What the heap holds, and the address space left, from a walk of it.
-    assert!(stats.iter().all(|s| s.contains(" cached), the heap holds ")), "{stats:#?}");
+    assert!(
+        stats
+            .iter()
+            .all(|s| s.contains(" cached, ") && s.contains(" freed by the game and held back), the heap holds ")),
+        "{stats:#?}"
+    );
     assert!(stats.iter().all(|s| s.contains(" of address space free, the largest free region ")), "{stats:#?}");
     assert!(stats.iter().any(|s| !s.contains(" 0 B mapped by")), "{stats:#?}");
 }

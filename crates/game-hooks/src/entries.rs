@@ -15,6 +15,8 @@
 //! - The game heap's roles (thiscall, the heap object in ECX) keep the
 //!   object for the original: a block of ours is served here, any other
 //!   goes to the original method through its trampoline, with its `this`.
+//!   A block of ours the game frees (or moves out of) is delayed
+//!   (`heap::delay`): the engine reads some objects after it freed them.
 //!
 //! A request the heap cannot serve, even after it gave back what it caches
 //! and its emergency reserve (`heap::oom`, which logs it), goes where the
@@ -219,7 +221,7 @@ fn allocate_original(this: *mut c_void, size: usize, slot: usize) -> *mut c_void
 }
 
 unsafe extern "thiscall" fn heap_allocate<const K: usize>(this: *mut c_void, size: usize) -> *mut c_void {
-    heap::malloc_or_else(size, || allocate_original(this, size, K))
+    heap::malloc_delayed_or_else(size, || allocate_original(this, size, K))
 }
 
 /// # Safety
@@ -227,7 +229,7 @@ unsafe extern "thiscall" fn heap_allocate<const K: usize>(this: *mut c_void, siz
 unsafe extern "thiscall" fn heap_free<const K: usize>(this: *mut c_void, p: *mut c_void) {
     if !p.is_null() && heap::owns(p) {
         // SAFETY: a live block of ours, by the game's contract.
-        return unsafe { heap::free(&NONE, p) };
+        return unsafe { heap::free_delayed(&NONE, p) };
     }
     if let Some(free) = original::<HeapFreeFn>(1, K) {
         // SAFETY: the original method, with the game's object and block.

@@ -22,7 +22,7 @@ use crate::backend::{self, Active, Engine, Gd, Mi, Rp, Settled};
 use crate::crt::{Originals, EINVAL, ENOMEM};
 use crate::stats::{Count as _, Event, PUBLISH_BYTES};
 use crate::thread;
-use crate::{leaks, passthrough};
+use crate::{delay, leaks, passthrough};
 
 /// The largest request the backend is asked for. rpmalloc 1.4 rounds huge
 /// requests up without an overflow check; MSVC's own limit (`_HEAP_MAXREQ`)
@@ -147,6 +147,12 @@ const GROWTH_CAP: usize = 1 << 20;
 /// half moves to a smaller block. Moves copy only the bytes kept, and leave
 /// the old block's slack behind.
 fn resize<E: Engine>(p: *mut u8, size: usize, align: usize) -> *mut u8 {
+    resize_with::<E>(p, size, align, release::<E>)
+}
+
+/// [`resize`], the old block of a move given to `release_old`.
+#[inline(always)]
+fn resize_with<E: Engine>(p: *mut u8, size: usize, align: usize, release_old: fn(*mut u8)) -> *mut u8 {
     let Some(state) = thread::current() else { return ptr::null_mut() };
     if size > MAX_REQUEST {
         return ptr::null_mut();
@@ -168,7 +174,7 @@ fn resize<E: Engine>(p: *mut u8, size: usize, align: usize) -> *mut u8 {
         // at `q` (past `size`, `q` holds its slack or record, untouched);
         // distinct blocks; then `p` goes back.
         unsafe { ptr::copy_nonoverlapping(p, q, usable.min(size)) };
-        release::<E>(p);
+        release_old(p);
     }
     q
 }
@@ -373,7 +379,7 @@ unsafe fn realloc_or_else_in<E: Engine>(
     size: usize,
     original: impl FnOnce() -> *mut c_void,
 ) -> *mut c_void {
-    let q = resize::<E>(p, size, 0);
+    let q = resize_with::<E>(p, size, 0, retire::<E>);
     if !q.is_null() {
         return q.cast();
     }
@@ -382,9 +388,72 @@ unsafe fn realloc_or_else_in<E: Engine>(
         let keep = E::usable_size(p).min(size);
         // SAFETY: `keep` bytes are readable at `p` and writable at `q`; distinct blocks.
         unsafe { ptr::copy_nonoverlapping(p, q.cast::<u8>(), keep) };
-        release::<E>(p);
+        retire::<E>(p);
     }
     q
+}
+
+/// Gives back a block of ours the game heap freed (or moved out of): to
+/// the calling thread's delayed frees when they are on, so that its bytes
+/// stay as they were for a while (see [`crate::delay`]).
+fn retire<E: Engine>(p: *mut u8) {
+    // SAFETY: the caller gives up `p`, a live block of ours; only rpmalloc's
+    // blocks are delayed (the delay is on only with rpmalloc serving).
+    if delay::enabled() && Rp::owns(p) && unsafe { delay::free(p) } {
+        return;
+    }
+    release::<E>(p);
+}
+
+/// An allocation for the game's heap object: a block its thread's delayed
+/// frees hold for this size class and have held long enough (see
+/// [`crate::delay`]), else as [`malloc_or_else`].
+pub fn malloc_delayed_or_else(size: usize, original: impl FnOnce() -> *mut c_void) -> *mut c_void {
+    if delay::enabled() {
+        if let Some(state) = thread::existing() {
+            let p = reissue(state, delay::take(state, size), size);
+            if !p.is_null() {
+                return p.cast();
+            }
+        }
+    }
+    malloc_or_else(size, original)
+}
+
+/// A block taken back from the delayed frees (or null: none), handed out
+/// again for `size` bytes (of its size class) as a fresh one is: its request
+/// recorded, counted, tracked. It may lie in another thread's span, so it is
+/// settled as a resize is, which writes nothing the span's owner writes.
+#[inline(always)]
+fn reissue(state: &thread::ThreadState, p: *mut u8, size: usize) -> *mut u8 {
+    if p.is_null() {
+        return p;
+    }
+    let Some(Settled { usable, counted, .. }) = Rp::settle_in_place(p, size) else {
+        // Never for a block of the request's class; a block that cannot
+        // hold it after all goes back, and the request is served anew.
+        Rp::free(p);
+        return ptr::null_mut();
+    };
+    state.counters.allocated(size, counted, counted >= PUBLISH_BYTES);
+    if leaks::enabled() {
+        leaks::record(p, usable);
+    }
+    p
+}
+
+/// `free` for the game's heap object: a block of ours goes to the delayed
+/// frees when they are on (see [`crate::delay`]); otherwise as [`free`].
+///
+/// # Safety
+/// As for [`free`].
+pub unsafe fn free_delayed(crt: &Originals, p: *mut c_void) {
+    // SAFETY: by the caller's contract, a live block given up.
+    if delay::enabled() && Rp::owns(p.cast()) && unsafe { delay::free(p.cast()) } {
+        return;
+    }
+    // SAFETY: forwarded contract.
+    unsafe { free(crt, p) }
 }
 
 /// Our heap could not resize `p`: try a block from the original allocator.

@@ -59,6 +59,9 @@ pub struct Config {
     /// Told when the OS refuses the heap memory (see [`crate::oom`]), on
     /// the allocating thread: it must not allocate through the heap.
     pub on_exhausted: fn(&crate::oom::Exhaustion),
+    /// How long blocks freed through [`crate::free_delayed`] stay as they
+    /// were before they are handed out again (see [`crate::delay`]).
+    pub free_delay: crate::delay::Delay,
 }
 
 fn no_caller() -> usize {
@@ -80,6 +83,7 @@ impl Config {
         guard: crate::guard::GuardConfig::OFF,
         emergency_reserve: 0,
         on_exhausted: no_report,
+        free_delay: crate::delay::Delay::OFF,
     };
 }
 

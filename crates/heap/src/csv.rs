@@ -41,7 +41,7 @@ enum Column {
 }
 
 /// The columns before the histogram's, in order.
-const COLUMNS: [(&str, Column); 15] = [
+const COLUMNS: [(&str, Column); 16] = [
     ("seconds", Column::Seconds),
     ("live_bytes", Column::Now(|s| s.stats.live_bytes)),
     ("peak_bytes", Column::Now(|s| s.stats.peak_bytes)),
@@ -57,6 +57,7 @@ const COLUMNS: [(&str, Column); 15] = [
     ("held_bytes", Column::Now(|s| s.stats.held_bytes())),
     ("free_space_bytes", Column::Now(|s| s.space.free_bytes)),
     ("largest_free_bytes", Column::Now(|s| s.space.largest_free_bytes)),
+    ("delayed_bytes", Column::Now(|s| s.stats.delayed_bytes)),
 ];
 
 /// Fields per line.
@@ -121,7 +122,7 @@ mod tests {
     fn the_header_names_every_column_in_order() {
         let mut expected = String::from(
             "seconds,live_bytes,peak_bytes,live_blocks,allocs_per_second,frees_per_second,failures,fallbacks,\
-             foreign_frees,mapped_bytes,peak_mapped_bytes,threads,held_bytes,free_space_bytes,largest_free_bytes",
+             foreign_frees,mapped_bytes,peak_mapped_bytes,threads,held_bytes,free_space_bytes,largest_free_bytes,delayed_bytes",
         );
         for k in 0..=30 {
             expected += &format!(",size_le_{}", 1u64 << k);
@@ -150,13 +151,14 @@ mod tests {
             peak_mapped_bytes: 131_072,
             threads: 3,
             reserved_bytes: 1024,
+            delayed_bytes: 2048,
             histogram,
             ..Snapshot::default()
         };
         let space = Space { free_bytes: 3 << 30, largest_free_bytes: 1 << 30 };
         let now = Sample { seconds: 2.0, stats, space };
         let mut expected =
-            String::from("2.000,4096,8192,7,5.5,2.0,1,2,5,65536,131072,3,66560,3221225472,1073741824,3,0,0,0,7");
+            String::from("2.000,4096,8192,7,5.5,2.0,1,2,5,65536,131072,3,66560,3221225472,1073741824,2048,3,0,0,0,7");
         expected += &",0".repeat(SIZE_CLASSES - 6);
         expected += ",1\r\n";
         assert_eq!(row_text(&Sample::default(), &now), expected);

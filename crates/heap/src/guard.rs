@@ -297,6 +297,20 @@ pub fn request(p: *const u8) -> usize {
     }
 }
 
+/// Where `addr` lies in the guarded pool (see [`crate::locate`]): in the
+/// live block of its slot (`Some((start, request, true))`), in the slot of
+/// a freed block (`Some((slot's start, 0, false))`), or `None` outside the
+/// pool. Lock-free.
+pub(crate) fn locate(addr: usize) -> Option<(usize, usize, bool)> {
+    let pool = POOL.get()?;
+    let (slot, word) = pool.request_of(addr as *const u8)?;
+    let slot_start = pool.base + slot * pool.layout.slot_size;
+    match word.load(Ordering::Acquire) {
+        EMPTY => Some((slot_start, 0, false)),
+        request => Some((pool.block(slot, request as usize) as usize, request as usize, true)),
+    }
+}
+
 /// The bytes from the guarded block `p` to its guard page.
 pub fn usable_size(p: *const u8) -> usize {
     let Some(pool) = POOL.get() else { return 0 };

@@ -125,6 +125,23 @@ pub(crate) fn forget(ptr: *const u8) {
     }
 }
 
+/// Whether leak tracking knows `ptr` as a live block, and the code that
+/// allocated it: `None` if tracking is off, `Some(None)` if the block is not
+/// in the table (freed, or allocated while the table was full). Lock-free.
+pub(crate) fn lookup(ptr: usize) -> Option<Option<usize>> {
+    let table = table()?;
+    let home = table.home(ptr);
+    for i in 0..MAX_PROBE {
+        let slot = table.slot(home + i);
+        match slot.ptr.load(Ordering::Acquire) {
+            0 => break,
+            p if p == ptr => return Some(Some(slot.caller.load(Ordering::Acquire))),
+            _ => {}
+        }
+    }
+    Some(None)
+}
+
 fn caller() -> usize {
     let f = CALLER.load(Ordering::Relaxed);
     if f == 0 {

@@ -20,6 +20,8 @@
 //! | [`os`] | memory straight from the OS, for the heap's own use |
 //! | [`trim`] | giving address space back, from outside the allocation path |
 //! | [`oom`] | when the OS refuses memory: caches released, the emergency reserve, reports |
+//! | [`delay`] | blocks the game heap frees, kept unchanged for a few frames before reuse |
+//! | [`locate`] | what the heap knows of an address, for the note written at a crash |
 //! | [`crt`] | the family's signatures and each runtime's originals |
 //!
 //! # Re-entrancy
@@ -34,10 +36,12 @@ mod backend;
 pub mod config;
 pub mod crt;
 pub mod csv;
+pub mod delay;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 pub mod guard;
 pub mod leaks;
+pub mod locate;
 pub mod oom;
 pub mod os;
 pub mod owner;
@@ -48,12 +52,13 @@ pub mod thread;
 pub mod trim;
 
 pub use alloc::{
-    aligned_free, aligned_malloc, aligned_msize, aligned_realloc, calloc, expand, free, malloc, malloc_or_else, msize,
-    realloc, realloc_or_else, recalloc,
+    aligned_free, aligned_malloc, aligned_msize, aligned_realloc, calloc, expand, free, free_delayed, malloc,
+    malloc_delayed_or_else, malloc_or_else, msize, realloc, realloc_or_else, recalloc,
 };
 pub use backend::StartError;
 pub use config::{Backend, Config};
 pub use crt::{Function, Originals};
+pub use delay::Delay;
 pub use guard::GuardConfig;
 pub use stats::{snapshot as stats, Snapshot};
 pub use thread::thread_exit;
@@ -74,6 +79,9 @@ pub struct Started {
     /// Whether the emergency reserve is set aside (see [`oom`]); false when
     /// none was asked for, or its address space could not be had.
     pub emergency_reserve: bool,
+    /// The delay in force for frees through [`free_delayed`] (off unless
+    /// rpmalloc serves unguarded).
+    pub free_delay: Delay,
 }
 
 /// Whether guard pages were started, and how.
@@ -104,7 +112,12 @@ pub fn init(config: &Config) -> Result<Started, StartError> {
         false => Guarding::Off,
         true => backend::start_guard(&config.guard).map_or_else(Guarding::Failed, Guarding::On),
     };
-    Ok(Started { backend, tracking_leaks, guard, emergency_reserve })
+    // Only rpmalloc's blocks are delayed; guard pages keep freed blocks
+    // inaccessible instead.
+    let delaying = backend::active() == backend::Active::Rpmalloc;
+    let free_delay = if delaying { config.free_delay } else { Delay::OFF };
+    delay::start(free_delay);
+    Ok(Started { backend, tracking_leaks, guard, emergency_reserve, free_delay })
 }
 
 /// The backend serving allocations now (passthrough before [`init`]).

@@ -5,6 +5,8 @@
 //! this module is what lets the allocation path run without re-entering a
 //! hooked function.
 
+use core::sync::atomic::{AtomicUsize, Ordering};
+
 /// The granule the ownership map tracks and every backend mapping is aligned
 /// to: Windows' allocation granularity, and rpmalloc's span size.
 pub const GRANULE: usize = 64 * 1024;
@@ -73,6 +75,16 @@ mod imp {
         // SAFETY: the caller guarantees the pages are ours and unused; they stay
         // reserved, so the address range keeps its owner.
         unsafe { VirtualFree(base.cast(), len, MEM_DECOMMIT) };
+    }
+    pub fn read_safely<const N: usize>(addr: usize) -> Option<[u8; N]> {
+        use windows_sys::Win32::System::{Diagnostics::Debug::ReadProcessMemory, Threading::GetCurrentProcess};
+        let mut copy = [0u8; N];
+        let mut read = 0usize;
+        // SAFETY: copies from this process into a local buffer of `N` bytes;
+        // an address that cannot be read fails the call, never faults.
+        let ok =
+            unsafe { ReadProcessMemory(GetCurrentProcess(), addr as *const _, copy.as_mut_ptr().cast(), N, &mut read) };
+        (ok != 0 && read == N).then_some(copy)
     }
 }
 
@@ -157,6 +169,15 @@ mod imp {
         // mapped (and read as zero when touched again).
         unsafe { libc::madvise(base.cast(), len, libc::MADV_DONTNEED) };
     }
+    pub fn read_safely<const N: usize>(addr: usize) -> Option<[u8; N]> {
+        let mut copy = [0u8; N];
+        let local = libc::iovec { iov_base: copy.as_mut_ptr().cast(), iov_len: N };
+        let remote = libc::iovec { iov_base: addr as *mut _, iov_len: N };
+        // SAFETY: copies from this process into a local buffer of `N` bytes;
+        // an address that cannot be read fails the call, never faults.
+        let read = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+        (read == N as isize).then_some(copy)
+    }
 }
 
 /// Maps `len` bytes of zeroed, readable and writable memory at a granule
@@ -239,7 +260,38 @@ pub unsafe fn touch(base: *mut u8, len: usize) {
 pub fn map_forever(len: usize) -> *mut u8 {
     let Some(region) = map(len) else { return core::ptr::null_mut() };
     crate::stats::reserved(granule_round(len).unwrap_or(len) as i64);
+    note_bookkeeping(region.base as usize, len);
     region.base
+}
+
+/// The heap's own tables ([`map_forever`]), as `(base, len)`, for
+/// [`is_bookkeeping`]; a table past the last entry is not noted.
+static BOOKKEEPING: [(AtomicUsize, AtomicUsize); 256] = [const { (AtomicUsize::new(0), AtomicUsize::new(0)) }; 256];
+static BOOKKEEPING_LEN: AtomicUsize = AtomicUsize::new(0);
+
+fn note_bookkeeping(base: usize, len: usize) {
+    let index = BOOKKEEPING_LEN.fetch_add(1, Ordering::Relaxed);
+    if let Some((b, l)) = BOOKKEEPING.get(index) {
+        l.store(len, Ordering::Relaxed);
+        b.store(base, Ordering::Release);
+    }
+}
+
+/// Whether `addr` lies in one of the heap's own tables (thread states,
+/// delayed frees, the owner map, the leak table).
+pub fn is_bookkeeping(addr: usize) -> bool {
+    let noted = BOOKKEEPING_LEN.load(Ordering::Relaxed).min(BOOKKEEPING.len());
+    BOOKKEEPING[..noted].iter().any(|(base, len)| {
+        let base = base.load(Ordering::Acquire);
+        base != 0 && addr.wrapping_sub(base) < len.load(Ordering::Relaxed)
+    })
+}
+
+/// Copies `N` bytes at `addr` if they can be read, without faulting when
+/// they cannot (the pages are gone or inaccessible): for looking at memory
+/// while the process is dying.
+pub fn read_safely<const N: usize>(addr: usize) -> Option<[u8; N]> {
+    imp::read_safely(addr)
 }
 
 #[cfg(test)]

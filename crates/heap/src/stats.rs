@@ -47,9 +47,10 @@ const FOREIGN_FREES: usize = 4;
 const FOREIGN_REALLOCS: usize = 5;
 const FOREIGN_SIZES: usize = 6;
 const FALLBACKS: usize = 7;
+const BAD_RECORDS: usize = 8;
 /// Allocations by slot (see [`slot`]); folded into the size classes when
 /// read. Their sum is the allocation count.
-const HISTOGRAM: usize = 8;
+const HISTOGRAM: usize = 9;
 const WORDS: usize = HISTOGRAM + SLOTS;
 
 /// Publications between two folds of a thread's words: a word's counts grow
@@ -85,6 +86,9 @@ pub enum Event {
     ForeignRealloc,
     /// A foreign block's size was asked of its original allocator.
     ForeignSize,
+    /// A block's record of its request did not validate: code wrote past
+    /// its request over it.
+    BadRecord,
 }
 
 /// One thread's counters, written by that thread alone; all zeros is the
@@ -191,6 +195,7 @@ pub trait Count {
             Event::ForeignFree => self.bump(FOREIGN_FREES, 1),
             Event::ForeignRealloc => self.bump(FOREIGN_REALLOCS, 1),
             Event::ForeignSize => self.bump(FOREIGN_SIZES, 1),
+            Event::BadRecord => self.bump(BAD_RECORDS, 1),
         }
     }
 
@@ -359,6 +364,7 @@ fn add_into(counts: &[u64; WORDS], s: &mut Snapshot) {
     s.foreign_reallocs += counts[FOREIGN_REALLOCS];
     s.foreign_sizes += counts[FOREIGN_SIZES];
     s.fallbacks += counts[FALLBACKS];
+    s.bad_records += counts[BAD_RECORDS];
     for (slot, count) in counts[HISTOGRAM..].iter().enumerate() {
         s.histogram[slot.min(SIZE_CLASSES - 1)] += count;
     }
@@ -411,6 +417,9 @@ pub struct Snapshot {
     pub foreign_reallocs: u64,
     /// Foreign blocks whose size was asked.
     pub foreign_sizes: u64,
+    /// Blocks whose record of their request was found overwritten (code
+    /// wrote past what it asked for), each time one was read.
+    pub bad_records: u64,
     /// Requests by power-of-two size class (see [`size_class`]).
     pub histogram: [u64; SIZE_CLASSES],
     /// Address space the backend holds now.
@@ -423,6 +432,9 @@ pub struct Snapshot {
     /// Of `mapped_bytes`, what the backend keeps free for reuse in its
     /// shared cache (see `crate::trim`); threads keep a little more each.
     pub cached_bytes: u64,
+    /// Of `mapped_bytes`, blocks the game heap freed that wait, unchanged,
+    /// before they are handed out again (see `crate::delay`); not live.
+    pub delayed_bytes: u64,
     /// Threads that have used the heap and not exited.
     pub threads: u64,
 }
@@ -455,6 +467,7 @@ pub fn snapshot() -> Snapshot {
     s.peak_mapped_bytes = PEAK_MAPPED.load(Relaxed).max(0) as u64;
     s.reserved_bytes = RESERVED.load(Relaxed).max(0) as u64;
     s.cached_bytes = crate::backend::cached() as u64;
+    s.delayed_bytes = crate::delay::waiting() as u64;
     s
 }
 

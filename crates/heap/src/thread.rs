@@ -40,11 +40,21 @@ pub struct ThreadState {
     /// How deep the thread is in fallbacks of failed requests (owner only;
     /// see [`Fallback`]).
     fallback_depth: AtomicU32,
+    /// The thread's delayed frees (see `crate::delay`), mapped on its first;
+    /// kept for the next thread that takes this state.
+    pub(crate) delay: crate::delay::RingPtr,
+    /// The OS's id of the thread that holds the state (for reports).
+    os_thread: AtomicU32,
     in_use: AtomicBool,
     next: AtomicPtr<ThreadState>,
 }
 
 impl ThreadState {
+    /// The OS's id of the thread that holds (or last held) the state.
+    pub fn os_thread(&self) -> u32 {
+        self.os_thread.load(Ordering::Relaxed)
+    }
+
     /// The thread's backend heap.
     #[inline(always)]
     pub fn heap(&self) -> *mut c_void {
@@ -83,6 +93,20 @@ impl Drop for Fallback {
 #[inline]
 pub fn in_fallback() -> bool {
     existing().is_some_and(|state| state.fallback_depth.load(Ordering::Relaxed) > 0)
+}
+
+/// The calling thread's id, as the OS numbers it.
+pub fn os_thread_id() -> u32 {
+    #[cfg(windows)]
+    {
+        // SAFETY: a plain Win32 call.
+        unsafe { windows_sys::Win32::System::Threading::GetCurrentThreadId() }
+    }
+    #[cfg(unix)]
+    {
+        // SAFETY: a plain system call.
+        (unsafe { libc::syscall(libc::SYS_gettid) }) as u32
+    }
 }
 
 /// Keeps the thread's last-error code across the heap's own system calls.
@@ -163,6 +187,7 @@ fn slow_path(slot: *const ThreadState) -> Option<&'static ThreadState> {
         return None;
     };
     state.heap.store(heap, Ordering::Relaxed);
+    state.os_thread.store(os_thread_id(), Ordering::Relaxed);
     tls::set(state);
     exit_guard::arm();
     Some(state)
@@ -182,6 +207,7 @@ pub fn thread_exit() {
     let state = existing();
     tls::set(EXITED as *const ThreadState);
     if let Some(state) = state {
+        crate::delay::flush(state);
         crate::backend::thread_finish(state.heap.swap(core::ptr::null_mut(), Ordering::Relaxed));
         state.counters.publish();
         state.in_use.store(false, Ordering::Release);

@@ -38,7 +38,9 @@ pub fn tick() {
 /// and every other heap free at that moment: what an allocation that could
 /// not be served does before it tries again.
 pub fn release_all() {
+    crate::delay::flush_all();
     if let Some(state) = thread::existing() {
+        crate::delay::flush(state);
         backend::trim_own(state.heap(), true);
     }
     backend::trim(true);
@@ -56,6 +58,7 @@ pub(crate) fn on_publish(seen: &AtomicU32) {
     seen.store(epoch, Relaxed);
     if let Some(state) = thread::existing() {
         let _last_error = thread::PreserveLastError::new();
+        crate::delay::expire(state);
         backend::trim_own(state.heap(), false);
     }
 }

@@ -117,6 +117,27 @@ pub enum Prehook {
     HeapFree,
 }
 
+/// How the game crashes on purpose after its checks (see `game::crash`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Crash {
+    /// ECX holds a block the game heap freed a frame before.
+    Freed,
+    /// ECX holds a live block of the game heap.
+    Live,
+    /// ECX holds a pointer into nothing.
+    Wild,
+}
+
+impl Crash {
+    pub fn name(self) -> &'static str {
+        match self {
+            Crash::Freed => "freed",
+            Crash::Live => "live",
+            Crash::Wild => "wild",
+        }
+    }
+}
+
 /// Whose blocks the game's allocation functions are expected to return.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expect {
@@ -141,6 +162,12 @@ pub struct GameOptions {
     pub exhaust: usize,
     /// The address space runs out before the game's C runtime made its heap.
     pub exhaust_before_runtime: bool,
+    /// Frames of the engine's stale readers after the checks (0: none; see
+    /// `game::stale`).
+    pub stale_frames: u32,
+    /// A crash on purpose at the end, with crash-logger filters installed
+    /// before and after the plugins.
+    pub crash: Option<Crash>,
 }
 
 impl Default for GameOptions {
@@ -153,6 +180,8 @@ impl Default for GameOptions {
             play_seconds: 0,
             exhaust: 0,
             exhaust_before_runtime: false,
+            stale_frames: 0,
+            crash: None,
         }
     }
 }
@@ -289,12 +318,21 @@ fn parse_game(mut args: impl Iterator<Item = String>) -> Result<Scenario, String
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--exhaust" => options.exhaust = value.parse().map_err(|e| format!("--exhaust {value}: {e}"))?,
+            "--stale" => options.stale_frames = value.parse().map_err(|e| format!("--stale {value}: {e}"))?,
             "--moment" => {
                 options.moment = match value.as_str() {
                     "preload" => Moment::Preload,
                     "load" => Moment::Load,
                     _ => return Err(format!("--moment {value}: expected `preload` or `load`")),
                 }
+            }
+            "--crash" => {
+                options.crash = Some(match value.as_str() {
+                    "freed" => Crash::Freed,
+                    "live" => Crash::Live,
+                    "wild" => Crash::Wild,
+                    _ => return Err(format!("--crash {value}: expected `freed`, `live` or `wild`")),
+                })
             }
             "--prehook" => {
                 options.prehook = match value.as_str() {
@@ -484,6 +522,10 @@ mod tests {
             "--exhaust",
             "4",
             "--exhaust-before-runtime",
+            "--stale",
+            "120",
+            "--crash",
+            "freed",
         ])
         .unwrap();
         assert_eq!(
@@ -496,6 +538,8 @@ mod tests {
                 play_seconds: 30,
                 exhaust: 4,
                 exhaust_before_runtime: true,
+                stale_frames: 120,
+                crash: Some(Crash::Freed),
             })
         );
         assert_eq!(scenario.exit, Exit::Console);

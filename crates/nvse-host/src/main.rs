@@ -11,7 +11,8 @@
 //! nvse-host editor [FIXTURE OPTIONS]
 //! nvse-host game [--moment preload|load] [--prehook heap-free] [--threads N]
 //!                [--expect ours|vanilla] [--exit game|console|none] [--play SECONDS]
-//!                [--exhaust THREADS] [--exhaust-before-runtime]
+//!                [--exhaust THREADS] [--exhaust-before-runtime] [--stale FRAMES]
+//!                [--crash freed|live|wild]
 //! nvse-host game-profile
 //! nvse-host bench [--scale full|quick|smoke | --quick] [--workload NAME]...
 //!
@@ -47,6 +48,18 @@
 //!   --exhaust-before-runtime    the address space runs out before the game's
 //!                               C runtime made its heap, and the runtime's
 //!                               malloc is called: it ends the process (R6030)
+//!   --stale FRAMES              after the checks, the engine's stale readers
+//!                               for FRAMES frames: an IO thread calls through
+//!                               tasks the main thread freed 1-4 ms before,
+//!                               another thread reads structs freed in its
+//!                               frame, while the game threads churn the same
+//!                               size classes (`stale` lines)
+//!   --crash freed|live|wild     at the end, the game crashes on purpose: ECX
+//!                               on a block it freed a frame before, on a live
+//!                               one, or wild, reading through an address
+//!                               nothing maps; filters standing for crash
+//!                               loggers, installed before and after the
+//!                               plugins, print `crash filter` lines
 //!   After the first MainGameLoop: `nvse-host: game: <check> key=value ...`
 //!   lines (old blocks, new blocks, arena, threads) and `nvse-host: game: ok`
 //!   or `FAILED ...` (exit code 1); after playing, a `play` line with the

@@ -55,6 +55,8 @@ pub fn start(stage: &str) -> bool {
                 );
                 report_guard_start(stage, started.guard);
                 report_reserve(stage, &config, started);
+                report_delay(stage, &config, started);
+                crate::crash::install(stage);
             }
             Err(why) => warning!(
                 "{stage}: heap could not start {}: {why}; allocations pass through to the original allocators",
@@ -92,6 +94,26 @@ fn report_reserve(stage: &str, config: &heap::Config, started: heap::Started) {
         );
     } else if config.emergency_reserve > 0 && started.backend != heap::Backend::Passthrough {
         warning!("{stage}: the emergency reserve ({size}) could not be set aside: the game runs without one");
+    }
+}
+
+/// How blocks the game heap frees wait before they are reused.
+fn report_delay(stage: &str, config: &heap::Config, started: heap::Started) {
+    let delay = started.free_delay;
+    if delay.budget > 0 {
+        info!(
+            "{stage}: blocks the game heap frees stay unchanged and wait {} frame(s) before reuse, {} of them at most",
+            delay.frames,
+            Bytes(delay.budget as u64)
+        );
+    } else if config.free_delay.budget == 0 {
+        info!("{stage}: blocks the game heap frees are reused at once ([GameHeap] FreeDelayMiB = 0)");
+    } else if started.backend == heap::Backend::Rpmalloc {
+        info!(
+            "{stage}: blocks the game heap frees are not delayed: guard pages keep freed blocks inaccessible instead"
+        );
+    } else {
+        info!("{stage}: blocks the game heap frees are not delayed: only rpmalloc's blocks can be");
     }
 }
 
@@ -162,6 +184,10 @@ fn heap_config(settings: &config::Settings) -> heap::Config {
         },
         emergency_reserve: settings.emergency_reserve_mib as usize * 1024 * 1024,
         on_exhausted: crate::oom::report,
+        free_delay: heap::Delay {
+            frames: settings.free_delay_frames,
+            budget: settings.free_delay_mib as usize * 1024 * 1024,
+        },
     }
 }
 

@@ -15,6 +15,7 @@
 //! - [`periodic`]: the maintenance thread: trimming the heap, watching the
 //!   address space ([`space`]), log lines and CSV rows.
 //! - [`oom`]: what the log says when the heap runs out of address space.
+//! - [`crash`]: what the log says of the heap when the game dies of an exception.
 //! - [`csv`]: the statistics file, `MemoryPoolNVSE.stats.csv`.
 //! - [`report`]: the session's page made of it, `MemoryPoolNVSE.report.html`.
 //! - [`callers`]: who called the heap, for leak reports.
@@ -28,6 +29,7 @@
 pub mod allocator;
 pub mod api;
 pub mod callers;
+pub mod crash;
 pub mod csv;
 pub mod game;
 pub mod imports;

@@ -192,7 +192,10 @@ fn handle_message(kind: u32) {
             game::verify("DeferredInit");
             periodic::start("DeferredInit");
         }
-        msg::MAIN_GAME_LOOP => imports::finish_pending("MainGameLoop"),
+        msg::MAIN_GAME_LOOP => {
+            heap::delay::frame();
+            imports::finish_pending("MainGameLoop");
+        }
         msg::EXIT_TO_MAIN_MENU => {
             info!("ExitToMainMenu: back to the main menu");
             allocator::report("ExitToMainMenu");

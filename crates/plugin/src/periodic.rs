@@ -30,8 +30,9 @@ const WATCH_EVERY: Duration = Duration::from_secs(5);
 enum Output {
     /// Trims the heap.
     Trim,
-    /// Walks the address space and says when it runs low.
-    Watch { low: bool },
+    /// Walks the address space and says when it runs low; says once that
+    /// code wrote past its blocks over their records.
+    Watch { low: bool, overrun_said: bool },
     /// A log line.
     Line,
     /// A CSV row.
@@ -57,8 +58,10 @@ pub fn start(stage: &str) {
     START.call_once(|| {
         let settings = settings::get();
         let now = Instant::now();
-        let mut jobs =
-            vec![Job::new(TRIM_EVERY, now, Output::Trim), Job::new(WATCH_EVERY, now, Output::Watch { low: false })];
+        let mut jobs = vec![
+            Job::new(TRIM_EVERY, now, Output::Trim),
+            Job::new(WATCH_EVERY, now, Output::Watch { low: false, overrun_said: false }),
+        ];
         let line_every = settings.log_interval_seconds;
         if line_every > 0 {
             jobs.push(Job::new(seconds(line_every), now, Output::Line));
@@ -100,7 +103,10 @@ impl Job {
     fn run(&mut self, now: Instant, stats: &heap::Snapshot, space: Space) {
         match &mut self.output {
             Output::Trim => heap::trim::tick(),
-            Output::Watch { low } => watch(low, space),
+            Output::Watch { low, overrun_said } => {
+                watch(low, space);
+                overruns(overrun_said, stats);
+            }
             Output::Line => line(&self.last, &(now, stats.clone()), space),
             // The file keeps its own last row: the exit's comes from elsewhere.
             Output::Row => csv::row(stats.clone(), space),
@@ -161,6 +167,22 @@ fn watch(low: &mut bool, space: Space) {
     }
 }
 
+/// Says once that a block's record of its request was found overwritten:
+/// code wrote past what it asked for (which the heap survives: it answered
+/// the block's whole usable size, keeping every byte).
+fn overruns(said: &mut bool, stats: &heap::Snapshot) {
+    if *said || stats.bad_records == 0 {
+        return;
+    }
+    *said = true;
+    warning!(
+        "Heap: a block's record of its size was found overwritten ({} time(s) so far): code of the game or a mod \
+         wrote past the end of a block it asked for. The heap answered the block's whole size and lost no byte; \
+         [Debug] GuardPages = 1 stops the game at the instruction that does it",
+        stats.bad_records
+    );
+}
+
 /// One line of the heap's state since the last one.
 fn line(last: &(Instant, heap::Snapshot), now: &(Instant, heap::Snapshot), space: Space) {
     let seconds = now.0.duration_since(last.0).as_secs_f64().max(1e-3);
@@ -168,8 +190,8 @@ fn line(last: &(Instant, heap::Snapshot), now: &(Instant, heap::Snapshot), space
     let (a, s) = (&last.1, &now.1);
     info!(
         "Stats: {} in {} blocks (peak {}); {} allocations/s, {} frees/s; {} failures, {} fallbacks; \
-         foreign blocks {} freed, {} resized, {} sized; {} mapped by {} (peak {}, {} cached), the heap holds {}; \
-         {space}; {} threads",
+         foreign blocks {} freed, {} resized, {} sized; {} mapped by {} (peak {}, {} cached, {} freed by the game \
+         and held back), the heap holds {}; {space}; {} threads",
         Bytes(s.live_bytes),
         s.live_blocks,
         Bytes(s.peak_bytes),
@@ -184,6 +206,7 @@ fn line(last: &(Instant, heap::Snapshot), now: &(Instant, heap::Snapshot), space
         heap::backend().name(),
         Bytes(s.peak_mapped_bytes),
         Bytes(s.cached_bytes),
+        Bytes(s.delayed_bytes),
         Bytes(s.held_bytes()),
         s.threads,
     );

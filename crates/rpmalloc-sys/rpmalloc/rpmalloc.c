@@ -3796,6 +3796,18 @@ rpmalloc_heap_trim(rpmalloc_heap_t* heap, int release) {
 	_rpmalloc_span_list_dispose(list, release);
 }
 
+//! [patch 5] The size class a block of `size` bytes comes from (as
+//! span_t's size_class reads), or (uint32_t)-1 for a large or huge block: for
+//! an embedder that keeps freed blocks of its own and hands them out again
+uint32_t
+rpmalloc_size_class(size_t size) {
+	if (size <= SMALL_SIZE_LIMIT)
+		return (uint32_t)((size + (SMALL_GRANULARITY - 1)) >> SMALL_GRANULARITY_SHIFT);
+	if (size <= _memory_medium_size_limit)
+		return _memory_size_class[SMALL_CLASS_COUNT + ((size - (SMALL_SIZE_LIMIT + 1)) >> MEDIUM_GRANULARITY_SHIFT)].class_idx;
+	return (uint32_t)-1;
+}
+
 //! [patch 4] Bytes the global cache holds, all sizes together
 size_t
 rpmalloc_global_cached(void) {

@@ -179,6 +179,9 @@ extern "C" {
     /// threads emptied, the spans freed whole to it, its caches and reserve
     /// go to the global cache (`release == 0`) or back to the OS.
     pub fn rpmalloc_heap_trim(heap: *mut rpmalloc_heap_t, release: c_int);
+    /// The size class a block of `size` bytes comes from, as a span header's
+    /// `size_class` reads; `u32::MAX` for a large or huge block (patch 5).
+    pub fn rpmalloc_size_class(size: usize) -> u32;
     /// Bytes in the global cache now (patch 4).
     pub fn rpmalloc_global_cached() -> usize;
 }

@@ -16,6 +16,7 @@ pub mod palette {
     pub const IN_USE: Colour = Colour(31, 95, 191);
     pub const MAPPED: Colour = Colour(230, 120, 0);
     pub const HELD: Colour = Colour(140, 80, 190);
+    pub const DELAYED: Colour = Colour(150, 150, 150);
     pub const FREE_SPACE: Colour = Colour(26, 152, 80);
     pub const LARGEST_FREE: Colour = Colour(0, 130, 160);
     pub const ALLOCATIONS: Colour = IN_USE;
@@ -48,6 +49,7 @@ pub struct Charts {
     live: Series,
     mapped: Series,
     held: Option<Series>,
+    delayed: Option<Series>,
     free_space: Option<Series>,
     largest_free: Option<Series>,
     allocations: Series,
@@ -62,6 +64,7 @@ impl Charts {
             live: Series::default(),
             mapped: Series::default(),
             held: optional(at::HELD_BYTES),
+            delayed: optional(at::DELAYED_BYTES),
             free_space: optional(at::FREE_SPACE_BYTES),
             largest_free: optional(at::LARGEST_FREE_BYTES),
             allocations: Series::default(),
@@ -75,6 +78,7 @@ impl Charts {
         self.mapped.push(t, row.mapped_bytes as f64);
         let pairs = [
             (&mut self.held, row.held_bytes),
+            (&mut self.delayed, row.delayed_bytes),
             (&mut self.free_space, row.free_space_bytes),
             (&mut self.largest_free, row.largest_free_bytes),
         ];
@@ -113,11 +117,15 @@ impl Charts {
         if let Some(held) = &self.held {
             chart.line("held, reservations included", "held_bytes", palette::HELD, in_mib(held));
         }
+        if let Some(delayed) = &self.delayed {
+            chart.line("freed by the game, held back", "delayed_bytes", palette::DELAYED, in_mib(delayed));
+        }
         let peak = summary.peak;
         let label = format!("peak {:.1} MiB at {:.1} s", mib(peak.value), peak.seconds);
         chart.mark(peak.seconds, mib(peak.value), palette::MARK, &label);
         let caption = "Blue: memory the game and its mods have in use through the plugin. Orange: the address space \
-                       the allocator holds for it, freed memory kept for reuse included. The red dot is the peak."
+                       the allocator holds for it, freed memory kept for reuse included. Grey: memory the game freed that waits, \
+                       unchanged, before it is reused. The red dot is the peak."
             .to_owned();
         Figure { id: "memory", heading: "Memory in use", svg: chart.finish(), caption: caption + &drawn(&self.live) }
     }

@@ -10,7 +10,7 @@
 pub const SIZE_CLASSES: usize = 32;
 
 /// Columns before the histogram.
-pub const LEADING: usize = 15;
+pub const LEADING: usize = 16;
 
 pub const COLUMNS: [&str; LEADING + SIZE_CLASSES] = [
     "seconds",
@@ -28,6 +28,7 @@ pub const COLUMNS: [&str; LEADING + SIZE_CLASSES] = [
     "held_bytes",
     "free_space_bytes",
     "largest_free_bytes",
+    "delayed_bytes",
     "size_le_1",
     "size_le_2",
     "size_le_4",
@@ -79,14 +80,16 @@ pub mod at {
     pub const HELD_BYTES: usize = 12;
     pub const FREE_SPACE_BYTES: usize = 13;
     pub const LARGEST_FREE_BYTES: usize = 14;
+    pub const DELAYED_BYTES: usize = 15;
     /// The first size class's; the others follow in class order.
     pub const SIZE_CLASS: usize = super::LEADING;
 }
 
 /// Columns a file may lack: the address space the heap holds, its own
-/// reservations included, and the process's free address space and largest
-/// free region, which files of earlier versions do not have.
-pub const OPTIONAL: [usize; 3] = [at::HELD_BYTES, at::FREE_SPACE_BYTES, at::LARGEST_FREE_BYTES];
+/// reservations included, the process's free address space and largest
+/// free region, and the blocks the game freed that wait before reuse, which
+/// files of earlier versions do not have.
+pub const OPTIONAL: [usize; 4] = [at::HELD_BYTES, at::FREE_SPACE_BYTES, at::LARGEST_FREE_BYTES, at::DELAYED_BYTES];
 
 /// Whether every file must have column `index`.
 pub fn required(index: usize) -> bool {
@@ -168,6 +171,7 @@ mod tests {
             (at::HELD_BYTES, "held_bytes"),
             (at::FREE_SPACE_BYTES, "free_space_bytes"),
             (at::LARGEST_FREE_BYTES, "largest_free_bytes"),
+            (at::DELAYED_BYTES, "delayed_bytes"),
             (at::SIZE_CLASS, "size_le_1"),
         ];
         for (index, name) in named {
@@ -176,7 +180,7 @@ mod tests {
         }
         assert_eq!(position("peak"), None);
         let optional: Vec<&str> = OPTIONAL.iter().map(|&i| COLUMNS[i]).collect();
-        assert_eq!(optional, ["held_bytes", "free_space_bytes", "largest_free_bytes"]);
+        assert_eq!(optional, ["held_bytes", "free_space_bytes", "largest_free_bytes", "delayed_bytes"]);
     }
 
     #[test]

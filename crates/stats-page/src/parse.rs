@@ -56,6 +56,8 @@ pub struct Row {
     pub free_space_bytes: Option<u64>,
     /// The largest free region of the process's address space.
     pub largest_free_bytes: Option<u64>,
+    /// Blocks the game freed that wait, unchanged, before reuse.
+    pub delayed_bytes: Option<u64>,
     /// Allocations so far by power-of-two size class (see [`crate::columns`]).
     pub histogram: [u64; SIZE_CLASSES],
 }
@@ -403,6 +405,7 @@ fn parse_row(text: &str, header: &Header) -> Result<Row, (Option<usize>, Problem
         held_bytes: optional(at::HELD_BYTES),
         free_space_bytes: optional(at::FREE_SPACE_BYTES),
         largest_free_bytes: optional(at::LARGEST_FREE_BYTES),
+        delayed_bytes: optional(at::DELAYED_BYTES),
         histogram: core::array::from_fn(|class| whole[at::SIZE_CLASS + class]),
     })
 }

@@ -64,7 +64,7 @@ fn a_session_has_its_summary_and_a_chart_per_group_of_columns() {
     assert_eq!(charts(&html), ["memory", "free-space", "rate", "sizes"]);
     assert_eq!(select(&html, "svg").len(), 4, "one SVG per chart and no other");
     let columns = |chart| polylines(&html, chart).into_iter().map(|(c, _)| c).collect::<Vec<_>>();
-    assert_eq!(columns("memory"), ["live_bytes", "mapped_bytes", "held_bytes"]);
+    assert_eq!(columns("memory"), ["live_bytes", "mapped_bytes", "held_bytes", "delayed_bytes"]);
     assert_eq!(columns("free-space"), ["free_space_bytes", "largest_free_bytes"]);
     assert_eq!(columns("rate"), ["frees_per_second", "allocs_per_second"]);
     for chart in ["memory", "free-space", "rate"] {
@@ -234,7 +234,7 @@ fn one_row_is_a_dot_and_names_are_escaped() {
     assert!(select(&html, "script, b").is_empty());
     assert!(text_of(&html, "title").contains("<script>alert(1)</script>.csv"));
     assert!(text_of(&html, "footer").starts_with("Written by \"quoted\" & <b>bold</b>."));
-    assert_eq!(select(&html, "svg#memory circle").len(), 3 + 1, "a dot per line and the peak's");
+    assert_eq!(select(&html, "svg#memory circle").len(), 4 + 1, "a dot per line and the peak's");
 }
 
 /// A page to look at: `target/tmp/stats-page/look/`.

@@ -64,13 +64,13 @@ fn a_valid_file_gives_every_field() {
     // The same with the address-space columns.
     let text = common::header()
         + "\n"
-        + &row("0.500,1024,2048,10,1000.5,800,0,1,2,65536,131072,3,70000,3000000,2000000", [0; SIZE_CLASSES])
-        + &row("12.003,4096,8192,12,2000,1900.25,1,2,3,262144,262144,4,300000,2900000,1000000", histogram);
+        + &row("0.500,1024,2048,10,1000.5,800,0,1,2,65536,131072,3,70000,3000000,2000000,0", [0; SIZE_CLASSES])
+        + &row("12.003,4096,8192,12,2000,1900.25,1,2,3,262144,262144,4,300000,2900000,1000000,4096", histogram);
     let stats = parse(FILE, text.as_bytes()).expect("a valid file");
     let last = &stats.rows[1];
     assert_eq!(
-        (last.held_bytes, last.free_space_bytes, last.largest_free_bytes),
-        (Some(300000), Some(2900000), Some(1000000))
+        (last.held_bytes, last.free_space_bytes, last.largest_free_bytes, last.delayed_bytes),
+        (Some(300000), Some(2900000), Some(1000000), Some(4096))
     );
 
     assert_eq!(stats.rows.len(), 2);
@@ -105,9 +105,16 @@ fn an_older_file_without_the_address_space_columns_reads() {
     assert_eq!(older.rows.len(), 30);
     for (old, new) in older.rows.iter().zip(&newer.rows) {
         assert_eq!((old.held_bytes, old.free_space_bytes, old.largest_free_bytes), (None, None, None));
+        assert_eq!(old.delayed_bytes, None);
         assert!(new.held_bytes.is_some() && new.free_space_bytes.is_some() && new.largest_free_bytes.is_some());
-        let without =
-            stats_page::Row { held_bytes: None, free_space_bytes: None, largest_free_bytes: None, ..new.clone() };
+        assert!(new.delayed_bytes.is_some());
+        let without = stats_page::Row {
+            held_bytes: None,
+            free_space_bytes: None,
+            largest_free_bytes: None,
+            delayed_bytes: None,
+            ..new.clone()
+        };
         assert_eq!(old, &without);
     }
 }
@@ -122,7 +129,7 @@ fn crlf_line_ends_read_the_same() {
 
 #[test]
 fn rows_at_the_same_time_are_accepted() {
-    let line = "1.0,0,0,0,0,0,0,0,0,0,0,0,0,0,0";
+    let line = "1.0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0";
     let text = common::header() + "\n" + &row(line, [0; SIZE_CLASSES]) + &row(line, [0; SIZE_CLASSES]);
     assert_eq!(parse(FILE, text.as_bytes()).unwrap().rows.len(), 2);
 }
@@ -183,12 +190,12 @@ fn a_wrong_header_names_the_column() {
 
     let long = edit_line(&common::session(3), 1, |h| format!("{h},extra"));
     let error = self::error(&long);
-    assert_eq!(place(&error), (1, Some(48)));
+    assert_eq!(place(&error), (1, Some(49)));
     assert_eq!(error.problem, Problem::UnknownColumn("extra".into()));
 
     let twice = edit_line(&common::session(3), 1, |h| format!("{h},live_bytes"));
     let error = self::error(&twice);
-    assert_eq!(place(&error), (1, Some(48)));
+    assert_eq!(place(&error), (1, Some(49)));
     assert_eq!(error.problem, Problem::DuplicateColumn("live_bytes"));
 }
 
@@ -197,18 +204,18 @@ fn rows_with_fields_missing_or_extra_are_named() {
     let short = edit_line(&common::session(10), 5, |r| r.split(',').take(40).collect::<Vec<_>>().join(","));
     let error = error(&short);
     assert_eq!(place(&error), (5, Some(41)));
-    assert_eq!(error.problem, Problem::MissingField { found: 40, expected: 47 });
+    assert_eq!(error.problem, Problem::MissingField { found: 40, expected: 48 });
 
     let long = edit_line(&common::session(10), 6, |r| format!("{r},5"));
     let error = self::error(&long);
-    assert_eq!(place(&error), (6, Some(48)));
-    assert_eq!(error.problem, Problem::ExtraField { found: "5".into(), fields: 48, expected: 47 });
-    assert!(error.to_string().contains("column 48 (after the last, size_gt_1073741824)"), "{error}");
+    assert_eq!(place(&error), (6, Some(49)));
+    assert_eq!(error.problem, Problem::ExtraField { found: "5".into(), fields: 49, expected: 48 });
+    assert!(error.to_string().contains("column 49 (after the last, size_gt_1073741824)"), "{error}");
 
     let empty = edit_line(&common::session(10), 4, |_| String::new());
     let error = self::error(&empty);
     assert_eq!(place(&error), (4, None));
-    assert_eq!(error.problem, Problem::EmptyLine(47));
+    assert_eq!(error.problem, Problem::EmptyLine(48));
 }
 
 #[test]
@@ -271,7 +278,7 @@ fn only_an_unended_incomplete_last_line_is_skipped() {
 
     // Unended with a field too many: damage.
     let long = edit_line(&whole, 31, |r| format!("{r},1"));
-    assert_eq!(place(&error(long.trim_end())), (31, Some(48)));
+    assert_eq!(place(&error(long.trim_end())), (31, Some(49)));
 
     // The only row cut short: nothing left to read.
     let text = common::header() + "\n1.5,100,100";
@@ -289,9 +296,9 @@ fn the_summary_reads_peaks_rates_and_classes() {
     late[10] = 200;
     let text = common::header()
         + "\n"
-        + &row("2,1000,3000,1,100,50,0,0,0,8000,9000,1,9000,900000000,300000000", early)
-        + &row("4,5000,7000,1,300,100,0,0,0,9000,9000,2,10000,800000000,200000000", early)
-        + &row("10,2000,7000,1,50,400,1,2,3,6000,12000,2,7000,850000000,100000000", late);
+        + &row("2,1000,3000,1,100,50,0,0,0,8000,9000,1,9000,900000000,300000000,0", early)
+        + &row("4,5000,7000,1,300,100,0,0,0,9000,9000,2,10000,800000000,200000000,0", early)
+        + &row("10,2000,7000,1,50,400,1,2,3,6000,12000,2,7000,850000000,100000000,0", late);
     let stats = parse(FILE, text.as_bytes()).unwrap();
 
     let summary = Summary::of(&stats.rows);

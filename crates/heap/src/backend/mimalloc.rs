@@ -8,7 +8,7 @@ use core::ffi::c_void;
 
 use libmimalloc_sys as mi;
 
-use super::{Settled, StartError};
+use super::{record, Settled, StartError};
 
 pub fn start() -> Result<(), StartError> {
     // SAFETY: idempotent process initialisation.
@@ -24,6 +24,8 @@ pub fn owns(p: *const u8) -> bool {
 
 #[inline(always)]
 pub fn alloc(_heap: *mut c_void, size: usize, align: usize) -> *mut u8 {
+    // A byte more for the request's record (see `settle`).
+    let size = size.saturating_add(1);
     // SAFETY: plain allocation calls; `align` is a power of two.
     unsafe {
         // mimalloc aligns small blocks to their size only (8 for 8 bytes).
@@ -47,43 +49,27 @@ pub fn usable_size(p: *const u8) -> usize {
     unsafe { mi::mi_usable_size(p.cast::<c_void>()) }
 }
 
-/// A block just handed out: its usable size. mimalloc blocks have no room
-/// for a recorded request; their slack is zeroed instead.
+/// A fresh block: its request recorded in its tail (see `record`; `alloc`
+/// asked for a byte more).
 #[inline(always)]
 pub fn settle(p: *mut u8, size: usize, _capacity: usize, _align: usize) -> Settled {
     let usable = usable_size(p);
-    // SAFETY: a fresh block of `usable` bytes, nothing in it written yet.
-    unsafe { zero_slack(p, size, usable) };
-    Settled { usable, counted: usable, recorded: false }
+    // SAFETY: a fresh block of `usable` bytes, `size < usable`.
+    unsafe { record::write_tail(p, size, usable, true) };
+    Settled { usable, counted: usable, recorded: true }
 }
 
-/// A block resized in place: its slack zeroed.
+/// A block resized in place: its request recorded again; `None` if no byte
+/// is left for the record.
 pub fn settle_in_place(p: *mut u8, size: usize) -> Option<Settled> {
     let usable = usable_size(p);
-    // SAFETY: `size .. usable` lies in the block; what lies there is given up
-    // (a shrink) or already zero (a growth within the slack).
-    unsafe { core::ptr::write_bytes(p.add(size), 0, usable - size) };
-    Some(Settled { usable, counted: usable, recorded: false })
-}
-
-/// Zeroes `p[size..usable]` of a fresh block. Most slack is under 16 bytes
-/// (small size classes step by 8 or 16): one 16-byte store ending at the
-/// block's end covers it, and whatever it overwrites before `size` is still
-/// uninitialised.
-///
-/// # Safety
-/// `p` is a fresh block of `usable` bytes, nothing in it written yet, and
-/// `size <= usable`.
-#[inline(always)]
-unsafe fn zero_slack(p: *mut u8, size: usize, usable: usize) {
-    let slack = usable - size;
-    if slack <= 16 && usable >= 16 {
-        // SAFETY: `usable - 16 .. usable` lies in the block.
-        unsafe { p.add(usable - 16).cast::<[u8; 16]>().write_unaligned([0; 16]) };
-    } else {
-        // SAFETY: `size .. usable` lies in the block.
-        unsafe { core::ptr::write_bytes(p.add(size), 0, slack) };
+    if size >= usable {
+        return None;
     }
+    // SAFETY: `size < usable`; what lies past `size` is given up (a shrink)
+    // or not the caller's yet (a growth within the slack).
+    unsafe { record::write_tail(p, size, usable, false) };
+    Some(Settled { usable, counted: usable, recorded: true })
 }
 
 /// Statistics count a block's usable size.
@@ -92,8 +78,15 @@ pub fn counted_size(p: *const u8) -> usize {
     usable_size(p)
 }
 
-pub fn recorded_request(_p: *const u8) -> Option<usize> {
-    None
+/// The request a block's tail records, if it validates (else counted, and
+/// the caller answers the usable size).
+pub fn recorded_request(p: *const u8) -> Option<usize> {
+    // SAFETY: a live block of ours, `usable` bytes readable.
+    let recorded = unsafe { record::read_tail(p, usable_size(p)) };
+    if recorded.is_none() {
+        crate::thread::count(crate::stats::Event::BadRecord);
+    }
+    recorded
 }
 
 /// mimalloc keeps each thread's heap itself: no handle.

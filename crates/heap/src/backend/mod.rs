@@ -14,7 +14,8 @@
 //! which nothing is owned and every call goes to the original functions.
 
 mod mimalloc;
-mod rpmalloc;
+mod record;
+pub(crate) mod rpmalloc;
 
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicU8, Ordering};
@@ -129,6 +130,16 @@ pub fn thread_finish(heap: *mut c_void) {
         Active::Mimalloc => mimalloc::thread_finish(),
         Active::Passthrough => {}
     }
+}
+
+/// The size class of a block of rpmalloc's (see `crate::delay`).
+pub fn rpmalloc_block_class(p: *const u8) -> u32 {
+    rpmalloc::block_class(p)
+}
+
+/// The size class of rpmalloc's a request of `size` bytes comes from.
+pub fn rpmalloc_request_class(size: usize) -> u32 {
+    rpmalloc::request_class(size)
 }
 
 /// Trims the backend's caches from any thread (see `crate::trim`); nothing

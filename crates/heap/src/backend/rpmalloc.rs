@@ -12,7 +12,7 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use rpmalloc_sys as rp;
 
-use super::{Settled, StartError};
+use super::{record, Settled, StartError};
 use crate::config::Config;
 
 /// rpmalloc's natural alignment: every block is aligned to this.
@@ -90,8 +90,21 @@ pub fn owns(p: *const u8) -> bool {
     crate::owner::owner_of(p) == crate::owner::RPMALLOC
 }
 
+/// What a block must hold besides the caller's `size` bytes: room for its
+/// record (see [`settle`]): a byte for a small block, [`record::KEYED_LEN`]
+/// for the others.
+#[inline(always)]
+fn padded(size: usize) -> usize {
+    if size < span::SMALL_LIMIT {
+        size + 1
+    } else {
+        size.saturating_add(record::KEYED_LEN)
+    }
+}
+
 #[inline(always)]
 pub fn alloc(heap: *mut c_void, size: usize, align: usize) -> *mut u8 {
+    let size = padded(size);
     // SAFETY: `heap` is the calling thread's own, from `thread_start` (the
     // caller went through `thread::current`); `align` is a power of two.
     unsafe {
@@ -119,9 +132,16 @@ pub fn free(p: *mut u8) {
 mod span {
     const WORD: usize = core::mem::size_of::<usize>();
     pub const MASK: usize = !(64 * 1024 - 1);
+    pub const BLOCK_COUNT: usize = WORD;
     pub const SIZE_CLASS: usize = WORD + 4;
     pub const BLOCK_SIZE: usize = 2 * WORD + 20;
     pub const FLAGS: usize = 2 * WORD + 24;
+    pub const SPAN_COUNT: usize = 2 * WORD + 28;
+    /// `SIZE_CLASS_LARGE` (blocks of 2 to 63 spans, `span_count` spans) and
+    /// `SIZE_CLASS_HUGE` (a mapping of `span_count` pages of 4 KiB).
+    pub const LARGE: u32 = CLASS_COUNT;
+    pub const HUGE: u32 = u32::MAX;
+    pub const SPAN: usize = 64 * 1024;
     /// `SPAN_HEADER_SIZE`: the first block starts here.
     pub const HEADER_SIZE: usize = 128;
     /// Small classes (`SMALL_CLASS_COUNT`): blocks of 16 to 1024 bytes, in
@@ -249,35 +269,29 @@ pub fn usable_size(p: *const u8) -> usize {
 
 /// Settles a block the calling thread's heap just handed out for a request
 /// of `size` bytes aligned to `align` (0 for none), in one look at its span
-/// header (see [`Settled`]). Every block's request is known one of three
-/// ways:
-/// - a small block has at most 16 bytes of slack (unless asked for with room
-///   to grow): one 16-byte store of zeros ending at the block's end covers
-///   it (what it overwrites before `size` is still uninitialised);
-/// - a medium block with more than 16 bytes of slack (up to several KiB)
-///   records its request in its last 4 bytes, and a mark in its span's
-///   header says so: one store in the block, one in the header, where
-///   zeroing the slack would cost a `memset` of up to a few KiB;
+/// header (see [`Settled`]). Every block records its request, one of three
+/// ways (see `record`), room for it asked of rpmalloc with the block
+/// ([`padded`]):
+/// - a small block in its tail: its slack (at most 16 bytes, unless asked
+///   for with room to grow) zeroed by one 16-byte store ending at the
+///   block's end (what it overwrites before `size` is not written yet), and
+///   its length in its last byte;
+/// - a medium block in its last 8 bytes, keyed to its address, and a mark
+///   in its span's header says so: zeroing its slack would cost a `memset`
+///   of up to a few KiB;
 /// - a large or huge block is alone in its span, whose header holds it.
 ///
 /// A block aligned to at most [`NATURAL_ALIGN`] starts at its block's start,
 /// so its usable size is the span's block size: no look at the span's flags.
-/// For a small request (`capacity` of 1 to 1024 bytes) that size is known
-/// without the header: the request rounded up to 16.
+/// For a small request (`capacity` of 0 to 1023 bytes) that size is known
+/// without the header: the request and its record rounded up to 16.
 #[inline(always)]
 pub fn settle(p: *mut u8, size: usize, capacity: usize, align: usize) -> Settled {
-    if align <= NATURAL_ALIGN && capacity.wrapping_sub(1) < span::SMALL_LIMIT {
-        let block = small_block_size(capacity);
-        if size == capacity {
-            // Under 16 bytes of slack (every `malloc`): one store covers it.
-            // SAFETY: `block - 16 .. block` lies in the fresh block, and what
-            // it overwrites before `size` is not written yet.
-            unsafe { p.add(block - 16).cast::<[u8; 16]>().write_unaligned([0; 16]) };
-        } else {
-            // SAFETY: `p` is a fresh small block of `block` bytes (at least 16).
-            unsafe { zero_small_slack(p, size, block) };
-        }
-        return Settled { usable: block, counted: block, recorded: false };
+    if align <= NATURAL_ALIGN && capacity < span::SMALL_LIMIT {
+        let block = small_block_size(padded(capacity));
+        // SAFETY: `p` is a fresh block of `block` bytes, `size < block`.
+        unsafe { record::write_tail(p, size, block, true) };
+        return Settled { usable: block, counted: block, recorded: true };
     }
     let header = Header::of(p);
     let class = header.size_class();
@@ -289,30 +303,19 @@ pub fn settle(p: *mut u8, size: usize, capacity: usize, align: usize) -> Settled
         return Settled { usable, counted: usable, recorded: true };
     }
     let block = header.block_size();
-    if align > NATURAL_ALIGN {
-        return settle_aligned(header, p, size, block);
-    }
-    let slack = block - size;
+    let usable = if align > NATURAL_ALIGN { header.block_usable_size(p) } else { block };
     if class < span::SMALL_CLASS_COUNT {
-        // A small block (of 0 bytes, the only small request not served above).
-        // SAFETY: a fresh small block of `block` bytes.
-        unsafe { zero_small_slack(p, size, block) };
-        Settled { usable: block, counted: block, recorded: false }
-    } else if slack <= 16 {
-        // SAFETY: `block - 16 .. block` lies in the fresh block (every block
-        // has 16 bytes or more); what it overwrites before `size` is not
-        // written yet.
-        unsafe { p.add(block - 16).cast::<[u8; 16]>().write_unaligned([0; 16]) };
-        header.set_mark(p, false);
-        Settled { usable: block, counted: block, recorded: false }
+        // SAFETY: `p` is a fresh block of `usable` bytes, `size < usable`.
+        unsafe { record::write_tail(p, size, usable, true) };
     } else {
-        // A medium block: its request is under 32 KiB, its end 16-byte
-        // aligned.
-        // SAFETY: the last 4 bytes of the block lie in its slack.
-        unsafe { p.add(block - 4).cast::<u32>().write(size as u32) };
-        header.set_mark(p, true);
-        Settled { usable: block, counted: block, recorded: true }
+        // A medium block: its request is under 32 KiB.
+        // SAFETY: the last 8 of `usable` bytes lie past `size` (`padded`).
+        unsafe { record::write_keyed(p, size, usable) };
+        header.set_mark(header.block_start(p), true);
     }
+    // An aligned block handed out past its block's start counts the bytes
+    // before it too, as its free does.
+    Settled { usable, counted: block, recorded: true }
 }
 
 /// The block size of a small class holding `size` bytes (1 to
@@ -323,44 +326,11 @@ fn small_block_size(size: usize) -> usize {
     (size + span::SMALL_GRANULARITY - 1) & !(span::SMALL_GRANULARITY - 1)
 }
 
-/// Zeroes the slack of a fresh small block of `block` bytes handed out for
-/// `size`. Most requests leave under 16 bytes: one 16-byte store ending at
-/// the block's end covers them, and what it overwrites before `size` is not
-/// written yet. A block asked for with room to grow (see `alloc::resize`)
-/// has its slack cleared whole.
-///
-/// # Safety
-/// `p` is a fresh block of `block >= 16` bytes, `size <= block`.
-#[inline(always)]
-unsafe fn zero_small_slack(p: *mut u8, size: usize, block: usize) {
-    if block - size <= 16 {
-        // SAFETY: `block - 16 .. block` lies in the block (caller's contract).
-        unsafe { p.add(block - 16).cast::<[u8; 16]>().write_unaligned([0; 16]) };
-    } else {
-        // SAFETY: `size .. block` lies in the block.
-        unsafe { core::ptr::write_bytes(p.add(size), 0, block - size) };
-    }
-}
-
-/// [`settle`] for a small or medium block aligned past rpmalloc's natural
-/// alignment, perhaps handed out past its block's start: unmarked, its slack
-/// zeroed.
-#[inline(never)]
-fn settle_aligned(header: Header, p: *mut u8, size: usize, block: usize) -> Settled {
-    let usable = header.block_usable_size(p);
-    if header.size_class() >= span::SMALL_CLASS_COUNT {
-        header.set_mark(header.block_start(p), false);
-    }
-    // SAFETY: `size .. usable` lies in the fresh block.
-    unsafe { core::ptr::write_bytes(p.add(size), 0, usable - size) };
-    Settled { usable, counted: block, recorded: false }
-}
-
 /// Settles a live block of ours resized in place to `size` bytes (at most its
-/// usable size), from any thread: its request recorded again, or its slack
-/// zeroed. `None` if it cannot hold `size` in place: a marked block whose
-/// new slack has no room for its record (the caller moves it). The marks
-/// are left alone: they belong to the span's owner.
+/// usable size), from any thread: its request recorded again. `None` if it
+/// cannot hold `size` and its record in place (the caller moves it). The
+/// marks are left alone: they belong to the span's owner, and a medium
+/// block's is set already.
 pub fn settle_in_place(p: *mut u8, size: usize) -> Option<Settled> {
     let header = Header::of(p);
     let class = header.size_class();
@@ -372,20 +342,21 @@ pub fn settle_in_place(p: *mut u8, size: usize) -> Option<Settled> {
     }
     let usable = header.block_usable_size(p);
     let counted = header.block_size();
-    if class >= span::SMALL_CLASS_COUNT && header.marked(header.block_start(p)) {
-        // Marked blocks start at their block's start (aligned ones are never
-        // marked), so the record is the last 4 bytes of `usable`.
-        if usable - size < 4 {
+    if class < span::SMALL_CLASS_COUNT {
+        if size >= usable {
             return None;
         }
-        // SAFETY: the last 4 bytes of the block lie past `size`.
-        unsafe { p.add(usable - 4).cast::<u32>().write(size as u32) };
-        return Some(Settled { usable, counted, recorded: true });
+        // SAFETY: `size < usable`; what lies past `size` is given up (a
+        // shrink) or not the caller's yet (a growth within the slack).
+        unsafe { record::write_tail(p, size, usable, false) };
+    } else {
+        if usable - size < record::KEYED_LEN {
+            return None;
+        }
+        // SAFETY: the last 8 bytes of the block lie past `size`.
+        unsafe { record::write_keyed(p, size, usable) };
     }
-    // SAFETY: `size .. usable` lies in the block; what lies there is given up
-    // (a shrink) or already zero (a growth within the slack).
-    unsafe { core::ptr::write_bytes(p.add(size), 0, usable - size) };
-    Some(Settled { usable, counted, recorded: false })
+    Some(Settled { usable, counted, recorded: true })
 }
 
 /// The bytes statistics count for a block of ours (see [`Settled::counted`]):
@@ -402,20 +373,119 @@ pub fn counted_size(p: *const u8) -> usize {
 }
 
 /// The request [`settle`] or [`settle_in_place`] recorded for a block of
-/// ours, if they did: a large or huge block's, or a marked medium block's.
+/// ours, if its record validates (see `record`): one that does not (code
+/// wrote past its request over it) is counted, and the caller answers the
+/// block's usable size, which keeps every byte.
 pub fn recorded_request(p: *const u8) -> Option<usize> {
     let header = Header::of(p);
     let class = header.size_class();
-    if class >= span::CLASS_COUNT {
+    let recorded = if class >= span::CLASS_COUNT {
         // SAFETY: as in `settle`.
-        return Some(unsafe { header.request().read() });
+        let request = unsafe { header.request().read() };
+        (request <= usable_size(p)).then_some(request)
+    } else {
+        let usable = header.block_usable_size(p);
+        if class < span::SMALL_CLASS_COUNT {
+            // SAFETY: `usable` bytes of a live block of ours.
+            unsafe { record::read_tail(p, usable) }
+        } else if header.marked(header.block_start(p)) {
+            // SAFETY: as above; a marked block holds at least 8 bytes past
+            // its request.
+            unsafe { record::read_keyed(p, usable) }
+        } else {
+            return None;
+        }
+    };
+    if recorded.is_none() {
+        crate::thread::count(crate::stats::Event::BadRecord);
     }
-    if class < span::SMALL_CLASS_COUNT || !header.marked(header.block_start(p)) {
+    recorded
+}
+
+/// Where an address lies in rpmalloc's spans (see [`locate`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpanPlace {
+    /// In a span's header: rpmalloc's bookkeeping.
+    Header,
+    /// Past a span's last block.
+    Tail,
+    /// In the block at `start` of `size` usable bytes; `request` is what a
+    /// large or huge block's header records.
+    Block { start: usize, size: usize, request: Option<usize> },
+}
+
+/// Spans looked at, at most, walking back from an address to the header of
+/// the large or huge span it lies in (a huge block of 256 MiB).
+const LOCATE_WALK: usize = 4096;
+
+/// Where `addr` lies in rpmalloc's spans, or `None` if no span of ours
+/// holds it (rpmalloc's other mappings: its heaps' own structures). Reads
+/// every header with [`crate::os::read_safely`] and trusts none: for a note
+/// written while the process dies, from any thread, without a lock.
+pub fn locate(addr: usize) -> Option<SpanPlace> {
+    let mut base = addr & span::MASK;
+    for _ in 0..LOCATE_WALK {
+        if crate::owner::owner_of(base as *const u8) != crate::owner::RPMALLOC {
+            return None;
+        }
+        if let Some(place) = span_place(base, addr) {
+            return Some(place);
+        }
+        base = base.checked_sub(span::SPAN)?;
+    }
+    None
+}
+
+/// Where `addr` lies in the span at `base`, if a plausible span header is
+/// there and the span reaches `addr`.
+fn span_place(base: usize, addr: usize) -> Option<SpanPlace> {
+    let header = crate::os::read_safely::<{ span::HEADER_SIZE }>(base)?;
+    let word = |offset: usize| {
+        let bytes: [u8; 4] = header[offset..offset + 4].try_into().unwrap_or([0; 4]);
+        u32::from_le_bytes(bytes)
+    };
+    let (class, span_count) = (word(span::SIZE_CLASS), word(span::SPAN_COUNT) as usize);
+    let (first, end) = match class {
+        span::HUGE => (base + span::HEADER_SIZE, base.checked_add(span_count.checked_mul(crate::os::PAGE)?)?),
+        _ if (1..=256).contains(&span_count) => (base + span::HEADER_SIZE, base + span_count * span::SPAN),
+        _ => return None,
+    };
+    if addr >= end || end <= first {
         return None;
     }
-    // SAFETY: a marked block starts at its block's start and records its
-    // request in its last 4 bytes.
-    Some(unsafe { p.add(header.block_size() - 4).cast::<u32>().read() } as usize)
+    if addr < first {
+        return Some(SpanPlace::Header);
+    }
+    let request = || Some(word(span::REQUEST) as usize);
+    match class {
+        span::HUGE | span::LARGE => Some(SpanPlace::Block { start: first, size: end - first, request: request() }),
+        class if class < span::CLASS_COUNT => {
+            let (size, count) = (word(span::BLOCK_SIZE) as usize, word(span::BLOCK_COUNT) as usize);
+            let plausible = size >= 16 && size % 16 == 0 && count >= 1 && first + count * size <= end;
+            if !plausible {
+                return None;
+            }
+            let index = (addr - first) / size;
+            if index >= count {
+                return Some(SpanPlace::Tail);
+            }
+            Some(SpanPlace::Block { start: first + index * size, size, request: None })
+        }
+        _ => None,
+    }
+}
+
+/// The size class a block of ours lies in, as its span header names it
+/// (`span::CLASS_COUNT` and above: a large or huge block).
+pub fn block_class(p: *const u8) -> u32 {
+    Header::of(p).size_class()
+}
+
+/// The size class a request of `size` bytes comes from (`u32::MAX`: large
+/// or huge), its record's room included.
+pub fn request_class(size: usize) -> u32 {
+    // SAFETY: reads rpmalloc's class table, set at start.
+    unsafe { rp::rpmalloc_size_class(padded(size)) }
 }
 
 /// A heap for the calling thread, owned by it: blocks other threads free
@@ -468,9 +538,9 @@ mod tests {
     use super::*;
 
     /// The span-header fast path agrees with rpmalloc for every size class,
-    /// aligned blocks included.
+    /// aligned blocks included, and every block records its exact request.
     #[test]
-    fn usable_size_matches_rpmalloc() {
+    fn usable_size_matches_rpmalloc_and_every_request_is_recorded() {
         let _ = crate::init(&crate::Config::DEFAULT);
         let heap = crate::thread::current().expect("a thread state").heap();
         let sizes = (0..2048).chain((2048..70_000).step_by(97)).chain([4 << 20, (4 << 20) + 1, 9 << 20]);
@@ -481,30 +551,22 @@ mod tests {
                 // SAFETY: a live block of ours.
                 let expected = unsafe { rp::rpmalloc_usable_size(p.cast()) };
                 assert_eq!(usable_size(p), expected, "size {size} align {align}");
-                assert!(expected >= size);
+                assert!(expected > size);
                 let settled = settle(p, size, size, align);
                 assert_eq!(settled.usable, expected, "size {size} align {align}");
                 assert_eq!(counted_size(p), settled.counted, "size {size} align {align}");
                 assert!(settled.counted >= settled.usable, "size {size} align {align}");
-                if settled.recorded {
-                    // Large and huge blocks, and medium ones with much slack.
-                    assert!(expected - size > 16 || size > 30_000 || align > 128, "size {size} align {align}");
-                    assert_eq!(recorded_request(p), Some(size), "size {size} align {align}");
-                } else {
-                    assert_eq!(recorded_request(p), None, "size {size} align {align}");
-                    // SAFETY: the block has `expected` bytes.
-                    let slack = unsafe { core::slice::from_raw_parts(p.add(size), expected - size) };
-                    assert!(slack.iter().all(|&b| b == 0), "size {size} align {align}: slack not zero");
-                }
+                assert!(settled.recorded, "size {size} align {align}");
+                assert_eq!(recorded_request(p), Some(size), "size {size} align {align}");
                 free(p);
             }
         }
     }
 
-    /// A block asked for with room to grow (`capacity` past `size`) has its
-    /// whole slack cleared or its request recorded, whatever it held.
+    /// A block asked for with room to grow (`capacity` past `size`) records
+    /// its request whatever it held, and again when resized in place.
     #[test]
-    fn settle_with_room_to_grow() {
+    fn settle_with_room_to_grow_and_in_place() {
         let _ = crate::init(&crate::Config::DEFAULT);
         let heap = crate::thread::current().expect("a thread state").heap();
         for capacity in (1..2048).chain((2048..70_000).step_by(89)) {
@@ -517,12 +579,12 @@ mod tests {
                 let settled = settle(p, size, capacity, 0);
                 assert_eq!(settled.usable, usable, "capacity {capacity} size {size}");
                 assert_eq!(counted_size(p), settled.counted, "capacity {capacity} size {size}");
-                if settled.recorded {
-                    assert_eq!(recorded_request(p), Some(size), "capacity {capacity} size {size}");
-                } else {
-                    // SAFETY: the block has `usable` bytes.
-                    let slack = unsafe { core::slice::from_raw_parts(p.add(size), usable - size) };
-                    assert!(slack.iter().all(|&b| b == 0), "capacity {capacity} size {size}: slack not zero");
+                assert_eq!(recorded_request(p), Some(size), "capacity {capacity} size {size}");
+                for resized in [size / 2, usable.saturating_sub(9), usable - 1, usable] {
+                    match settle_in_place(p, resized) {
+                        Some(_) => assert_eq!(recorded_request(p), Some(resized), "capacity {capacity} to {resized}"),
+                        None => assert!(resized + 8 > usable, "capacity {capacity}: {resized} of {usable} refused"),
+                    }
                 }
                 free(p);
             }

@@ -27,10 +27,13 @@ use crate::checks::{fill, has_pattern, is_zeroed, size_fact, Checks, Fact};
 use crate::session::GameModel;
 use crate::{nvse, Expect, GameOptions, Moment, Prehook};
 
+mod crash;
 mod exhaust;
 mod play;
+mod stale;
 pub use exhaust::{exhaust, exhaust_before_runtime};
 pub use play::play;
+pub use stale::stale;
 
 /// The game's heap object (`struct GameHeap` in game.c), only ever used by address.
 #[repr(C)]
@@ -159,6 +162,9 @@ impl Synthetic {
 
 impl GameModel for Synthetic {
     fn before_plugins(&mut self) -> bool {
+        if self.options.crash.is_some() {
+            crash::install_first();
+        }
         self.options.prehook.is_none_or(prehook)
     }
 
@@ -177,8 +183,16 @@ impl GameModel for Synthetic {
                 nvse::broadcast(nvse_abi::msg::MAIN_GAME_LOOP, std::ptr::null_mut(), 0);
             });
         }
+        if self.options.stale_frames > 0 {
+            passed &= stale(self.options.stale_frames, self.options.threads, || {
+                nvse::broadcast(nvse_abi::msg::MAIN_GAME_LOOP, std::ptr::null_mut(), 0);
+            });
+        }
         if self.options.exhaust > 0 {
             passed &= exhaust(self.options.exhaust);
+        }
+        if let Some(kind) = self.options.crash {
+            crash::crash(kind);
         }
         passed
     }

