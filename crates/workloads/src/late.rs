@@ -109,38 +109,29 @@ impl LateRecord {
     pub fn parse(line: &str) -> Result<LateRecord, String> {
         let fields = parse_object(line.trim())?;
         let get = |key: &str| fields.iter().find(|(k, _)| k == key).map(|(_, v)| v).ok_or(format!("no field {key:?}"));
-        let mut strings = STRINGS.map(|_| String::new());
-        for (key, slot) in STRINGS.iter().zip(&mut strings) {
-            *slot = match get(key)? {
-                Value::Str(s) => s.clone(),
-                other => return Err(format!("{key}: expected a string, got {other:?}")),
-            };
-        }
-        let mut counts = [0u64; 10];
-        for (key, slot) in COUNTS.iter().zip(&mut counts) {
-            *slot = match get(key)? {
-                Value::Num(n) if *n >= 0.0 && n.fract() == 0.0 => *n as u64,
-                other => return Err(format!("{key}: expected a count, got {other:?}")),
-            };
-        }
-        let [workload, platform, plugin_at, game_heap] = strings;
-        let [default_heap_mb, file_heap_mb, vanilla_reserved_bytes, ops, peak_live_bytes, peak_in_use_bytes, live_after_drop_bytes, in_use_after_drop_bytes, in_use_empty_bytes, min_largest_free_bytes] =
-            counts;
+        let string = |key: &str| match get(key)? {
+            Value::Str(s) => Ok(s.clone()),
+            other => Err(format!("{key}: expected a string, got {other:?}")),
+        };
+        let count = |key: &str| match get(key)? {
+            Value::Num(n) if *n >= 0.0 && n.fract() == 0.0 => Ok(*n as u64),
+            other => Err(format!("{key}: expected a count, got {other:?}")),
+        };
         Ok(LateRecord {
-            workload,
-            platform,
-            plugin_at,
-            game_heap,
-            default_heap_mb,
-            file_heap_mb,
-            vanilla_reserved_bytes,
-            ops,
-            peak_live_bytes,
-            peak_in_use_bytes,
-            live_after_drop_bytes,
-            in_use_after_drop_bytes,
-            in_use_empty_bytes,
-            min_largest_free_bytes,
+            workload: string("workload")?,
+            platform: string("platform")?,
+            plugin_at: string("plugin_at")?,
+            game_heap: string("game_heap")?,
+            default_heap_mb: count("default_heap_mb")?,
+            file_heap_mb: count("file_heap_mb")?,
+            vanilla_reserved_bytes: count("vanilla_reserved_bytes")?,
+            ops: count("ops")?,
+            peak_live_bytes: count("peak_live_bytes")?,
+            peak_in_use_bytes: count("peak_in_use_bytes")?,
+            live_after_drop_bytes: count("live_after_drop_bytes")?,
+            in_use_after_drop_bytes: count("in_use_after_drop_bytes")?,
+            in_use_empty_bytes: count("in_use_empty_bytes")?,
+            min_largest_free_bytes: count("min_largest_free_bytes")?,
         })
     }
 }
