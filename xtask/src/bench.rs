@@ -7,6 +7,7 @@
 //! | `x86_64-linux` | `hooked-rpmalloc`, `rpmalloc`, `mimalloc`, `system` (glibc) | `crates/bench`, built for this machine |
 //! | `i686-windows-wine` | the same (`system`: Wine's msvcrt) | `crates/bench`, built for i686-pc-windows-gnu, under Wine |
 //! | `i686-windows-wine` | `plugin-crt`, `crt` | `nvse-host bench` with the packaged DLL in `Data\NVSE\Plugins`, and without |
+//! | `i686-windows-wine` | the game heap of the replica of FalloutNV.exe, the plugin late or not | `FalloutNV.exe --session` (`late.rs`: a table of its own) |
 //!
 //! Each workload and allocator runs in a process of its own, so that the
 //! peaks of one are not another's. `small-churn` natively also runs under
