@@ -7,6 +7,7 @@
 //! | `x86_64-linux` | `hooked-rpmalloc`, `rpmalloc`, `mimalloc`, `system` (glibc) | `crates/bench`, built for this machine |
 //! | `i686-windows-wine` | the same (`system`: Wine's msvcrt) | `crates/bench`, built for i686-pc-windows-gnu, under Wine |
 //! | `i686-windows-wine` | `plugin-crt`, `crt` | `nvse-host bench` with the packaged DLL in `Data\NVSE\Plugins`, and without |
+//! | `i686-windows-wine` | the game heap of the replica of FalloutNV.exe, the plugin late or not | `FalloutNV.exe --session` (`late.rs`: a table of its own) |
 //!
 //! Each workload and allocator runs in a process of its own, so that the
 //! peaks of one are not another's. `small-churn` natively also runs under
@@ -46,7 +47,7 @@ use workloads::{Record, Scale, Session, Workload};
 
 use crate::run::{self, cmd, step, Result, WINDOWS_TARGET};
 use crate::setup;
-use crate::{dist, game};
+use crate::{dist, game, late};
 
 const NATIVE_ALLOCATORS: [&str; 4] = ["hooked-rpmalloc", "rpmalloc", "mimalloc", "system"];
 const HOST_ALLOCATORS: [&str; 2] = ["plugin-crt", "crt"];
@@ -81,15 +82,22 @@ pub fn run(args: &[String]) -> Result {
     dist::run()?;
     let plan = Plan { scale, separate: true, callgrind_ops: Some((200_000, 400_000)) };
     let records = collect(plan)?;
-    let table = table(&records);
+    let late = late::collect(scale)?;
+    let table = table(&records) + &late::table(&late);
     let out = run::target_dir().join("bench");
     fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let json = out.join("results.json");
-    let lines: Vec<String> = records.iter().map(|r| format!("  {}", r.to_json())).collect();
+    let mut lines: Vec<String> = records.iter().map(|r| format!("  {}", r.to_json())).collect();
+    lines.extend(late.iter().map(|r| format!("  {}", r.to_json())));
     write(&json, &format!("[\n{}\n]\n", lines.join(",\n")))?;
     write(&out.join("results.md"), &table)?;
     println!("\n{table}");
-    println!("bench: {} records in {} ({:.0} s)", records.len(), json.display(), started.elapsed().as_secs_f64());
+    println!(
+        "bench: {} records in {} ({:.0} s)",
+        records.len() + late.len(),
+        json.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -104,8 +112,9 @@ pub fn smoke() -> Result {
     }
     let plan = Plan { scale: Scale::Smoke, separate: false, callgrind_ops: valgrind.then_some((2_000, 4_000)) };
     let records = collect(plan)?;
-    println!("\n{}", table(&records));
-    println!("bench: smoke run: {} records, all parsed", records.len());
+    let late = late::collect(Scale::Smoke)?;
+    println!("\n{}{}", table(&records), late::table(&late));
+    println!("bench: smoke run: {} records, all parsed", records.len() + late.len());
     Ok(())
 }
 

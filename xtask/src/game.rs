@@ -23,10 +23,15 @@ pub fn plugins(dir: &Path) -> PathBuf {
 /// Makes `dir` afresh with the stand-in `host`, the shim, and the packaged
 /// plugin if `plugin` (its INI edited by `ini`).
 pub fn folder(dir: &Path, host: &Path, plugin: bool, ini: impl FnOnce(String) -> String) -> Result {
+    folder_with(dir, host, "nvse-host.exe", plugin, ini)
+}
+
+/// The same with the stand-in `exe` named `name` (the replica is `FalloutNV.exe`).
+pub fn folder_with(dir: &Path, exe: &Path, name: &str, plugin: bool, ini: impl FnOnce(String) -> String) -> Result {
     let _ = fs::remove_dir_all(dir);
     let plugins = plugins(dir);
     fs::create_dir_all(&plugins).map_err(|e| format!("cannot create {}: {e}", plugins.display()))?;
-    copy(host, &dir.join("nvse-host.exe"))?;
+    copy(exe, &dir.join(name))?;
     copy(&run::target_dir().join("wine-shim").join("bcryptprimitives.dll"), &dir.join("bcryptprimitives.dll"))?;
     if plugin {
         let dll = dist::dist_dll();
@@ -43,9 +48,14 @@ pub fn folder(dir: &Path, host: &Path, plugin: bool, ini: impl FnOnce(String) ->
 /// folder, as the game does: from elsewhere Wine does not find the plugin's
 /// own imports (the shim beside the stand-in) and the plugin fails to load.
 pub fn wine(dir: &Path, args: &[&str]) -> Command {
+    wine_program(dir, "nvse-host.exe", args)
+}
+
+/// The same for the stand-in named `program` in `dir`.
+pub fn wine_program(dir: &Path, program: &str, args: &[&str]) -> Command {
     let mut command = Command::new("wine");
     command
-        .arg(dir.join("nvse-host.exe"))
+        .arg(dir.join(program))
         .args(args)
         .current_dir(dir)
         .env("WINEPREFIX", run::target_dir().join("wine-prefix"))

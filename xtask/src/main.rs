@@ -19,6 +19,7 @@ mod demo;
 mod dist;
 mod fuzz;
 mod game;
+mod late;
 mod run;
 mod setup;
 mod test;

@@ -46,6 +46,16 @@
 //! - under Wine, free bytes and the largest free region under-count what
 //!   `VirtualAlloc` can still hand out, and a process that has used up
 //!   Wine's free areas (about 1 GiB) grows without the walk seeing it.
+//!
+//! Wine's ranges can be told apart: `VirtualQuery` reports them reserved
+//! with a protection (`PAGE_NOACCESS`), where Windows reports none for a
+//! reserved page, and Wine too for the process's own reservations, whatever
+//! protection they were asked with (measured: a 1 GiB reservation placed
+//! inside `0x82000000..0xFFFF0000` splits it into Wine's part below, the
+//! process's reservation with no protection, and Wine's part above, each
+//! with its own allocation base). [`Summary::wine_reserved_bytes`] counts
+//! them (always 0 on Windows): `reserved_private_bytes` less those is what
+//! the process holds, wherever `VirtualAlloc` put it.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -75,6 +85,11 @@ pub struct Summary {
     pub reserved_private_bytes: u64,
     /// The committed part of it.
     pub committed_private_bytes: u64,
+    /// The part of it that is Wine's ranges set aside for later
+    /// allocations (reserved with a protection, which Windows never
+    /// reports: 0 there), and the largest of them; see the crate's doc.
+    pub wine_reserved_bytes: u64,
+    pub largest_wine_reserved: u64,
     /// Executables and DLLs (`MEM_IMAGE`; 0 natively, where they are file
     /// mappings).
     pub image_bytes: u64,
@@ -93,6 +108,9 @@ pub(crate) enum Kind {
     Private {
         committed: bool,
     },
+    /// Reserved with a protection: a range Wine set aside (private).
+    #[cfg_attr(not(windows), allow(dead_code))]
+    WineReserved,
     /// Only Windows tells images from other file mappings.
     #[cfg_attr(not(windows), allow(dead_code))]
     Image,
@@ -120,6 +138,11 @@ impl Summary {
                 if committed {
                     self.committed_private_bytes += size;
                 }
+            }
+            Kind::WineReserved => {
+                self.reserved_private_bytes += size;
+                self.wine_reserved_bytes += size;
+                self.largest_wine_reserved = self.largest_wine_reserved.max(size);
             }
             Kind::Image => self.image_bytes += size,
             Kind::Mapped => self.mapped_bytes += size,
@@ -175,6 +198,14 @@ impl fmt::Display for Summary {
             Mib(self.mapped_bytes),
             self.regions,
         )?;
+        if self.wine_reserved_bytes > 0 {
+            write!(
+                f,
+                "; Wine's ranges {} of the private (largest {})",
+                Mib(self.wine_reserved_bytes),
+                Mib(self.largest_wine_reserved)
+            )?;
+        }
         if !self.complete {
             f.write_str(" (incomplete)")?;
         }
@@ -198,6 +229,18 @@ mod tests {
         assert_eq!((s.free_bytes, s.largest_free, s.largest_free_base), (0x50000, 0x40000, 0x70000));
         assert_eq!((s.reserved_private_bytes, s.committed_private_bytes), (0x50000, 0x30000));
         assert_eq!((s.image_bytes, s.mapped_bytes, s.regions), (0x10000, 0x10000, 6));
+        assert_eq!((s.wine_reserved_bytes, s.largest_wine_reserved), (0, 0));
+    }
+
+    #[test]
+    fn wines_ranges_are_private_and_counted_apart() {
+        let mut s = Summary::new(0x10000, 0x100000);
+        s.add(0x10000, 0x20000, Kind::WineReserved);
+        s.add(0x30000, 0x10000, Kind::Private { committed: false });
+        s.add(0x40000, 0x30000, Kind::WineReserved);
+        assert_eq!(s.reserved_private_bytes, 0x60000);
+        assert_eq!((s.wine_reserved_bytes, s.largest_wine_reserved), (0x50000, 0x30000));
+        assert_eq!((s.free_bytes, s.committed_private_bytes), (0, 0));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use core::ffi::c_void;
 use core::mem::size_of;
 
 use windows_sys::Win32::System::Memory::{
-    VirtualQuery, MEMORY_BASIC_INFORMATION, MEM_COMMIT, MEM_FREE, MEM_IMAGE, MEM_MAPPED,
+    VirtualQuery, MEMORY_BASIC_INFORMATION, MEM_COMMIT, MEM_FREE, MEM_IMAGE, MEM_MAPPED, MEM_RESERVE,
 };
 use windows_sys::Win32::System::SystemInformation::{GetSystemInfo, SYSTEM_INFO};
 
@@ -55,6 +55,9 @@ fn kind(region: &MEMORY_BASIC_INFORMATION) -> Kind {
         (MEM_FREE, _) => Kind::Free,
         (_, MEM_IMAGE) => Kind::Image,
         (_, MEM_MAPPED) => Kind::Mapped,
+        // Windows gives a reserved page no protection; Wine gives its own
+        // ranges one (see the crate's doc).
+        (MEM_RESERVE, _) if region.Protect != 0 => Kind::WineReserved,
         // MEM_PRIVATE, and anything a future system adds.
         (state, _) => Kind::Private { committed: state == MEM_COMMIT },
     }

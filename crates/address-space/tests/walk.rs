@@ -104,6 +104,33 @@ fn a_reservation_shows_and_goes() {
     assert!(near(after.free_bytes as i64 - before.free_bytes as i64, 0), "{report}");
 }
 
+/// A reservation larger than any free region: under Wine it goes into a
+/// range Wine set aside, where the private bytes do not change, and the
+/// process's own (the private less Wine's) grow by its size. Windows has
+/// no such ranges (and refuses it).
+#[cfg(windows)]
+#[test]
+fn a_reservation_in_wines_ranges_is_the_processs_own() {
+    let _serial = serial();
+    let before = walk();
+    let size = (before.largest_free + 64 * MIB).next_multiple_of(64 << 10) as usize;
+    let Some(region) = os::try_reserve(size) else {
+        assert_eq!(before.wine_reserved_bytes, 0, "Wine's ranges take what no free region can\n{before}");
+        return;
+    };
+    let reserved = walk();
+    os::release(region, size);
+    let after = walk();
+    let report = format!("before   {before}\nreserved {reserved}\nafter    {after}");
+    println!("{report}");
+    let own = |s: &Summary| (s.reserved_private_bytes - s.wine_reserved_bytes) as i64;
+    let near = |value: i64, expected: u64| value.abs_diff(expected as i64) <= SLACK;
+    assert!(before.wine_reserved_bytes > 0, "{report}");
+    assert!(near(own(&reserved) - own(&before), size as u64), "the process's own grow by its size\n{report}");
+    assert!(near(reserved.reserved_private_bytes as i64 - before.reserved_private_bytes as i64, 0), "{report}");
+    assert!(near(own(&after) - own(&before), 0), "releasing gives it back\n{report}");
+}
+
 #[test]
 fn a_walk_allocates_nothing() {
     let _serial = serial();
@@ -121,10 +148,13 @@ mod os {
     };
 
     pub fn reserve(size: usize) -> *mut c_void {
+        try_reserve(size).unwrap_or_else(|| panic!("reserve {size} bytes"))
+    }
+
+    pub fn try_reserve(size: usize) -> Option<*mut c_void> {
         // SAFETY: a fresh reservation anywhere; no memory of ours changes.
         let p = unsafe { VirtualAlloc(std::ptr::null(), size, MEM_RESERVE, PAGE_NOACCESS) };
-        assert!(!p.is_null(), "reserve {size} bytes");
-        p
+        (!p.is_null()).then_some(p)
     }
 
     pub fn commit(region: *mut c_void, size: usize) {

@@ -20,6 +20,16 @@ pub enum LogLevel {
     Error,
 }
 
+/// What serves the game heap when the plugin is loaded late, at Load
+/// (`[GameHeap] AtLoad`): by then the vanilla heaps hold their address space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AtLoad {
+    /// The vanilla heaps, which already hold the address space.
+    Vanilla,
+    /// The plugin: every new block of the game heap.
+    Plugin,
+}
+
 /// Everything the file sets: the plugin's settings for one session.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
@@ -45,6 +55,7 @@ pub struct Settings {
     pub game_heap: bool,
     pub static_crt: bool,
     pub disable_vanilla_heaps: bool,
+    pub game_heap_at_load: AtLoad,
     /// A profile file relative to the plugin's folder; empty: the built-in one.
     pub game_profile: String,
     /// Frames a block freed through the game heap waits before reuse.
@@ -76,6 +87,7 @@ impl Default for Settings {
             game_heap: true,
             static_crt: true,
             disable_vanilla_heaps: true,
+            game_heap_at_load: AtLoad::Vanilla,
             game_profile: String::new(),
             free_delay_frames: 30,
             free_delay_mib: 32,
@@ -190,6 +202,18 @@ impl Named for LogLevel {
     const NAMES: &'static [&'static str] = &["error", "warn", "info", "debug"];
 }
 
+impl Named for AtLoad {
+    const ALL: &'static [AtLoad] = &[AtLoad::Vanilla, AtLoad::Plugin];
+    const NAMES: &'static [&'static str] = &["vanilla", "plugin"];
+}
+
+impl AtLoad {
+    /// The name the file and the log use.
+    pub fn name(self) -> &'static str {
+        Named::name(self)
+    }
+}
+
 impl Backend {
     /// The name the file and the log use.
     pub fn name(self) -> &'static str {
@@ -245,6 +269,7 @@ pub static KEYS: &[Key] = &[
     key!("GameHeap", "Enabled", Kind::Switch, game_heap: Switch),
     key!("GameHeap", "StaticCrt", Kind::Switch, static_crt: Switch),
     key!("GameHeap", "DisableVanillaHeaps", Kind::Switch, disable_vanilla_heaps: Switch),
+    key!("GameHeap", "AtLoad", game_heap_at_load: Choice<AtLoad>),
     key!("GameHeap", "Profile", Kind::Path, game_profile: Path),
     key!("GameHeap", "FreeDelayFrames", Kind::Number { min: 0, max: 600 }, free_delay_frames: Number),
     key!("GameHeap", "FreeDelayMiB", Kind::Number { min: 0, max: 256 }, free_delay_mib: Number),

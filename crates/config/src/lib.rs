@@ -16,7 +16,7 @@
 pub mod keys;
 pub mod parse;
 
-pub use keys::{Backend, LogLevel, Settings};
+pub use keys::{AtLoad, Backend, LogLevel, Settings};
 pub use parse::{parse, Parsed, Problem};
 
 /// One line per section, e.g. `[Heap] SpanMapCount=32* TouchPages=0`, with

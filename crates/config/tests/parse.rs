@@ -1,7 +1,7 @@
 //! The parser against every key and every kind of mistake a player makes.
 
 use config::keys::{Kind, KEYS};
-use config::{parse, Backend, LogLevel, Settings};
+use config::{parse, AtLoad, Backend, LogLevel, Settings};
 
 /// The file the plugin ships (`cargo xtask dist` copies it beside the DLL).
 const SHIPPED: &str = include_str!("../../plugin/MemoryPoolNVSE.ini");
@@ -41,6 +41,7 @@ RuntimeSafetyNet = 0
 Enabled = 0
 StaticCrt = 0
 DisableVanillaHeaps = 0
+AtLoad = plugin
 Profile = profiles/FalloutNV-custom.toml
 FreeDelayFrames = 0
 FreeDelayMiB = 200
@@ -84,6 +85,7 @@ GuardBudgetMiB = 16
             game_heap: false,
             static_crt: false,
             disable_vanilla_heaps: false,
+            game_heap_at_load: AtLoad::Plugin,
             game_profile: "profiles/FalloutNV-custom.toml".into(),
             free_delay_frames: 0,
             free_delay_mib: 200,
@@ -187,6 +189,24 @@ ExcludeModules = C:\\Games\\evil.dll
 }
 
 #[test]
+fn at_load_is_vanilla_or_plugin_and_anything_else_the_default() {
+    let parsed = parse(b"[GameHeap]\nAtLoad = Plugin\n");
+    assert_eq!((parsed.problems.len(), parsed.settings.game_heap_at_load), (0, AtLoad::Plugin));
+    assert_eq!(AtLoad::Plugin.name(), "plugin");
+    for bad in ["overflow", "1", "yes", "", "vanilla plugin"] {
+        let parsed = parse(format!("[GameHeap]\nAtLoad = {bad}\n").as_bytes());
+        assert_eq!(parsed.settings.game_heap_at_load, AtLoad::Vanilla, "{bad}");
+        let problems: Vec<String> = parsed.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            problems,
+            [format!(
+                "line 2: [GameHeap] AtLoad = \"{bad}\": expected one of vanilla, plugin; using vanilla (the default)"
+            )],
+        );
+    }
+}
+
+#[test]
 fn a_duplicated_key_keeps_the_first_value() {
     let parsed = parse(b"[General]\nLogLevel = warn\nLogLevel = debug\n");
     assert_eq!(parsed.settings.log_level, LogLevel::Warn);
@@ -226,7 +246,8 @@ fn settings_are_described_one_section_a_line_with_changes_marked() {
         [
             "[General] Enabled=1 Backend=mimalloc* LogLevel=info",
             "[Hooks] ImportHooks=1 ExcludeModules=(none) RuntimeSafetyNet=1",
-            "[GameHeap] Enabled=1 StaticCrt=1 DisableVanillaHeaps=1 Profile=(built in) FreeDelayFrames=30 FreeDelayMiB=32",
+            "[GameHeap] Enabled=1 StaticCrt=1 DisableVanillaHeaps=1 AtLoad=vanilla Profile=(built in) FreeDelayFrames=30 \
+             FreeDelayMiB=32",
             "[Heap] SpanMapCount=32* TouchPages=0 EmergencyReserveMiB=64",
             "[Stats] LogIntervalSeconds=0 CsvIntervalSeconds=0",
             "[Debug] LeakTracking=0 LeakTableSize=32768 GuardPages=0 GuardMaxSize=4096 GuardQuarantine=4096 \

@@ -81,9 +81,12 @@ fn at_preload_every_group_goes_live_and_no_vanilla_heap_or_pool_is_ever_made() {
     assert_eq!(warnings(&run), Vec::<String>::new(), "{}", run.describe());
 }
 
+/// With `[GameHeap] AtLoad = plugin`: the default leaves the game heap to
+/// the vanilla heaps at Load (`replica_late.rs`).
 #[test]
 fn at_load_the_vanilla_heaps_keep_their_blocks_and_threads_inside_the_prologues_finish_their_calls() {
     let game = Game::replica("replica_load");
+    game.write_ini("[GameHeap]\nAtLoad = plugin\n");
     let run = game.run(&["--moment", "load", "--threads", "4", "--parked"]);
     // A thread at each instruction the jumps replace, past the first: two in
     // each `push ebp; mov ebp, esp` and `mov edi, edi; push ebp; mov ebp,

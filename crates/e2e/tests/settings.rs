@@ -33,7 +33,7 @@ fn the_shipped_file_gives_the_defaults_and_no_complaint() {
         "Config: settings in force (* differs from the default):",
         "Config:   [General] Enabled=1 Backend=rpmalloc LogLevel=info",
         "Config:   [Hooks] ImportHooks=1 ExcludeModules=(none)",
-        "Config:   [GameHeap] Enabled=1 StaticCrt=1 DisableVanillaHeaps=1 Profile=(built in)",
+        "Config:   [GameHeap] Enabled=1 StaticCrt=1 DisableVanillaHeaps=1 AtLoad=vanilla Profile=(built in)",
         "Config:   [Heap] SpanMapCount=1 TouchPages=0 EmergencyReserveMiB=64",
         "Config:   [Stats] LogIntervalSeconds=0 CsvIntervalSeconds=0",
         "Config:   [Debug] LeakTracking=0 LeakTableSize=32768 GuardPages=0 GuardMaxSize=4096 GuardQuarantine=4096 \

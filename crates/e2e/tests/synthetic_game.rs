@@ -113,7 +113,7 @@ fn at_preload_the_game_heap_is_born_in_the_plugin_and_the_vanilla_heap_never_mad
 
 #[test]
 fn at_load_live_vanilla_blocks_go_back_through_the_trampolines_while_threads_run() {
-    let game = game_with_profile("synthetic_game_load", "", |p| p);
+    let game = game_with_profile("synthetic_game_load", "AtLoad = plugin\n", |p| p);
     let run = game.run(&["game", "--moment", "load", "--threads", "4", "--expect", "ours"]);
     assert!(run.success, "{}", run.describe());
     // Every block made before the hooks was freed, sized and resized by the game's own code.

@@ -130,17 +130,30 @@ at 0x00AA6858
     pop ebp
     ret
 
-/* ---- the Default, Static and File heaps created, 0x00866E00 (fastcall) ---- */
+/* ---- the Default, Static and File heaps created, 0x00866E00 (fastcall) ----
+ * The reservations of the Default and File heaps are the immediates the
+ * game pushes at 0x00866E9F and 0x00866F88, where xNVSE's loader writes its
+ * [Memory] sizes: what the heaps reserve is what those dwords hold.
+ */
 code 00866E00
     fnv_bytes_00866E00
     /* The C++ exception frame the first bytes began: the cookie, then it is
-       registered in fs:[0] with its handler (0x00F13B71) for the call. */
+       registered in fs:[0] with its handler (0x00F13B71) for the calls. */
     sub esp, 0x30
     mov eax, dword ptr [0x011C16BC]
     xor eax, ebp
     push eax
     lea eax, [ebp-0xC]
     mov dword ptr fs:[0], eax
+    mov dword ptr [ebp-0x10], ecx
+    jmp 1f
+at 0x00866E9F
+1:  fnv_bytes_00866E9F      /* push the Default heap's reservation */
+    jmp 2f
+at 0x00866F88
+2:  fnv_bytes_00866F88      /* push the File heap's reservation */
+    /* thiscall(this, File's, Default's): the last pushed is the first argument */
+    mov ecx, dword ptr [ebp-0x10]
     call _replica_create_heaps
     mov ecx, dword ptr [ebp-0xC]
     mov dword ptr fs:[0], ecx

@@ -140,10 +140,11 @@ static void GAME_THISCALL static_free(struct Heap *heap, void *p, int flag) {
     (void)flag;
 }
 
-static const struct HeapVtbl large_heap_vtbl = {
+/* The heaps' vtables, at the game's addresses. */
+RDATA_AT(010A28FC) const struct HeapVtbl fnv_large_heap_vtbl = {
     .allocate = large_allocate, .free = large_free, .size = block_size,
 };
-static const struct HeapVtbl static_heap_vtbl = {
+RDATA_AT(010A2884) const struct HeapVtbl fnv_static_heap_vtbl = {
     .allocate = static_allocate, .free = static_free, .size = block_size,
 };
 
@@ -161,7 +162,7 @@ static struct Heap *new_heap(struct MemoryManager *self, const struct HeapVtbl *
 /* The Default and File heaps (the game's 0x00AA78A0): `reserve` bytes of
    address space at once. The second size the game passes is kept unused. */
 static struct Heap *large_heap(struct MemoryManager *self, size_t reserve, size_t second, const char *name) {
-    struct Heap *heap = new_heap(self, &large_heap_vtbl, name);
+    struct Heap *heap = new_heap(self, &fnv_large_heap_vtbl, name);
     (void)second;
     heap->base = VirtualAlloc(NULL, reserve, MEM_RESERVE, PAGE_READWRITE);
     if (heap->base == NULL) {
@@ -175,25 +176,26 @@ static struct Heap *large_heap(struct MemoryManager *self, size_t reserve, size_
 
 /* The Static heap (0x00AA7400): its buffer from the C runtime's fallback. */
 static struct Heap *static_heap(struct MemoryManager *self, size_t size, const char *name) {
-    struct Heap *heap = new_heap(self, &static_heap_vtbl, name);
+    struct Heap *heap = new_heap(self, &fnv_static_heap_vtbl, name);
     heap->base = fnv_00AA4290(self, size, 1);
     heap->reserved = heap->base != NULL ? size : 0;
     heap->bump = heap->base;
     return heap;
 }
 
-/* The body of 0x00866E00: three heaps, and the contexts that use them. */
-void GAME_THISCALL replica_create_heaps(struct MemoryManager *self) {
+/* The body of 0x00866E00: three heaps, and the contexts that use them. The
+   two reservations are what the game's code pushed (heap.S). */
+void GAME_THISCALL replica_create_heaps(struct MemoryManager *self, size_t file_reserve, size_t default_reserve) {
     struct Heap *heap;
     self->heap_count = 3;
     self->heaps = fnv_00AA3E40(self, self->heap_count * sizeof(struct Heap *));
-    heap = large_heap(self, 0x0C800000, 0x05500000, "Default Heap");
+    heap = large_heap(self, default_reserve, 0x05500000, "Default Heap");
     self->heaps[0] = heap;
     self->by_context[DEFAULT_CONTEXT] = heap;
     heap = static_heap(self, 0x183800, "Static Heap");
     self->heaps[1] = heap;
     self->by_context[0] = self->by_context[3] = self->by_context[9] = heap;
-    heap = large_heap(self, 0x04000000, 0x00200000, "File Heap");
+    heap = large_heap(self, file_reserve, 0x00200000, "File Heap");
     self->heaps[2] = heap;
     self->by_context[23] = heap;
     self->physical_heaps = 0;

@@ -12,6 +12,7 @@
 #ifndef REPLICA_H
 #define REPLICA_H
 
+#include <stddef.h>
 #include <windows.h>
 
 #define CODE_AT(hex) __attribute__((section(".fnv$" #hex), used, noinline))
@@ -36,20 +37,28 @@ struct HeapVtbl {
 /*
  * A heap: the Default and File heaps reserve their address space at once
  * and commit it as blocks are made; the Static heap carves blocks out of
- * one buffer from the C runtime and never frees them.
+ * one buffer from the C runtime and never frees them. The Default and File
+ * heaps' vtable, the size reserved and the reservation's base are where the
+ * game has them (psycho's start-up: 0x00AA78A0 sets the vtable 0x010A28FC,
+ * 0x00AA8CA0 the size at +0x14, 0x00AA8DD0 the base at +0x30); the rest is
+ * the replica's.
  */
 struct Heap {
-    const struct HeapVtbl *vtbl;
-    const char *name;
-    char *base;         /* what it reserved (or its buffer) */
-    size_t reserved;    /* bytes reserved */
-    size_t committed;   /* bytes committed from base */
-    char *bump;         /* the next block's header, at or past `base` */
+    const struct HeapVtbl *vtbl; /* +0x00 */
+    const char *name;            /* +0x04 */
+    size_t committed;            /* +0x08 bytes committed from base */
+    char *bump;                  /* +0x0C the next block's header, at or past `base` */
+    unsigned unused0;            /* +0x10 */
+    size_t reserved;             /* +0x14 bytes reserved (or the buffer's size) */
+    unsigned unused1[6];         /* +0x18 */
+    char *base;                  /* +0x30 what it reserved (or its buffer) */
     void *free_lists[24]; /* freed blocks by size class, linked through their first word */
     CRITICAL_SECTION lock;
     volatile long live_blocks;
     volatile long made_blocks;
 };
+_Static_assert(offsetof(struct Heap, reserved) == 0x14, "the game's offset of a heap's size reserved");
+_Static_assert(offsetof(struct Heap, base) == 0x30, "the game's offset of a heap's reservation");
 
 /*
  * A small-block pool: blocks of one size in a reservation at a 16 MB

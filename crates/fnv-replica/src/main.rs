@@ -12,6 +12,8 @@
 //! FalloutNV [--moment preload|load] [--expect ours|vanilla|runtime-only]
 //!           [--change other-free|other-identity|realloc-three-arguments]...
 //!           [--threads N] [--parked] [--exit game|console]
+//!           [--default-heap-mb N] [--file-heap-mb N]
+//!           [--session game-session-1t|game-session-4t [--scale full|quick|smoke]]
 //! ```
 //! - `--moment load`: no preload pass; the vanilla heaps hold blocks made
 //!   through every entry before the plugins load.
@@ -21,9 +23,20 @@
 //! - `--threads N`: game threads allocating through every entry from
 //!   start-up to the checks; `--parked` (at Load): a thread stopped inside
 //!   every hooked function's replaced bytes while the hooks go in.
+//! - `--default-heap-mb N`, `--file-heap-mb N`: xNVSE's `[Memory]
+//!   DefaultHeapInitialAllocMB` and `FileHeapSizeMB`, applied as its loader
+//!   applies them before the game starts (`heap_sizes`).
+//! - `--session NAME`: after the first frame, a game session of
+//!   `crates/workloads` through the game heap's own functions instead of
+//!   the checks' blocks; it prints one late-install record (a JSON line):
+//!   the address space the process held, over what it held before the
+//!   game's start-up (`cargo xtask bench` runs it).
 //!
 //! Exit code 0 if every check passed, 1 if not, 2 for a bad command line.
 
+// The replica (Windows) applies them; elsewhere only their tests run.
+#[cfg_attr(not(windows), allow(dead_code))]
+mod heap_sizes;
 mod options;
 #[cfg(windows)]
 mod replica;

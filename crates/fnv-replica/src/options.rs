@@ -33,6 +33,21 @@ pub struct Changes {
     pub realloc_three_arguments: bool,
 }
 
+/// xNVSE's `[Memory]` heap sizes in MB, as `nvse_config.ini` gives them
+/// (none: the key is not there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HeapSizes {
+    pub default_mb: Option<u32>,
+    pub file_mb: Option<u32>,
+}
+
+/// A game session through the game heap instead of the checks' blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionRun {
+    pub session: workloads::Session,
+    pub scale: workloads::Scale,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
     pub moment: Moment,
@@ -44,6 +59,8 @@ pub struct Options {
     /// the plugin loads, resumed after it.
     pub parked: bool,
     pub exit_console: bool,
+    pub heap_sizes: HeapSizes,
+    pub session: Option<SessionRun>,
 }
 
 impl Default for Options {
@@ -55,6 +72,8 @@ impl Default for Options {
             threads: 0,
             parked: false,
             exit_console: false,
+            heap_sizes: HeapSizes::default(),
+            session: None,
         }
     }
 }
@@ -62,11 +81,14 @@ impl Default for Options {
 pub const USAGE: &str = "\
 usage: FalloutNV [--moment preload|load] [--expect ours|vanilla|runtime-only]
                  [--change other-free|other-identity|realloc-three-arguments]...
-                 [--threads N] [--parked] [--exit game|console]";
+                 [--threads N] [--parked] [--exit game|console]
+                 [--default-heap-mb N] [--file-heap-mb N]
+                 [--session game-session-1t|game-session-4t [--scale full|quick|smoke]]";
 
 /// Reads the command line (without the program's name).
 pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
     let mut options = Options::default();
+    let mut scale = None;
     while let Some(flag) = args.next() {
         if flag == "--parked" {
             options.parked = true;
@@ -85,6 +107,14 @@ pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> 
             ("--threads", n) => options.threads = n.parse().map_err(|e| format!("--threads {n}: {e}"))?,
             ("--exit", "game") => options.exit_console = false,
             ("--exit", "console") => options.exit_console = true,
+            ("--default-heap-mb", n) => options.heap_sizes.default_mb = Some(megabytes(&flag, n)?),
+            ("--file-heap-mb", n) => options.heap_sizes.file_mb = Some(megabytes(&flag, n)?),
+            ("--session", name) => {
+                let session =
+                    workloads::Session::from_name(name).ok_or(format!("--session {name}: no such session"))?;
+                options.session = Some(SessionRun { session, scale: workloads::Scale::Full });
+            }
+            ("--scale", name) => scale = Some(scale_of(name)?),
             _ => return Err(format!("{flag} {value}: not an option\n{USAGE}")),
         }
     }
@@ -93,7 +123,24 @@ pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> 
             "--parked: threads are parked in the prologues while the plugin loads at Load (--moment load)".into()
         );
     }
+    match (&mut options.session, scale) {
+        (Some(run), Some(scale)) => run.scale = scale,
+        (None, Some(_)) => return Err("--scale: the scale of a --session".into()),
+        _ => {}
+    }
+    if options.session.is_some() && (options.threads > 0 || options.parked) {
+        return Err("--session: the session's threads are the game's; no --threads or --parked".into());
+    }
     Ok(options)
+}
+
+/// A size in MB as xNVSE reads it (`%lu`): any whole number.
+fn megabytes(flag: &str, value: &str) -> Result<u32, String> {
+    value.parse().map_err(|e| format!("{flag} {value}: {e}"))
+}
+
+fn scale_of(name: &str) -> Result<workloads::Scale, String> {
+    workloads::Scale::from_name(name).ok_or(format!("--scale {name}: full, quick or smoke"))
 }
 
 #[cfg(test)]
@@ -132,8 +179,30 @@ mod tests {
                 threads: 4,
                 parked: true,
                 exit_console: true,
+                heap_sizes: HeapSizes::default(),
+                session: None,
             }
         );
+        let options = parse_all(&[
+            "--moment",
+            "load",
+            "--default-heap-mb",
+            "1024",
+            "--file-heap-mb",
+            "0",
+            "--session",
+            "game-session-4t",
+            "--scale",
+            "smoke",
+        ])
+        .unwrap();
+        assert_eq!(options.heap_sizes, HeapSizes { default_mb: Some(1024), file_mb: Some(0) });
+        assert_eq!(
+            options.session,
+            Some(SessionRun { session: workloads::Session::FourThreads, scale: workloads::Scale::Smoke })
+        );
+        let full = parse_all(&["--session", "game-session-1t"]).unwrap().session.unwrap();
+        assert_eq!(full.scale, workloads::Scale::Full);
     }
 
     #[test]
@@ -147,6 +216,12 @@ mod tests {
             &["--parked"],
             &["--exit", "later"],
             &["--fixture", "a.dll"],
+            &["--default-heap-mb", "-5"],
+            &["--file-heap-mb", "big"],
+            &["--session", "game-session-2t"],
+            &["--scale", "smoke"],
+            &["--session", "game-session-1t", "--scale", "huge"],
+            &["--session", "game-session-1t", "--threads", "2"],
         ] {
             assert!(parse_all(bad).is_err(), "{bad:?}");
         }

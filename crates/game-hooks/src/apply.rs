@@ -112,6 +112,9 @@ fn decide(group: &Group, moment: Moment, switches: Switches, live: &[&str]) -> O
     if group.when == When::Preload && moment == Moment::Load {
         return Some(GroupOutcome::NeedsPreload);
     }
+    if moment == Moment::Load && !switches.game_heap_at_load && group.families().any(|f| f == Family::GameHeap) {
+        return Some(GroupOutcome::VanillaAtLoad);
+    }
     if let Some(missing) = group.requires.iter().find(|r| !live.contains(&r.as_str())) {
         return Some(GroupOutcome::NeedsGroup(missing.clone()));
     }

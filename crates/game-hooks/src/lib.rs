@@ -12,6 +12,7 @@
 //! | `image` | the executable: its image, Large Address Aware, is it the profile's |
 //! | `replacers` | other heap replacers, which must never run beside this one |
 //! | `entries` | the functions hooked targets jump to, by role and slot |
+//! | `vanilla` | the address space the vanilla heaps and pools hold (at Load) |
 //!
 //! Two moments:
 //! - **Preload**, before the game's heaps and static initialisers exist: every
@@ -34,6 +35,8 @@ mod entries;
 mod image;
 #[cfg(all(windows, target_arch = "x86"))]
 mod replacers;
+#[cfg(all(windows, target_arch = "x86"))]
+pub mod vanilla;
 
 #[cfg(all(windows, target_arch = "x86"))]
 pub use apply::{apply, overwritten};
@@ -69,6 +72,9 @@ pub struct Switches {
     pub static_crt: bool,
     /// Groups of raw patches (`[GameHeap] DisableVanillaHeaps`).
     pub vanilla_heaps_off: bool,
+    /// Groups that hook the game heap's methods, at Load too (`[GameHeap]
+    /// AtLoad = plugin`); else they are applied at Preload only.
+    pub game_heap_at_load: bool,
 }
 
 /// What [`apply`] did.
@@ -117,6 +123,8 @@ pub enum GroupOutcome {
     Off(&'static str),
     /// A `preload` group at Load.
     NeedsPreload,
+    /// A group of the game heap at Load, left to the vanilla heaps.
+    VanillaAtLoad,
     /// A group it requires did not go live.
     NeedsGroup(String),
     /// Refused, nothing of it written: the target and the reason.
@@ -131,6 +139,9 @@ impl fmt::Display for GroupOutcome {
             GroupOutcome::NeedsPreload => {
                 f.write_str("skipped: only at Preload, before the game's heaps hold blocks (the plugin loaded at Load)")
             }
+            GroupOutcome::VanillaAtLoad => f.write_str(
+                "left to the vanilla heaps, which hold their address space since the game started ([GameHeap] AtLoad = vanilla)",
+            ),
             GroupOutcome::NeedsGroup(name) => write!(f, "skipped: it needs group {name:?}, which is not live"),
             GroupOutcome::Refused(why) => write!(f, "left alone, nothing written: {why}"),
         }
@@ -163,5 +174,10 @@ mod tests {
             "skipped: it needs group \"game-heap\", which is not live"
         );
         assert_eq!(Hex(&[0x8B, 0xFF, 0x55]).to_string(), "8B FF 55");
+        assert_eq!(
+            GroupOutcome::VanillaAtLoad.to_string(),
+            "left to the vanilla heaps, which hold their address space since the game started \
+             ([GameHeap] AtLoad = vanilla)"
+        );
     }
 }

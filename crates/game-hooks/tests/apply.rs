@@ -12,7 +12,8 @@ use std::sync::Once;
 
 use game_hooks::{apply, GroupOutcome, Moment, Profile, Skipped, Switches};
 
-const ALL_ON: Switches = Switches { game_heap: true, static_crt: true, vanilla_heaps_off: true };
+const ALL_ON: Switches =
+    Switches { game_heap: true, static_crt: true, vanilla_heaps_off: true, game_heap_at_load: true };
 
 fn start_heap() {
     static START: Once = Once::new();
@@ -431,6 +432,33 @@ fn a_hook_whose_frame_is_as_expected_goes_live() {
     assert!(heap::owns(black_box(allocate as Allocate)(this(), 8)));
 }
 
+fake_game!(vanilla_at_load);
+
+#[test]
+fn at_load_the_game_heap_can_stay_with_the_vanilla_heaps() {
+    use vanilla_at_load::*;
+    start_heap();
+    let a = addresses();
+    let before = hex_at(a[0], 5);
+    let profile = Profile::parse(&profile_of(a)).expect("the profile");
+    // The C runtime's group stays off: its slots are the other tests'.
+    let switches = Switches { static_crt: false, game_heap_at_load: false, ..ALL_ON };
+    let report = apply(&profile, Moment::Load, switches);
+    assert_eq!(
+        outcomes(&report),
+        [
+            ("game-heap".into(), GroupOutcome::VanillaAtLoad),
+            ("static-crt".into(), GroupOutcome::Off("[GameHeap] StaticCrt")),
+            ("vanilla-heaps-off".into(), GroupOutcome::NeedsPreload),
+        ]
+    );
+    // Nothing written: the game heap's blocks are its own.
+    assert_eq!(hex_at(a[0], 5), before);
+    let p = black_box(allocate as Allocate)(this(), 8);
+    assert!(!p.is_null() && !heap::owns(p));
+    black_box(free as Free)(this(), p);
+}
+
 fake_game!(frame_differs);
 
 #[test]
@@ -457,4 +485,11 @@ fn a_hook_whose_frame_differs_leaves_its_group_alone_and_says_where() {
     assert!(!heap::owns(p));
     assert_eq!(hex_at(a[3] + 1, 3), found);
     assert_eq!(create_heaps(), 7);
+}
+
+/// This program is not the game: no MemoryManager at its address, nothing
+/// held, and nothing read that is not mapped.
+#[test]
+fn another_executable_holds_no_vanilla_heap() {
+    assert_eq!(game_hooks::vanilla::held(), game_hooks::vanilla::Held::default());
 }

@@ -40,7 +40,17 @@ pub fn start(stage: &str) -> bool {
         RUNNING.store(true, Ordering::Relaxed);
         // Asked now, while memory is plentiful: an out-of-memory line asks too.
         crate::space::under_wine();
-        let config = heap_config(settings);
+        let mut config = heap_config(settings);
+        if stage == "Load" && crate::game::vanilla_at_load(settings) && config.emergency_reserve > 0 {
+            // It would serve only what the plugin serves at Load, and take
+            // the space from everything else the vanilla game grows into.
+            config.emergency_reserve = 0;
+            info!(
+                "{stage}: no emergency reserve: the game heap stays with the vanilla heaps ([GameHeap] AtLoad = \
+                 vanilla, or Enabled = 0), and a reserve would take address space the vanilla game grows into \
+                 for the little the plugin serves"
+            );
+        }
         let started = *STARTED.get_or_init(Instant::now);
         let result = heap::init(&config);
         let took = Millis(started.elapsed());

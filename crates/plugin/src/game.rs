@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use address_space::Mib;
+use config::AtLoad;
 use game_hooks::{GroupOutcome, Moment, Profile, Report, Skipped, Switches};
 
 use crate::allocator::Millis;
@@ -43,10 +45,48 @@ pub fn install(moment: Moment) {
         game_heap: settings.game_heap,
         static_crt: settings.static_crt,
         vanilla_heaps_off: settings.disable_vanilla_heaps,
+        game_heap_at_load: settings.game_heap_at_load == AtLoad::Plugin,
     };
+    if moment == Moment::Load && settings.game_heap {
+        late(settings.game_heap_at_load, settings.game_profile.is_empty());
+    }
     let started = Instant::now();
     let report = game_hooks::apply(&profile, moment, switches);
     log_report(stage, &profile, &report, Millis(started.elapsed()));
+}
+
+/// Whether, loaded at Load, the plugin leaves the game heap to the vanilla
+/// heaps: `[GameHeap] AtLoad = vanilla`, or the game heap not served at all.
+pub fn vanilla_at_load(settings: &config::Settings) -> bool {
+    !settings.game_heap || settings.game_heap_at_load == AtLoad::Vanilla
+}
+
+/// Loaded at Load, with no Preload before: what the vanilla heaps hold
+/// already, and what serves the game heap from now on.
+fn late(at_load: AtLoad, built_in_profile: bool) {
+    // The built-in profile's executable is the one whose heaps are known.
+    let held = built_in_profile.then(game_hooks::vanilla::held).filter(|held| held.total() > 0);
+    let figure = match held {
+        Some(held) => format!(
+            "already hold {} of address space (the Default and File heaps {}, {} pools {})",
+            Mib(held.total()),
+            Mib(held.heap_bytes),
+            held.pools,
+            Mib(held.pool_bytes)
+        ),
+        None => "already hold their address space".into(),
+    };
+    match at_load {
+        AtLoad::Vanilla => info!(
+            "Load: loaded without Preload: the vanilla heaps {figure}; the game heap stays with them \
+             ([GameHeap] AtLoad = vanilla), the plugin serves the game's C runtime and other modules"
+        ),
+        AtLoad::Plugin => warning!(
+            "Load: loaded without Preload: the vanilla heaps {figure}, and the plugin serves every new block \
+             of the game heap besides ([GameHeap] AtLoad = plugin): more address space in use than without \
+             the plugin"
+        ),
+    }
 }
 
 /// The profile the settings name, or the built-in one.

@@ -28,6 +28,7 @@
 //! JSON line they print and `cargo xtask bench` reads.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod late;
 pub mod memory;
 pub mod record;
 pub mod session;

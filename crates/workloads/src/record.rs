@@ -105,7 +105,7 @@ impl From<&crate::SessionOutcome> for AddressSpace {
 
 /// A value of a flat JSON object.
 #[derive(Clone, Debug, PartialEq)]
-enum Value {
+pub(crate) enum Value {
     Str(String),
     Num(f64),
     Null,
@@ -205,7 +205,7 @@ fn address_space(fields: &[(String, Value)]) -> Result<Option<AddressSpace>, Str
     Ok(Some(AddressSpace::from_values(values)))
 }
 
-fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {
@@ -233,7 +233,7 @@ fn number(n: Option<f64>) -> String {
 }
 
 /// A flat object: `{"key": "string" | number | null, ...}`.
-fn parse_object(text: &str) -> Result<Vec<(String, Value)>, String> {
+pub(crate) fn parse_object(text: &str) -> Result<Vec<(String, Value)>, String> {
     let mut chars = text.chars().peekable();
     let skip_ws = |chars: &mut std::iter::Peekable<std::str::Chars>| {
         while chars.peek().is_some_and(|c| c.is_ascii_whitespace()) {

@@ -28,6 +28,11 @@ impl Owner {
         })
     }
 
+    /// Whether the plugin is loaded.
+    pub fn plugin(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// Whether the plugin serves `p`; without the plugin, no.
     pub fn owns(&self, p: *const u8) -> bool {
         // SAFETY: the export takes any pointer.

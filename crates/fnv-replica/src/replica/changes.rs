@@ -1,11 +1,14 @@
 //! Changes to the executable's code before anything runs: another heap
-//! mod's jump, another build's bytes.
+//! mod's jump, another build's bytes, xNVSE's heap sizes.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use windows_sys::Win32::System::Diagnostics::Debug::FlushInstructionCache;
 use windows_sys::Win32::System::Memory::{VirtualProtect, PAGE_EXECUTE_READWRITE};
 use windows_sys::Win32::System::Threading::GetCurrentProcess;
+
+use crate::heap_sizes;
+use crate::options::HeapSizes;
 
 /// MemoryManager::Free, whose start another heap mod's jump replaces.
 pub const FREE: usize = 0x00AA_4060;
@@ -45,7 +48,7 @@ extern "C" {
 /// # Safety
 /// `address` must be code of this executable that no thread runs meanwhile,
 /// and the bytes must leave it correct code.
-unsafe fn write(address: usize, bytes: &[u8]) -> Result<(), String> {
+pub unsafe fn write(address: usize, bytes: &[u8]) -> Result<(), String> {
     let mut old = 0;
     // SAFETY: code pages of this image; the caller's promise.
     unsafe {
@@ -83,6 +86,29 @@ pub fn realloc_three_arguments() -> Result<String, String> {
     // SAFETY: nothing runs yet; its callers here pass a third argument.
     unsafe { write(SECOND_REALLOC_RET, &[0xC2, 0x0C, 0x00]) }?;
     Ok(format!("realloc-three-arguments at=0x{SECOND_REALLOC_RET:08x} bytes=C2.0C.00"))
+}
+
+/// xNVSE's `[Memory]` sizes, written as its loader writes them; its log
+/// lines, and the sizes in force (MB, Default and File).
+pub fn heap_sizes(sizes: HeapSizes) -> Result<(Vec<String>, u32, u32), String> {
+    let mut lines = Vec::new();
+    let mut in_force = [heap_sizes::DEFAULT.vanilla_mb, heap_sizes::FILE.vanilla_mb];
+    for ((heap, asked), mb) in
+        [(heap_sizes::DEFAULT, sizes.default_mb), (heap_sizes::FILE, sizes.file_mb)].into_iter().zip(&mut in_force)
+    {
+        let Some(asked) = asked else { continue };
+        let applied = heap.apply(asked);
+        if applied.written {
+            let bytes = heap_sizes::Heap::bytes(applied.mb).to_le_bytes();
+            // SAFETY: nothing runs yet; the dword is the immediate of the
+            // game's `push` of the heap's size (the facts), which the
+            // game's code then passes on unchanged.
+            unsafe { write(heap.address, &bytes) }?;
+        }
+        *mb = applied.mb;
+        lines.extend(applied.lines);
+    }
+    Ok((lines, in_force[0], in_force[1]))
 }
 
 /// Calls of the other mod's Free so far.

@@ -10,15 +10,14 @@ use super::churn;
 use super::game::{self, Calls, Entry, Family, Release, MAINTENANCE_BRANCH};
 use super::parked::Fate;
 use super::state::State;
+use crate::heap_sizes;
 use crate::options::{Expect, Moment};
+use workloads::late::LateRecord;
 
 include!(concat!(env!("OUT_DIR"), "/replica_facts.rs"));
 
 /// The heaps the MemoryManager's construction makes (Default, Static, File).
 const HEAPS: i32 = 3;
-/// What the Default and File heaps reserve (the Static heap's buffer is the
-/// C runtime's).
-const HEAPS_RESERVED: i64 = 0x0C80_0000 + 0x0400_0000;
 /// Blocks made per allocating entry in the new blocks' check.
 const NEW_BLOCKS: usize = 100;
 /// Frames played in the maintenance's check.
@@ -30,6 +29,9 @@ pub struct Context {
     pub owner: Owner,
     pub calls: Calls,
     pub release: Release,
+    /// What the Default and File heaps reserve, at the sizes in force (the
+    /// Static heap's buffer is the C runtime's).
+    pub heaps_reserved: i64,
 }
 
 impl Context {
@@ -67,10 +69,16 @@ fn count(key: &'static str, actual: usize, expected: usize) -> Fact {
 /// blocks of the C runtime's start-up and the MemoryManager's construction are.
 pub fn start_up(checks: &mut Checks, context: &Context, started: &State, runtime: &[*mut u8], heap: &[*mut u8]) {
     let off = context.vanilla_heaps_off();
-    let (heaps, pools, reserved) = if off { (0, 0, 0) } else { (HEAPS, POOLS, HEAPS_RESERVED + POOLS_RESERVED) };
+    let (heaps, pools, reserved) =
+        if off { (0, 0, 0) } else { (HEAPS, POOLS, context.heaps_reserved + POOLS_RESERVED) };
+    // SAFETY: the dwords of the heaps' creation's `push`es, in the code.
+    let pushed = [heap_sizes::DEFAULT, heap_sizes::FILE].map(|heap| unsafe { game::read::<u32>(heap.address) });
+    let pushed_ok = i64::from(pushed[0]) + i64::from(pushed[1]) == context.heaps_reserved;
     checks.line(
         "vanilla heaps",
         &[
+            Fact { key: "default_mb", shown: (pushed[0] >> 20).to_string(), ok: pushed_ok },
+            Fact { key: "file_mb", shown: (pushed[1] >> 20).to_string(), ok: pushed_ok },
             equal("heaps", started.heaps_created.into(), heaps.into()),
             equal("pools", started.pools_created.into(), pools as i64),
             equal("reserved_mib", started.reserved >> 20, reserved >> 20),
@@ -303,6 +311,28 @@ pub fn maintenance(checks: &mut Checks, context: &Context) {
             Fact { key: "branch", shown: format!("{branch:02X}"), ok: branch == if off { 0xEB } else { 0x75 } },
             count("passes", after.maintenance_index.wrapping_sub(before.maintenance_index).into(), passes.into()),
             equal("decays", (after.maintenance_calls - before.maintenance_calls).into(), passes.into()),
+        ],
+    );
+}
+
+/// The session: it ran, and the game heap's blocks were whose they should be.
+pub fn session(checks: &mut Checks, context: &Context, record: &LateRecord) {
+    let expected = if context.ours(Family::Heap) { "plugin" } else { "vanilla" };
+    checks.line(
+        "session",
+        &[
+            Fact { key: "game_heap", shown: record.game_heap.clone(), ok: record.game_heap == expected },
+            Fact { key: "ops", shown: record.ops.to_string(), ok: record.ops > 0 },
+            Fact {
+                key: "peak_live_mib",
+                shown: (record.peak_live_bytes >> 20).to_string(),
+                ok: record.peak_live_bytes > 0,
+            },
+            Fact {
+                key: "peak_in_use_mib",
+                shown: (record.peak_in_use_bytes >> 20).to_string(),
+                ok: record.peak_in_use_bytes >= record.peak_live_bytes,
+            },
         ],
     );
 }

@@ -87,6 +87,39 @@ unsafe fn at<F: Copy>(address: usize) -> F {
     unsafe { core::mem::transmute_copy::<usize, F>(&address) }
 }
 
+/// The game heap's Allocate, Free and first Reallocate, as the game's code
+/// calls them: thiscall on the MemoryManager singleton.
+const HEAP_ALLOCATE: usize = 0x00AA_3E40;
+const HEAP_FREE: usize = 0x00AA_4060;
+const HEAP_REALLOCATE: usize = 0x00AA_4150;
+
+/// A block of the game heap.
+///
+/// # Safety
+/// The MemoryManager is constructed.
+pub unsafe fn heap_allocate(size: usize) -> *mut u8 {
+    // SAFETY: the game heap's Allocate; the caller's promise.
+    unsafe { at::<HeapAllocate>(HEAP_ALLOCATE)(MEMORY_MANAGER, size) }
+}
+
+/// Frees a block of the game heap.
+///
+/// # Safety
+/// `p` is null or a live block of the game heap, not used again.
+pub unsafe fn heap_free(p: *mut u8) {
+    // SAFETY: the game heap's Free; the caller's promise.
+    unsafe { at::<HeapFree>(HEAP_FREE)(MEMORY_MANAGER, p) }
+}
+
+/// A block of the game heap resized.
+///
+/// # Safety
+/// `p` is a live block of the game heap; on success it is no longer live.
+pub unsafe fn heap_reallocate(p: *mut u8, size: usize) -> *mut u8 {
+    // SAFETY: the game heap's Reallocate (two arguments); the caller's promise.
+    unsafe { at::<HeapRealloc>(HEAP_REALLOCATE)(MEMORY_MANAGER, p, size) }
+}
+
 /// How the game's code calls the entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Calls {

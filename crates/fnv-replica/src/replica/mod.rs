@@ -9,12 +9,14 @@ mod checks;
 mod churn;
 mod game;
 mod parked;
+mod session;
 mod state;
 
 use nvse_host::checks::Checks;
 use nvse_host::session::GameModel;
 
-use crate::options::{Moment, Options};
+use crate::heap_sizes;
+use crate::options::{Moment, Options, SessionRun};
 use blocks::{Block, Owner};
 use churn::Churn;
 use game::{Calls, Entry, Release};
@@ -42,6 +44,10 @@ pub struct Replica {
     /// Lines of changes made before the plugins, and whether they all were.
     changes: Vec<String>,
     changes_made: bool,
+    /// The process's own private bytes before the game's start-up.
+    process_before: u64,
+    /// The Default and File heaps' sizes in force (MB).
+    heap_mb: (u32, u32),
 }
 
 impl Replica {
@@ -66,7 +72,30 @@ impl Replica {
             fates: Vec::new(),
             changes: Vec::new(),
             changes_made: true,
+            process_before: 0,
+            heap_mb: (heap_sizes::DEFAULT.vanilla_mb, heap_sizes::FILE.vanilla_mb),
         }
+    }
+
+    /// The session instead of the checks' blocks and frames: the start-up
+    /// checked, then the session through the game heap, its record printed.
+    fn check_session(&mut self, run: SessionRun, checks: &mut Checks, context: &checks::Context) {
+        let owner = session::game_heap_owner(&context.owner);
+        let started = self.started.expect("the start-up ran");
+        let before = session::Before {
+            process: self.process_before,
+            vanilla_reserved: started.reserved as u64,
+            default_heap_mb: self.heap_mb.0,
+            file_heap_mb: self.heap_mb.1,
+            plugin_at: match (context.owner.plugin(), self.options.moment) {
+                (false, _) => "none",
+                (true, Moment::Preload) => "preload",
+                (true, Moment::Load) => "load",
+            },
+        };
+        let record = session::run(run, &before, owner);
+        println!("{}", record.to_json());
+        checks::session(checks, context, &record);
     }
 
     /// The C runtime's own start-up allocations (`__mtinit`, `__ioinit`):
@@ -138,6 +167,19 @@ impl GameModel for Replica {
         for line in &self.changes {
             println!("nvse-host: replica: change {line}");
         }
+        match changes::heap_sizes(self.options.heap_sizes) {
+            Ok((lines, default_mb, file_mb)) => {
+                for line in lines {
+                    println!("nvse-host: xNVSE: {line}");
+                }
+                self.heap_mb = (default_mb, file_mb);
+            }
+            Err(why) => {
+                println!("nvse-host: replica: change FAILED heap sizes: {why}");
+                self.changes_made = false;
+            }
+        }
+        self.process_before = session::walk().reserved;
         self.changes_made
     }
 
@@ -153,7 +195,7 @@ impl GameModel for Replica {
         unsafe { game::construct_memory_manager() };
         state::enter_game();
         self.started = Some(State::now());
-        if self.options.moment == Moment::Load {
+        if self.options.moment == Moment::Load && self.options.session.is_none() {
             self.make_old_blocks();
         }
         if self.options.threads > 0 {
@@ -188,10 +230,22 @@ impl GameModel for Replica {
         let mut checks = Checks::new("replica");
         let owner = Owner::find();
         let expect = self.options.expect;
-        let context =
-            checks::Context { expect, moment: self.options.moment, owner, calls: self.calls, release: self.release };
+        let heaps_reserved =
+            i64::from(heap_sizes::Heap::bytes(self.heap_mb.0) + heap_sizes::Heap::bytes(self.heap_mb.1));
+        let context = checks::Context {
+            expect,
+            moment: self.options.moment,
+            owner,
+            calls: self.calls,
+            release: self.release,
+            heaps_reserved,
+        };
         let started = self.started.expect("the start-up ran");
         checks::start_up(&mut checks, &context, &started, &self.runtime_startup, &state::startup_blocks());
+        if let Some(run) = self.options.session {
+            self.check_session(run, &mut checks, &context);
+            return checks.verdict();
+        }
         checks::parked(&mut checks, &context, self.parked_wanted, &self.fates, &mut self.parked_blocks);
         if let Some(churn) = self.churn.take() {
             checks::threads(&mut checks, churn.stop());

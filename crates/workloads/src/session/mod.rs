@@ -137,6 +137,8 @@ pub struct SessionOutcome {
     pub min_largest_free_bytes: u64,
     /// Walks made, the baseline included.
     pub samples: u64,
+    /// The baseline's reserved bytes, which the figures above are over.
+    pub baseline_reserved_bytes: u64,
 }
 
 /// Where the conductor and the loader threads meet: each phase ends at a
@@ -231,6 +233,7 @@ fn run<A: Allocator>(threads: usize, shape: &Shape, walk: Walk) -> SessionOutcom
             reserved_empty_bytes: over(outcome.empty.space.reserved),
             min_largest_free_bytes: seen.min_largest_free,
             samples: seen.samples,
+            baseline_reserved_bytes: outcome.baseline.space.reserved,
         }
     })
 }
