@@ -154,12 +154,9 @@ fn collect(plan: Plan) -> Result<Vec<Record>> {
     Ok(records)
 }
 
-/// Runs `command` and returns the records it printed (lines starting with
-/// `{`); other lines are shown only if it fails.
-fn records_of(command: &mut Command, what: &str) -> Result<Vec<Record>> {
-    if command.get_current_dir().is_none() {
-        command.current_dir(run::root());
-    }
+/// Runs `command` with no input and returns what it printed (line ends as
+/// `\n`), or an error that shows its output if it fails.
+pub(crate) fn stdout_of(command: &mut Command, what: &str) -> Result<String> {
     let out = command.stdin(Stdio::null()).output().map_err(|e| format!("{what}: cannot run: {e}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
     if !out.status.success() {
@@ -169,6 +166,16 @@ fn records_of(command: &mut Command, what: &str) -> Result<Vec<Record>> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
+    Ok(stdout)
+}
+
+/// Runs `command` and returns the records it printed (lines starting with
+/// `{`); other lines are shown only if it fails.
+fn records_of(command: &mut Command, what: &str) -> Result<Vec<Record>> {
+    if command.get_current_dir().is_none() {
+        command.current_dir(run::root());
+    }
+    let stdout = stdout_of(command, what)?;
     let records = stdout
         .lines()
         .filter(|line| line.starts_with('{'))

@@ -22,7 +22,6 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use workloads::late::LateRecord;
 use workloads::{Scale, Session};
@@ -113,18 +112,7 @@ fn measure(install: Install, dir: &Path, session: Session, heap_mb: u32, scale: 
         &heap,
     ];
     let what = format!("FalloutNV.exe {} ({})", args.join(" "), install.name);
-    let out = game::wine_program(dir, "FalloutNV.exe", &args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{what}: cannot run: {e}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
-    if !out.status.success() {
-        return Err(format!(
-            "{what} failed ({})\n--- stdout\n{stdout}--- stderr\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
+    let stdout = crate::bench::stdout_of(&mut game::wine_program(dir, "FalloutNV.exe", &args), &what)?;
     let line = stdout.lines().find(|l| LateRecord::is_one(l)).ok_or(format!("{what}: no record\n{stdout}"))?;
     let record = LateRecord::parse(line).map_err(|e| format!("{what}: a record does not parse ({e}): {line}"))?;
     if !install.matches(&record) || u64::from(heap_mb) != record.default_heap_mb {
