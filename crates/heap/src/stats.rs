@@ -6,8 +6,10 @@
 //! SSE registers. A word cannot count a whole session, so the owner folds
 //! its words into 64-bit totals whenever it publishes (below), under a
 //! sequence counter that lets readers take totals and words as one. A thread
-//! without a state of its own (it only frees, or it has ended its use of the
-//! heap) counts into [`SHARED`] with 64-bit atomic additions instead.
+//! that only frees takes a state for its counters too (see
+//! [`crate::thread`]); one without a state (it has ended its use of the
+//! heap, or none could be had) counts into [`SHARED`] with 64-bit atomic
+//! additions instead.
 //! A reader sums every thread's counters; the sums are exact once the threads
 //! are quiet and at most a few operations behind while they run.
 //!
@@ -432,7 +434,8 @@ pub struct Snapshot {
     /// Of `mapped_bytes`, what the backend keeps free for reuse in its
     /// shared cache (see `crate::trim`); threads keep a little more each.
     pub cached_bytes: u64,
-    /// Threads that have used the heap and not exited.
+    /// Threads that allocated from the heap (they have a backend heap) and
+    /// have not exited; a thread that only frees is not one.
     pub threads: u64,
 }
 
@@ -454,7 +457,7 @@ pub fn snapshot() -> Snapshot {
     add_into(&SHARED.read(), &mut s);
     crate::thread::for_each(|state, live| {
         add_into(&state.counters.read(), &mut s);
-        s.threads += u64::from(live);
+        s.threads += u64::from(live && state.started());
     });
     s.live_blocks = s.allocations.saturating_sub(s.frees);
     s.live_bytes = s.bytes_allocated.saturating_sub(s.bytes_freed);
