@@ -125,15 +125,31 @@ pub fn init() -> bool {
 /// a new state or heap needs: the call then goes to the original runtime.
 #[inline(always)]
 pub fn current() -> Option<&'static ThreadState> {
+    current_heap().map(|(state, _)| state)
+}
+
+/// [`current`], with the heap it read: the allocation path's, which passes
+/// the heap on and so reads it once.
+#[inline(always)]
+pub fn current_heap() -> Option<(&'static ThreadState, *mut c_void)> {
+    started().or_else(|| slow_path(tls::get()).map(|state| (state, state.heap())))
+}
+
+/// The calling thread's state and heap if it started one; never starts
+/// anything. The allocation path's fast path: one thread-local load, a
+/// comparison, and the heap's load and test.
+#[inline(always)]
+pub fn started() -> Option<(&'static ThreadState, *mut c_void)> {
     let slot = tls::get();
     if slot as usize > EXITED {
         // SAFETY: the slot holds a state, and states are never freed.
         let state = unsafe { &*slot };
-        if state.started() {
-            return Some(state);
+        let heap = state.heap();
+        if !heap.is_null() {
+            return Some((state, heap));
         }
     }
-    slow_path(slot)
+    None
 }
 
 /// Whether the calling thread may start its heap: it has none, has not
@@ -165,6 +181,16 @@ pub fn count(event: Event) {
     match existing() {
         Some(state) => state.counters.record(event),
         None => count_unstarted(event),
+    }
+}
+
+/// [`count`] of a block of `usable` bytes freed: the free path's, which
+/// builds no [`Event`] unless the thread has no state yet.
+#[inline(always)]
+pub fn count_freed(usable: usize) {
+    match existing() {
+        Some(state) => state.counters.freed(usable),
+        None => count_unstarted(Event::Freed { usable }),
     }
 }
 
