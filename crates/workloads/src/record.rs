@@ -26,7 +26,14 @@
 //!   `peak_reserved_bytes`, `reserved_after_drop_bytes` and
 //!   `live_after_drop_bytes`, `reserved_empty_bytes`, and
 //!   `min_largest_free_bytes` (the smallest largest free region, absolute);
-//!   other records leave these keys out.
+//! - the frame session's records ([`crate::latency::frames`]) also have
+//!   `p50_ns`, `p99_ns`, `p999_ns`, `max_ns`, `frames`, `slowest_frame`,
+//!   `slowest_frame_ns`, `median_frame_ns`, and the allocator's memory
+//!   system calls `game_thread_maps`, `game_thread_unmaps`,
+//!   `game_thread_commits`, `game_thread_decommits`, `other_thread_os_calls`
+//!   (all null where they are not counted);
+//!
+//! other records leave these keys out.
 //!
 //! The lines are flat objects of strings, numbers and nulls; [`Record::parse`]
 //! reads exactly what [`Record::to_json`] writes (and any key order).
