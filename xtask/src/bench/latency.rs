@@ -97,7 +97,8 @@ mod tests {
     fn a_row_per_allocator_and_the_ratios_to_the_runtime() {
         let calls = OsCalls { maps: 676, unmaps: 4, commits: 0, decommits: 1, elsewhere: 2 };
         let table = table(&[record("plugin-crt", 22_000, Some(calls)), record("crt", 220_000, None)]);
-        let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| plugin-crt") || l.starts_with("| crt")).collect();
+        let rows: Vec<&str> =
+            table.lines().filter(|l| l.starts_with("| plugin-crt") || l.starts_with("| crt")).collect();
         assert_eq!(
             rows,
             [
