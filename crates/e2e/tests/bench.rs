@@ -61,7 +61,7 @@ fn without_a_plugin_msvcrt_serves_them() {
     std::fs::remove_file(game.plugins_dir().join("MemoryPoolNVSE.dll")).expect("uninstall the plugin");
     let run = game.run(&["bench", "--scale", "smoke", "--workload", "larson-like"]);
     assert!(run.success, "{}", run.describe());
-    run.assert_printed("nvse-host: bench: crt, 1 workload(s), 0 session(s) at Smoke scale");
+    run.assert_printed("nvse-host: bench: crt, 1 workload(s) and 0 session(s) at Smoke scale");
     let records = records(&run.stdout);
     assert_eq!(records.len(), 1, "{}", run.describe());
     assert_eq!((records[0].workload.as_str(), records[0].allocator.as_str()), ("larson-like", "crt"));

@@ -136,7 +136,7 @@ fn unstarted(capacity: usize) -> Option<(&'static thread::ThreadState, *mut core
 }
 
 /// Gives a block of ours back, from any thread: a thread that only frees
-/// is never started.
+/// starts no backend heap.
 #[inline(always)]
 fn release<E: Engine>(p: *mut u8) {
     thread::count_freed(E::counted_size(p));

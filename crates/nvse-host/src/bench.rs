@@ -100,13 +100,12 @@ fn run_via<A: Allocator>(options: &BenchOptions, plugins: &[(String, HMODULE)], 
             return false;
         }
     };
-    println!(
-        "nvse-host: bench: {allocator}, {} workload(s), {} session(s){} at {:?} scale",
-        options.workloads.len(),
-        options.sessions.len(),
-        if options.frames { " and the frame session" } else { "" },
-        options.scale
-    );
+    let (workloads, sessions) = (options.workloads.len(), options.sessions.len());
+    let what = match options.frames {
+        false => format!("{workloads} workload(s) and {sessions} session(s)"),
+        true => format!("{workloads} workload(s), {sessions} session(s) and the frame session"),
+    };
+    println!("nvse-host: bench: {allocator}, {what} at {:?} scale", options.scale);
     let platform = memory::platform();
     for &workload in &options.workloads {
         let before = memory::resident();
