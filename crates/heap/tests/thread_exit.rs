@@ -111,7 +111,9 @@ fn threads_that_only_free_count_exactly_and_start_no_heap() {
     assert_eq!(after.bytes_freed - allocated.bytes_freed, bytes, "every byte freed is counted once");
     assert_eq!(after.live_blocks, before_alloc.live_blocks);
     assert_eq!(after.live_bytes, before_alloc.live_bytes);
-    assert_eq!(after.threads, allocated.threads, "threads that only free are not counted as threads");
+    // Threads that only free are not counted as threads (at most as many: a
+    // thread of an earlier test may have ended meanwhile).
+    assert!(after.threads <= allocated.threads, "{} threads, then {}", allocated.threads, after.threads);
 }
 
 /// A thousand threads that only free, one after another: each gives its
