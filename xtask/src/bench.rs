@@ -8,6 +8,12 @@
 //! | `i686-windows-wine` | the same (`system`: Wine's msvcrt) | `crates/bench`, built for i686-pc-windows-gnu, under Wine |
 //! | `i686-windows-wine` | `plugin-crt`, `crt` | `nvse-host bench` with the packaged DLL in `Data\NVSE\Plugins`, and without |
 //! | `i686-windows-wine` | the game heap of the replica of FalloutNV.exe, the plugin late or not | `FalloutNV.exe --session` (`late.rs`: a table of its own) |
+//! | `i686-windows-wine` | `game-heap`, `static-crt`, `vanilla-game-heap`, `vanilla-static-crt` | `nvse-host bench --via game-heap\|static-crt`: the synthetic game's heap object and static C runtime, hooked through its profile, and without the plugin ([`paths`]) |
+//! | `i686-linux` | `hooked-rpmalloc`, `rpmalloc` | `crates/bench` built for i686-unknown-linux-gnu, under callgrind only ([`i686`]) |
+//!
+//! The frame session `game-frames` (every call timed, at 60 frames per
+//! second) runs with `plugin-crt`, `crt`, `game-heap` and
+//! `vanilla-game-heap`; its table is [`latency`]'s.
 //!
 //! Each workload and allocator runs in a process of its own, so that the
 //! peaks of one are not another's. `small-churn` natively also runs under
@@ -49,10 +55,15 @@ use crate::run::{self, cmd, step, Result, WINDOWS_TARGET};
 use crate::setup;
 use crate::{dist, game, late};
 
+mod i686;
+mod latency;
+mod paths;
+
 const NATIVE_ALLOCATORS: [&str; 4] = ["hooked-rpmalloc", "rpmalloc", "mimalloc", "system"];
 const HOST_ALLOCATORS: [&str; 2] = ["plugin-crt", "crt"];
 const NATIVE: &str = "x86_64-linux";
 const WINE: &str = "i686-windows-wine";
+use workloads::latency::frames::NAME as FRAMES;
 /// The allocators measured under callgrind (small-churn, natively).
 const CALLGRIND_ALLOCATORS: [&str; 2] = ["hooked-rpmalloc", "rpmalloc"];
 
@@ -145,10 +156,18 @@ fn collect(plan: Plan) -> Result<Vec<Record>> {
         records.extend(host(plan, &windows_release.join("nvse-host.exe"))?);
         Ok(())
     })?;
+    step(
+        &format!("bench {WINE}: the synthetic game's heap and static C runtime, with and without the plugin"),
+        || {
+            records.extend(paths::run(plan, &windows_release.join("nvse-host.exe"))?);
+            Ok(())
+        },
+    )?;
     if let Some(ops) = plan.callgrind_ops {
         step(&format!("bench {NATIVE}: small-churn under callgrind"), || {
             callgrind(ops, &release.join("bench"), &mut records)
         })?;
+        step(&format!("bench {}: small-churn under callgrind", i686::PLATFORM), || i686::callgrind(ops, &mut records))?;
     }
     check_complete(&records)?;
     Ok(records)
@@ -239,10 +258,10 @@ fn scale_name(scale: Scale) -> &'static str {
 }
 
 /// A game folder under `target/bench/` (see [`game::folder`]), with the
-/// packaged plugin and its shipped INI if `plugin`.
-fn game_folder(name: &str, host: &Path, plugin: bool) -> Result<PathBuf> {
+/// packaged plugin and its shipped INI (edited by `ini`) if `plugin`.
+fn game_folder(name: &str, host: &Path, plugin: bool, ini: impl FnOnce(String) -> String) -> Result<PathBuf> {
     let dir = run::target_dir().join("bench").join(name);
-    game::folder(&dir, host, plugin, |ini| ini)?;
+    game::folder(&dir, host, plugin, ini)?;
     Ok(dir)
 }
 
@@ -252,10 +271,15 @@ fn host(plan: Plan, host: &Path) -> Result<Vec<Record>> {
     let mut records = Vec::new();
     for allocator in HOST_ALLOCATORS {
         let with_plugin = allocator == "plugin-crt";
-        let dir = game_folder(allocator, host, with_plugin)?;
+        let dir = game_folder(allocator, host, with_plugin, |ini| ini)?;
         let scale = scale_name(plan.scale);
+        // Every workload and session, then the frame session.
         let runs: Vec<Vec<&str>> = if plan.separate {
-            workload_names().into_iter().map(|name| vec!["bench", "--scale", scale, "--workload", name]).collect()
+            workload_names()
+                .into_iter()
+                .chain([FRAMES])
+                .map(|name| vec!["bench", "--scale", scale, "--workload", name])
+                .collect()
         } else {
             vec![vec!["bench", "--scale", scale]]
         };
@@ -301,28 +325,8 @@ fn logged_peak_mapped(log: &str) -> Option<u64> {
 /// Instructions per operation of `small-churn` natively, for the callgrind
 /// allocators, set on their `x86_64-linux` records.
 fn callgrind(ops: (u64, u64), bench: &Path, records: &mut [Record]) -> Result {
-    let dir = run::target_dir().join("bench").join("callgrind");
-    fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     for allocator in CALLGRIND_ALLOCATORS {
-        let mut counts = Vec::new();
-        for ops in [ops.0, ops.1] {
-            let out = dir.join(format!("{allocator}.{ops}.out"));
-            let mut command = Command::new("valgrind");
-            command.args(["--tool=callgrind", "--quiet"]).arg(format!("--callgrind-out-file={}", out.display()));
-            command.arg(bench).args(["--workload", "small-churn", "--allocator", allocator]);
-            command.args(["--ops", &ops.to_string()]);
-            let found = records_of(&mut command, &format!("callgrind small-churn {allocator} {ops}"))?;
-            let measured = found.first().ok_or(format!("callgrind {allocator}: no record"))?.ops;
-            let text = fs::read_to_string(&out).map_err(|e| format!("cannot read {}: {e}", out.display()))?;
-            let total = callgrind_total(&text).ok_or(format!("{}: no totals line", out.display()))?;
-            counts.push((measured, total));
-        }
-        let ((ops_a, ir_a), (ops_b, ir_b)) = (counts[0], counts[1]);
-        if ops_b <= ops_a || ir_b <= ir_a {
-            return Err(format!("callgrind {allocator}: {ir_a} then {ir_b} instructions for {ops_a} then {ops_b} ops"));
-        }
-        let per_op = (ir_b - ir_a) as f64 / (ops_b - ops_a) as f64;
-        println!("bench: {NATIVE} small-churn {allocator}: {per_op:.1} instructions/op (callgrind)");
+        let (per_op, _) = instructions(ops, bench, allocator, NATIVE)?;
         for r in records.iter_mut() {
             if (r.platform.as_str(), r.workload.as_str(), r.allocator.as_str()) == (NATIVE, "small-churn", allocator) {
                 r.instructions_per_op = Some(per_op);
@@ -330,6 +334,39 @@ fn callgrind(ops: (u64, u64), bench: &Path, records: &mut [Record]) -> Result {
         }
     }
     Ok(())
+}
+
+/// `bench` (built for `platform`) under callgrind, `small-churn` with
+/// `allocator`, twice with different operation counts: the difference in
+/// instructions over the difference in operations (set-up and exit cancel
+/// out), and the second run's record.
+fn instructions(ops: (u64, u64), bench: &Path, allocator: &str, platform: &str) -> Result<(f64, Record)> {
+    let dir = run::target_dir().join("bench").join("callgrind");
+    fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let mut counts = Vec::new();
+    let mut last = None;
+    for ops in [ops.0, ops.1] {
+        let out = dir.join(format!("{platform}.{allocator}.{ops}.out"));
+        let mut command = Command::new("valgrind");
+        command.args(["--tool=callgrind", "--quiet"]).arg(format!("--callgrind-out-file={}", out.display()));
+        command.arg(bench).args(["--workload", "small-churn", "--allocator", allocator]);
+        command.args(["--ops", &ops.to_string()]);
+        let found = records_of(&mut command, &format!("callgrind {platform} small-churn {allocator} {ops}"))?;
+        let record = found.into_iter().next().ok_or(format!("callgrind {platform} {allocator}: no record"))?;
+        let text = fs::read_to_string(&out).map_err(|e| format!("cannot read {}: {e}", out.display()))?;
+        let total = callgrind_total(&text).ok_or(format!("{}: no totals line", out.display()))?;
+        counts.push((record.ops, total));
+        last = Some(record);
+    }
+    let ((ops_a, ir_a), (ops_b, ir_b)) = (counts[0], counts[1]);
+    if ops_b <= ops_a || ir_b <= ir_a {
+        return Err(format!(
+            "callgrind {platform} {allocator}: {ir_a} then {ir_b} instructions for {ops_a} then {ops_b} ops"
+        ));
+    }
+    let per_op = (ir_b - ir_a) as f64 / (ops_b - ops_a) as f64;
+    println!("bench: {platform} small-churn {allocator}: {per_op:.1} instructions/op (callgrind)");
+    Ok((per_op, last.expect("two runs")))
 }
 
 /// The instructions executed, from a callgrind output file (`totals:` or
@@ -352,22 +389,29 @@ fn check_complete(records: &[Record]) -> Result {
             ));
         }
     }
+    let mut expected: Vec<(&str, &str, &str)> = Vec::new();
     for workload in workload_names() {
-        let expected = NATIVE_ALLOCATORS
+        let allocators = NATIVE_ALLOCATORS
             .iter()
             .map(|a| (NATIVE, *a))
             .chain(NATIVE_ALLOCATORS.iter().chain(&HOST_ALLOCATORS).map(|a| (WINE, *a)));
-        for (platform, allocator) in expected {
-            let n = records
-                .iter()
-                .filter(|r| {
-                    (r.platform.as_str(), r.workload.as_str(), r.allocator.as_str()) == (platform, workload, allocator)
-                })
-                .count();
-            if n != 1 {
-                missing.push(format!("{platform} {workload} {allocator}: {n} records"));
-            }
+        expected.extend(allocators.map(|(platform, allocator)| (platform, workload, allocator)));
+    }
+    expected.extend(HOST_ALLOCATORS.iter().map(|a| (WINE, FRAMES, *a)));
+    expected.extend(paths::expected());
+    for (platform, workload, allocator) in expected {
+        let n = records
+            .iter()
+            .filter(|r| {
+                (r.platform.as_str(), r.workload.as_str(), r.allocator.as_str()) == (platform, workload, allocator)
+            })
+            .count();
+        if n != 1 {
+            missing.push(format!("{platform} {workload} {allocator}: {n} records"));
         }
+    }
+    for r in records.iter().filter(|r| (r.workload == FRAMES) != r.latency.is_some()) {
+        missing.push(format!("{} {} {}: frame session figures {:?}", r.platform, r.workload, r.allocator, r.latency));
     }
     if missing.is_empty() {
         Ok(())
@@ -423,12 +467,21 @@ fn table(records: &[Record]) -> String {
         })
         .collect();
     out.push_str(&peaks.join("; "));
-    out.push_str("\n\ninstructions per operation, small-churn, x86_64-linux (callgrind): ");
-    let counts: Vec<String> =
-        records.iter().filter_map(|r| r.instructions_per_op.map(|n| format!("{} {n:.1}", r.allocator))).collect();
-    out.push_str(&counts.join(", "));
+    out.push_str("\n\ninstructions per operation, small-churn (callgrind):");
+    for platform in [NATIVE, i686::PLATFORM] {
+        let counts: Vec<String> = records
+            .iter()
+            .filter(|r| r.platform == platform)
+            .filter_map(|r| r.instructions_per_op.map(|n| format!("{} {n:.1}", r.allocator)))
+            .collect();
+        let counts = if counts.is_empty() { "not measured".to_string() } else { counts.join(", ") };
+        let _ = write!(out, " {platform}: {counts};");
+    }
+    out.pop();
     out.push('\n');
     out.push_str(&space_table(records));
+    out.push_str(&paths::table(records));
+    out.push_str(&latency::table(records));
     out
 }
 
@@ -517,6 +570,7 @@ mod tests {
                 reserved_empty_bytes: 465 * MIB,
                 min_largest_free_bytes: largest_free,
             }),
+            latency: None,
         };
         let other = Record { workload: "small-churn".into(), address_space: None, ..session(WINE, 0) };
         let table = space_table(&[session(WINE, 512 * MIB), session(NATIVE, 90 << 40), other]);

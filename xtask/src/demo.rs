@@ -10,7 +10,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::run::{self, cmd, step, Result, WINDOWS_TARGET};
 use crate::{dist, game, setup};
@@ -20,9 +20,6 @@ const PLAY_SECONDS: u32 = 60;
 const SHORT_PLAY_SECONDS: u32 = 5;
 /// Game threads allocating while it plays.
 const THREADS: u32 = 4;
-/// The synthetic game's profile, in the plugins folder: the plugin hooks
-/// FalloutNV.exe by its built-in profile, and the stand-in by this one.
-const PROFILE: &str = "game.toml";
 
 pub fn run(args: &[String]) -> Result {
     let seconds = match args.first().map(String::as_str) {
@@ -57,20 +54,9 @@ fn demo(seconds: u32) -> Result<(Vec<PathBuf>, PathBuf)> {
     })?;
     let dir = run::target_dir().join("demo");
     let host = run::target_dir().join(WINDOWS_TARGET).join("release").join("nvse-host.exe");
-    game::folder(&dir, &host, true, |ini| {
-        let ini = game::set_key(&ini, "Stats", "CsvIntervalSeconds", "1");
-        game::set_key(&ini, "GameHeap", "Profile", PROFILE)
-    })?;
+    game::folder(&dir, &host, true, |ini| game::with_profile(game::set_key(&ini, "Stats", "CsvIntervalSeconds", "1")))?;
     let plugins = game::plugins(&dir);
-    step("the synthetic game's profile (which of its functions the plugin hooks)", || {
-        let out = game::wine(&dir, &["game-profile"]).stdin(Stdio::null()).output();
-        let out = out.map_err(|e| format!("cannot run nvse-host game-profile: {e}"))?;
-        if !out.status.success() {
-            return Err(format!("nvse-host game-profile failed:\n{}", String::from_utf8_lossy(&out.stderr)));
-        }
-        let path = plugins.join(PROFILE);
-        fs::write(&path, out.stdout).map_err(|e| format!("cannot write {}: {e}", path.display()))
-    })?;
+    step("the synthetic game's profile (which of its functions the plugin hooks)", || game::write_profile(&dir))?;
     step(&format!("a game session of {seconds} s under Wine, {THREADS} game threads"), || {
         let (seconds, threads) = (seconds.to_string(), THREADS.to_string());
         let mut command = game::wine(&dir, &["game", "--threads", &threads, "--play", &seconds]);

@@ -44,6 +44,27 @@ pub fn folder_with(dir: &Path, exe: &Path, name: &str, plugin: bool, ini: impl F
     Ok(())
 }
 
+/// The synthetic game's profile, in the plugins folder: the plugin hooks
+/// FalloutNV.exe by its built-in profile, and the stand-in by this one.
+pub const PROFILE: &str = "game.toml";
+
+/// `ini` (the plugin's INI) naming [`PROFILE`] as the game's profile.
+pub fn with_profile(ini: String) -> String {
+    set_key(&ini, "GameHeap", "Profile", PROFILE)
+}
+
+/// Writes the profile of the stand-in in `dir` (`nvse-host game-profile`,
+/// read from its own code) to [`PROFILE`] in its plugins folder.
+pub fn write_profile(dir: &Path) -> Result {
+    let out = wine(dir, &["game-profile"]).stdin(std::process::Stdio::null()).output();
+    let out = out.map_err(|e| format!("cannot run nvse-host game-profile: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("nvse-host game-profile failed:\n{}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let path = plugins(dir).join(PROFILE);
+    fs::write(&path, out.stdout).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
 /// `nvse-host.exe` in `dir` under Wine, with `args`. It runs in the game
 /// folder, as the game does: from elsewhere Wine does not find the plugin's
 /// own imports (the shim beside the stand-in) and the plugin fails to load.

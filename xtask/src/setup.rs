@@ -13,7 +13,10 @@
 //!   which renders the session's page headless. Chromium is the one optional
 //!   step: if it cannot be installed, the reason goes to
 //!   `target/chromium-unavailable.txt` and the browser test says it skips;
-//! - for `cargo xtask bench` only: valgrind (callgrind).
+//! - for `cargo xtask bench` only: valgrind (callgrind), and what an
+//!   i686-linux build of the benchmark needs for callgrind to count the
+//!   32-bit code: the Rust target `i686-unknown-linux-gnu` and gcc's 32-bit
+//!   libraries (`gcc-multilib`).
 
 use std::fs;
 use std::process::Command;
@@ -38,9 +41,15 @@ pub fn for_tests() -> Result {
     Ok(())
 }
 
-/// What `cargo xtask bench` needs: the above and valgrind (callgrind).
+/// What `cargo xtask bench` needs: the above, valgrind (callgrind), and
+/// the i686-linux build's target and C libraries.
 pub fn for_bench() -> Result {
     for_tests()?;
+    valgrind()?;
+    i686_linux()
+}
+
+fn valgrind() -> Result {
     if let Some(version) = output("valgrind", &["--version"]) {
         println!("setup: valgrind: {}", version.trim());
         return Ok(());
@@ -48,6 +57,26 @@ pub fn for_bench() -> Result {
     println!("setup: valgrind: missing, installing it");
     apt_update()?;
     apt_install(&["valgrind"])
+}
+
+/// The Rust target and gcc's 32-bit libraries an i686-linux build of the
+/// benchmark needs (rpmalloc's and mimalloc's C are compiled with `-m32`).
+fn i686_linux() -> Result {
+    const TARGET: &str = "i686-unknown-linux-gnu";
+    let installed = output("rustup", &["target", "list", "--installed"]).unwrap_or_default();
+    if installed.lines().any(|l| l.trim() == TARGET) {
+        println!("setup: Rust target {TARGET} (callgrind of the 32-bit code): present");
+    } else {
+        println!("setup: Rust target {TARGET} (callgrind of the 32-bit code): missing, adding it");
+        cmd("rustup", &["target", "add", TARGET])?;
+    }
+    if output("dpkg", &["-s", "gcc-multilib"]).is_some() {
+        println!("setup: gcc-multilib (32-bit C libraries for that build): present");
+        return Ok(());
+    }
+    println!("setup: gcc-multilib (32-bit C libraries for that build): missing, installing it");
+    apt_update()?;
+    apt_install(&["gcc-multilib"])
 }
 
 pub fn everything() -> Result {

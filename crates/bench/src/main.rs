@@ -343,6 +343,7 @@ fn main() -> ExitCode {
                 runs: measured.runs,
                 instructions_per_op: None,
                 address_space: None,
+                latency: None,
             };
             println!("{}", record.to_json());
         }
@@ -364,6 +365,7 @@ fn main() -> ExitCode {
                 runs: 1,
                 instructions_per_op: None,
                 address_space: Some(AddressSpace::from(&outcome)),
+                latency: None,
             };
             println!("{}", record.to_json());
         }

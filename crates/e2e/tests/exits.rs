@@ -6,7 +6,7 @@
 
 use e2e::{number_after, Crt, Game, Run};
 
-/// Threads that use the heap and have not ended, from the ExitGame statistics.
+/// Threads that allocated from the heap and have not ended, from the ExitGame statistics.
 fn heap_threads(run: &Run) -> u64 {
     let line = run.log_message("ExitGame: heap ");
     let threads = line.rsplit("; ").next().unwrap_or_default();

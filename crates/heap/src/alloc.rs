@@ -34,15 +34,23 @@ const MIN_ALIGN: usize = core::mem::size_of::<*const ()>();
 
 /// Calls `$f::<Engine>(args)` for the active backend, or `$passthrough`:
 /// the backend is read once per call, and everything below is monomorphised.
+/// Only rpmalloc's path (the default) is inlined into the entry: the others
+/// are calls of their own, so that the entry keeps a small frame.
 macro_rules! dispatch {
     ($f:ident($($arg:expr),*), $passthrough:expr) => {
         match backend::active() {
             Active::Rpmalloc => $f::<Rp>($($arg),*),
-            Active::Mimalloc => $f::<Mi>($($arg),*),
-            Active::Guarded => $f::<Gd>($($arg),*),
-            Active::Passthrough => $passthrough,
+            Active::Mimalloc => out_of_line(|| $f::<Mi>($($arg),*)),
+            Active::Guarded => out_of_line(|| $f::<Gd>($($arg),*)),
+            Active::Passthrough => out_of_line(|| $passthrough),
         }
     };
+}
+
+/// Runs `f` in a function of its own (see [`dispatch`]).
+#[inline(never)]
+fn out_of_line<T>(f: impl FnOnce() -> T) -> T {
+    f()
 }
 
 /// How a fresh block's bytes must read.
@@ -64,11 +72,17 @@ fn allocate<E: Engine>(size: usize, align: usize, fill: Fill) -> *mut u8 {
 /// (at most `capacity`), or null if the backend cannot serve it.
 #[inline(always)]
 fn allocate_for<E: Engine>(size: usize, capacity: usize, align: usize, fill: Fill) -> *mut u8 {
-    let Some(state) = thread::current().or_else(|| unstarted(capacity)) else { return ptr::null_mut() };
+    let (state, heap) = match thread::started() {
+        Some(started) => started,
+        None => match start_thread(capacity) {
+            Some(started) => started,
+            None => return ptr::null_mut(),
+        },
+    };
     if capacity > MAX_REQUEST {
         return ptr::null_mut();
     }
-    let mut p = E::alloc(state.heap(), capacity, align);
+    let mut p = E::alloc(heap, capacity, align);
     if p.is_null() {
         p = exhausted::<E>(state, capacity, align);
         if p.is_null() {
@@ -101,24 +115,31 @@ fn exhausted<E: Engine>(state: &thread::ThreadState, capacity: usize, align: usi
         .unwrap_or(ptr::null_mut())
 }
 
-/// The calling thread has no state: it ended its use of the heap, or its
+/// The calling thread has no heap yet: its first allocation starts one
+/// (see [`thread::current_heap`]), unless it ended its use of the heap.
+#[cold]
+#[inline(never)]
+fn start_thread(capacity: usize) -> Option<(&'static thread::ThreadState, *mut core::ffi::c_void)> {
+    thread::current_heap().or_else(|| unstarted(capacity))
+}
+
+/// The calling thread has no heap: it ended its use of the heap, or its
 /// first use could not start for want of memory (a state and a backend heap
 /// need a mapping), which `crate::oom` may make room for.
 #[cold]
 #[inline(never)]
-fn unstarted(capacity: usize) -> Option<&'static thread::ThreadState> {
+fn unstarted(capacity: usize) -> Option<(&'static thread::ThreadState, *mut core::ffi::c_void)> {
     if !thread::startable() {
         return None;
     }
-    crate::oom::recover(capacity, thread::current)
+    crate::oom::recover(capacity, thread::current_heap)
 }
 
 /// Gives a block of ours back, from any thread: a thread that only frees
-/// is never started.
+/// starts no backend heap.
 #[inline(always)]
 fn release<E: Engine>(p: *mut u8) {
-    let counted = E::counted_size(p);
-    thread::count(Event::Freed { usable: counted });
+    thread::count_freed(E::counted_size(p));
     if leaks::enabled() {
         leaks::forget(p);
     }

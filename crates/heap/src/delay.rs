@@ -29,14 +29,16 @@
 //! frames and push its objects out long before theirs had passed.
 //!
 //! Only blocks of rpmalloc's heap are delayed (guard pages have a quarantine
-//! of their own). A game thread that only frees is given a state for its
-//! ring; one that has ended its use of the heap frees at once.
+//! of their own). A game thread that only frees keeps its ring in the state
+//! it takes for its counters (no rpmalloc heap); one that has ended its use
+//! of the heap frees at once.
 
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering::Relaxed};
 
 use crate::backend::{Engine, Rp};
+use crate::stats::Count as _;
 use crate::thread::{self, ThreadState};
-use crate::{leaks, os, stats};
+use crate::{leaks, os};
 
 /// What [`start`] sets: how long and how much.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -187,7 +189,7 @@ fn own_ring(state: &ThreadState) -> *mut Ring {
 /// `p` is a live block of rpmalloc's, not used again.
 pub unsafe fn free(p: *mut u8) -> bool {
     let Some(class) = class_of_block(p) else { return false };
-    let Some(state) = thread::current() else { return false };
+    let Some(state) = thread::with_state() else { return false };
     let ring = own_ring(state);
     if ring.is_null() {
         return false;
@@ -197,7 +199,7 @@ pub unsafe fn free(p: *mut u8) -> bool {
     let ring = unsafe { &mut *ring }.flushed_if_asked();
     let counted = Rp::counted_size(p);
     // Freed, as far as the game and the statistics are concerned.
-    thread::count(stats::Event::Freed { usable: counted });
+    state.counters.freed(counted);
     if leaks::enabled() {
         leaks::forget(p);
     }

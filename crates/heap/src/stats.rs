@@ -6,8 +6,10 @@
 //! SSE registers. A word cannot count a whole session, so the owner folds
 //! its words into 64-bit totals whenever it publishes (below), under a
 //! sequence counter that lets readers take totals and words as one. A thread
-//! without a state of its own (it only frees, or it has ended its use of the
-//! heap) counts into [`SHARED`] with 64-bit atomic additions instead.
+//! that only frees takes a state for its counters too (see
+//! [`crate::thread`]); one without a state (it has ended its use of the
+//! heap, or none could be had) counts into [`SHARED`] with 64-bit atomic
+//! additions instead.
 //! A reader sums every thread's counters; the sums are exact once the threads
 //! are quiet and at most a few operations behind while they run.
 //!
@@ -185,11 +187,7 @@ pub trait Count {
     fn record(&self, event: Event) {
         match event {
             Event::Allocated { requested, usable } => self.allocated(requested, usable, usable >= PUBLISH_BYTES),
-            Event::Freed { usable } => {
-                self.bump(FREES, 1);
-                self.bump(BYTES_FREED, usable);
-                self.operation();
-            }
+            Event::Freed { usable } => self.freed(usable),
             Event::Failed => self.bump(FAILURES, 1),
             Event::FellBack => self.bump(FALLBACKS, 1),
             Event::ForeignFree => self.bump(FOREIGN_FREES, 1),
@@ -197,6 +195,14 @@ pub trait Count {
             Event::ForeignSize => self.bump(FOREIGN_SIZES, 1),
             Event::BadRecord => self.bump(BAD_RECORDS, 1),
         }
+    }
+
+    /// Counts a block of `usable` bytes freed.
+    #[inline(always)]
+    fn freed(&self, usable: usize) {
+        self.bump(FREES, 1);
+        self.bump(BYTES_FREED, usable);
+        self.operation();
     }
 
     /// Counts an allocation of `usable` bytes for `requested`; `large` if
@@ -262,7 +268,7 @@ impl Count for Counters {
         let recent: u64 = self.words[HISTOGRAM..].iter().map(|slot| slot.load(Relaxed) as u64).sum();
         let allocations = self.folded_allocations.load(Relaxed).wrapping_add(recent);
         let live_bytes = own(BYTES_ALLOCATED).wrapping_sub(own(BYTES_FREED));
-        self.published.publish(live_bytes, allocations.wrapping_sub(own(FREES)));
+        self.published.publish_owned(live_bytes, allocations.wrapping_sub(own(FREES)));
         crate::trim::on_publish(&self.trim_seen);
     }
 }
@@ -341,14 +347,38 @@ impl SharedCounters {
 
 impl Published {
     /// Publishes this set's live bytes and blocks, as a change since its
-    /// last publication, and takes the peaks.
+    /// last publication, and takes the peaks. Any thread may publish a set
+    /// (the shared counters): the swaps make each change count once.
     fn publish(&self, live_bytes: u64, live_blocks: u64) {
         let (live_bytes, live_blocks) = (live_bytes as i64, live_blocks as i64);
         let bytes = live_bytes.wrapping_sub(self.bytes.swap(live_bytes, Relaxed));
         let blocks = live_blocks.wrapping_sub(self.blocks.swap(live_blocks, Relaxed));
-        let global_bytes = LIVE_BYTES.fetch_add(bytes, Relaxed).wrapping_add(bytes);
-        let global_blocks = LIVE_BLOCKS.fetch_add(blocks, Relaxed).wrapping_add(blocks);
+        add_live(bytes, blocks);
+    }
+
+    /// [`Published::publish`] for a set only its owner publishes (a
+    /// thread's own counters): plain loads and stores, where a swap of a
+    /// 64-bit value is a locked loop on 32-bit x86.
+    fn publish_owned(&self, live_bytes: u64, live_blocks: u64) {
+        let (live_bytes, live_blocks) = (live_bytes as i64, live_blocks as i64);
+        let bytes = live_bytes.wrapping_sub(self.bytes.load(Relaxed));
+        let blocks = live_blocks.wrapping_sub(self.blocks.load(Relaxed));
+        self.bytes.store(live_bytes, Relaxed);
+        self.blocks.store(live_blocks, Relaxed);
+        add_live(bytes, blocks);
+    }
+}
+
+/// Adds a change of live bytes and blocks to the global totals and takes
+/// the peaks; a peak that does not grow is only read (`fetch_max` is a
+/// locked loop on 32-bit x86 even when it changes nothing).
+fn add_live(bytes: i64, blocks: i64) {
+    let global_bytes = LIVE_BYTES.fetch_add(bytes, Relaxed).wrapping_add(bytes);
+    let global_blocks = LIVE_BLOCKS.fetch_add(blocks, Relaxed).wrapping_add(blocks);
+    if global_bytes > PEAK_BYTES.load(Relaxed) {
         PEAK_BYTES.fetch_max(global_bytes, Relaxed);
+    }
+    if global_blocks > PEAK_BLOCKS.load(Relaxed) {
         PEAK_BLOCKS.fetch_max(global_blocks, Relaxed);
     }
 }
@@ -435,7 +465,8 @@ pub struct Snapshot {
     /// Of `mapped_bytes`, blocks the game heap freed that wait, unchanged,
     /// before they are handed out again (see `crate::delay`); not live.
     pub delayed_bytes: u64,
-    /// Threads that have used the heap and not exited.
+    /// Threads that allocated from the heap (they have a backend heap) and
+    /// have not exited; a thread that only frees is not one.
     pub threads: u64,
 }
 
@@ -457,7 +488,7 @@ pub fn snapshot() -> Snapshot {
     add_into(&SHARED.read(), &mut s);
     crate::thread::for_each(|state, live| {
         add_into(&state.counters.read(), &mut s);
-        s.threads += u64::from(live);
+        s.threads += u64::from(live && state.started());
     });
     s.live_blocks = s.allocations.saturating_sub(s.frees);
     s.live_bytes = s.bytes_allocated.saturating_sub(s.bytes_freed);

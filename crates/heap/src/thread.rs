@@ -1,6 +1,5 @@
 //! Per-thread state: found through a thread-local pointer on every call,
-//! created lazily on a thread's first allocation, given back when the thread
-//! ends.
+//! taken lazily on a thread's first call, given back when the thread ends.
 //!
 //! Any thread may call at any moment: threads the game started before the
 //! heap existed, threads nobody announces, threads that are ending. The
@@ -8,14 +7,19 @@
 //!
 //! | slot | meaning | an allocation | a free, a size |
 //! |---|---|---|---|
-//! | null | not started | starts it ([`slow_path`]) | counts into [`stats::SHARED`] |
-//! | a state | started | served by the thread's backend heap | counted by the thread |
+//! | null | not started | starts it ([`slow_path`]) | takes a state without a heap ([`adopt`]) |
+//! | a state, no heap | it only freed so far | starts its heap in that state | counted by the thread |
+//! | a state with a heap | started | served by the thread's backend heap | counted by the thread |
 //! | [`EXITED`] | its end was signalled ([`thread_exit`]) | goes to the original runtime | counts into [`stats::SHARED`] |
 //!
-//! Only an allocation starts a thread: a thread that merely frees or asks a
-//! size never takes a state nor a backend heap, so a thread that frees while
-//! it ends (another DLL's `DLL_THREAD_DETACH`, after ours) leaves nothing
-//! behind. The hot path is one thread-local load and one comparison.
+//! Only an allocation starts a backend heap: a thread that merely frees or
+//! asks a size (an engine thread freeing what another made) takes a state
+//! for its counters alone, so that its frees cost plain stores rather than
+//! locked additions to shared counters, and gives it back when it ends like
+//! any other. A thread that frees after its end was signalled (another DLL's
+//! `DLL_THREAD_DETACH`, after ours) counts into the shared counters and
+//! leaves nothing behind. The hot path is one thread-local load, one
+//! comparison, and for an allocation a test of the heap it reads anyway.
 //!
 //! States live in chunks mapped from the OS (never from `malloc`), on one
 //! lock-free list that only grows; an ended thread's state is reused by the
@@ -34,8 +38,8 @@ use crate::stats::{Count as _, Counters, Event, SHARED};
 pub struct ThreadState {
     /// This thread's statistics.
     pub counters: Counters,
-    /// The thread's backend heap (rpmalloc's; null for backends that keep
-    /// their own). Written by the owner only.
+    /// The thread's backend heap, as [`crate::backend::thread_start`] gave
+    /// it; null until the thread allocates. Written by the owner only.
     heap: AtomicPtr<c_void>,
     /// How deep the thread is in fallbacks of failed requests (owner only;
     /// see [`Fallback`]).
@@ -59,6 +63,11 @@ impl ThreadState {
     #[inline(always)]
     pub fn heap(&self) -> *mut c_void {
         self.heap.load(Ordering::Relaxed)
+    }
+
+    /// Whether the thread has a backend heap (it allocated): from any thread.
+    pub fn started(&self) -> bool {
+        !self.heap().is_null()
     }
 }
 
@@ -134,29 +143,53 @@ pub fn init() -> bool {
     tls::init()
 }
 
-/// The calling thread's state, starting it if this is the thread's first
-/// allocation. `None` if the thread has ended its use of the heap, the heap
-/// has no thread-local slot, or the OS refused the memory a new state needs:
-/// the call then goes to the original runtime.
+/// The calling thread's state with its backend heap, starting it if this is
+/// the thread's first allocation. `None` if the thread has ended its use of
+/// the heap, the heap has no thread-local slot, or the OS refused the memory
+/// a new state or heap needs: the call then goes to the original runtime.
 #[inline(always)]
 pub fn current() -> Option<&'static ThreadState> {
+    current_heap().map(|(state, _)| state)
+}
+
+/// [`current`], with the heap it read: the allocation path's, which passes
+/// the heap on and so reads it once.
+#[inline(always)]
+pub fn current_heap() -> Option<(&'static ThreadState, *mut c_void)> {
+    started().or_else(|| slow_path(tls::get()).map(|state| (state, state.heap())))
+}
+
+/// The calling thread's state and heap if it started one; never starts
+/// anything. The allocation path's fast path: one thread-local load, a
+/// comparison, and the heap's load and test.
+#[inline(always)]
+pub fn started() -> Option<(&'static ThreadState, *mut c_void)> {
     let slot = tls::get();
     if slot as usize > EXITED {
         // SAFETY: the slot holds a state, and states are never freed.
-        Some(unsafe { &*slot })
-    } else {
-        slow_path(slot)
+        let state = unsafe { &*slot };
+        let heap = state.heap();
+        if !heap.is_null() {
+            return Some((state, heap));
+        }
     }
+    None
 }
 
-/// Whether the calling thread may start a state: it has none, has not ended
-/// its use of the heap, and the heap has its thread-local slot. Then only a
-/// lack of memory keeps [`current`] from starting one.
+/// Whether the calling thread may start its heap: it has none, has not
+/// ended its use of the heap, and the heap has its thread-local slot. Then
+/// only a lack of memory keeps [`current`] from starting one.
 pub fn startable() -> bool {
-    tls::ready() && tls::get().is_null()
+    if !tls::ready() {
+        return false;
+    }
+    let slot = tls::get();
+    // SAFETY: as in `current`.
+    slot.is_null() || (slot as usize > EXITED && !unsafe { &*slot }.started())
 }
 
-/// The calling thread's state if it has one; never starts anything.
+/// The calling thread's state if it has one (with or without a heap);
+/// never starts anything.
 #[inline(always)]
 pub fn existing() -> Option<&'static ThreadState> {
     let slot = tls::get();
@@ -164,16 +197,67 @@ pub fn existing() -> Option<&'static ThreadState> {
     (slot as usize > EXITED).then(|| unsafe { &*slot })
 }
 
-/// Counts `event` for the calling thread, or into the shared counters if it
-/// has no state; never starts a thread.
+/// Counts `event` for the calling thread, into a state taken for it if it
+/// has none yet ([`adopt`]), or into the shared counters once it has ended
+/// its use of the heap; never starts a backend heap.
 #[inline(always)]
 pub fn count(event: Event) {
     match existing() {
+        Some(state) => state.counters.record(event),
+        None => count_unstarted(event),
+    }
+}
+
+/// [`count`] of a block of `usable` bytes freed: the free path's, which
+/// builds no [`Event`] unless the thread has no state yet.
+#[inline(always)]
+pub fn count_freed(usable: usize) {
+    match existing() {
+        Some(state) => state.counters.freed(usable),
+        None => count_unstarted(Event::Freed { usable }),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn count_unstarted(event: Event) {
+    match adopt() {
         Some(state) => state.counters.record(event),
         None => SHARED.record(event),
     }
 }
 
+/// A state for a thread that has none and has not ended its use of the
+/// heap, without a backend heap: its counters only, so that a thread that
+/// only frees counts as cheaply as one that allocates, and gives it back at
+/// its end as they do. `None` (the caller counts into the shared counters)
+/// if the heap has no thread-local slot, the OS refused the memory, or the
+/// thread's end could not be watched (natively: its thread-locals are being
+/// destroyed), which would leave the state taken for good.
+fn adopt() -> Option<&'static ThreadState> {
+    if !tls::get().is_null() || !tls::ready() {
+        return None;
+    }
+    let _last_error = tls::PreserveLastError::new();
+    let state = claim()?;
+    if !exit_guard::arm() {
+        state.in_use.store(false, Ordering::Release);
+        return None;
+    }
+    state.os_thread.store(os_thread_id(), Ordering::Relaxed);
+    tls::set(state);
+    Some(state)
+}
+
+/// The calling thread's state, with or without a backend heap, taking one
+/// without a heap if it has none (see [`adopt`]); `None` if it has ended
+/// its use of the heap or no state can be had.
+pub fn with_state() -> Option<&'static ThreadState> {
+    existing().or_else(adopt)
+}
+
+/// Starts the calling thread's backend heap, in the state it has (it only
+/// freed so far) or in one it takes now.
 #[cold]
 #[inline(never)]
 fn slow_path(slot: *const ThreadState) -> Option<&'static ThreadState> {
@@ -182,6 +266,12 @@ fn slow_path(slot: *const ThreadState) -> Option<&'static ThreadState> {
     }
     let _last_error = tls::PreserveLastError::new();
     let heap = crate::backend::thread_start()?;
+    if !slot.is_null() {
+        // SAFETY: as in `current`: a state without a heap.
+        let state = unsafe { &*slot };
+        state.heap.store(heap, Ordering::Relaxed);
+        return Some(state);
+    }
     let Some(state) = claim() else {
         crate::backend::thread_finish(heap);
         return None;
@@ -193,8 +283,8 @@ fn slow_path(slot: *const ThreadState) -> Option<&'static ThreadState> {
     Some(state)
 }
 
-/// Ends the calling thread's use of the heap: its backend heap goes back to
-/// the global caches, its state to the pool, and from now on its
+/// Ends the calling thread's use of the heap: its backend heap (if it
+/// started one) goes back to the global caches, its state to the pool, and from now on its
 /// allocations go to the original runtime (a thread that frees or allocates
 /// while it ends, in another DLL's `DLL_THREAD_DETACH`, must not start
 /// again: nothing would end it a second time). Call it when the thread ends;
@@ -208,7 +298,10 @@ pub fn thread_exit() {
     tls::set(EXITED as *const ThreadState);
     if let Some(state) = state {
         crate::delay::flush(state);
-        crate::backend::thread_finish(state.heap.swap(core::ptr::null_mut(), Ordering::Relaxed));
+        let heap = state.heap.swap(core::ptr::null_mut(), Ordering::Relaxed);
+        if !heap.is_null() {
+            crate::backend::thread_finish(heap);
+        }
         state.counters.publish();
         state.in_use.store(false, Ordering::Release);
     }
@@ -284,16 +377,18 @@ mod exit_guard {
         static GUARD: Guard = const { Guard };
     }
 
-    pub fn arm() {
-        // Fails only while the thread's thread-locals are being destroyed: the
-        // state is then left to the next exit signal, or stays claimed.
-        let _ = GUARD.try_with(|_| ());
+    /// False only while the thread's thread-locals are being destroyed: a
+    /// state taken then is left to the next exit signal, or stays claimed.
+    pub fn arm() -> bool {
+        GUARD.try_with(|_| ()).is_ok()
     }
 }
 
 #[cfg(windows)]
 mod exit_guard {
-    pub fn arm() {}
+    pub fn arm() -> bool {
+        true
+    }
 }
 
 #[cfg(not(windows))]

@@ -267,3 +267,23 @@ fn blocks_nobody_takes_go_back_a_second_after_they_waited_their_frames() {
     }
     assert_eq!(delay::waiting(), before, "given back to rpmalloc by the thread's trim");
 }
+
+#[test]
+fn a_thread_that_only_frees_delays_in_a_state_without_a_heap() {
+    let _serial = setup(Delay { frames: 1000, budget: 64 * MIB });
+    let blocks: Vec<usize> = (0..10).map(|i| game_block(100, i) as usize).collect();
+    let (heap_started, held, after_exit) = std::thread::spawn(move || {
+        for p in blocks {
+            game_free(p as *mut u8);
+        }
+        let started = heap::thread::existing().map(|state| state.started());
+        let held = delay::waiting();
+        heap::thread_exit();
+        (started, held, delay::waiting())
+    })
+    .join()
+    .expect("thread");
+    assert_eq!(heap_started, Some(false), "a state for its counters and ring, no rpmalloc heap");
+    assert!(held >= 10 * 100, "{held} bytes waited");
+    assert_eq!(after_exit, 0, "given back at its end");
+}

@@ -36,7 +36,7 @@ fn threads_from_before_start_and_silent_exits() {
     assert!(s.allocations >= 4000);
     assert!(s.frees >= 4000);
     // Exited threads gave their state back, and this one, which only freed,
-    // never took one.
+    // started no heap.
     assert_eq!(s.threads, 0);
 
     // A new thread reuses a released state: no state is lost, counts go on.

@@ -1,7 +1,8 @@
 //! A thread's life around its end: after its end is signalled
 //! (`heap::thread_exit`, what the plugin does at `DLL_THREAD_DETACH`), its
 //! calls still work, served by the original runtime, and no call starts it
-//! again; a thread that only frees never takes a state.
+//! again; a thread that only frees takes a state for its counts alone, and
+//! gives it back when it ends.
 mod common;
 
 use core::ffi::c_void;
@@ -58,34 +59,94 @@ fn calls_after_a_threads_end_go_to_the_originals_and_start_nothing() {
     unsafe { heap::free(crt, late as *mut c_void) };
 }
 
+/// Every thread state there is, and those in use.
+fn states() -> (usize, usize) {
+    let (mut all, mut in_use) = (0, 0);
+    heap::thread::for_each(|_, used| {
+        all += 1;
+        in_use += usize::from(used);
+    });
+    (all, in_use)
+}
+
+/// Eight threads free what this one allocated: each takes a state for its
+/// counts but starts no heap, and every free and byte is counted exactly.
 #[test]
-fn threads_that_only_free_take_no_state() {
+fn threads_that_only_free_count_exactly_and_start_no_heap() {
+    const THREADS: usize = 8;
+    const PER_THREAD: usize = 500;
     let _serial = serial();
     let crt = common::crt();
     common::start(Backend::Rpmalloc);
-    let blocks: Vec<usize> = (0..200).map(|i| heap::malloc(crt, 16 + i) as usize).collect();
-    let before = heap::stats();
+    let before_alloc = heap::stats();
+    let blocks: Vec<usize> = (0..THREADS * PER_THREAD).map(|i| heap::malloc(crt, 16 + i % 3000) as usize).collect();
+    let allocated = heap::stats();
+    let bytes = allocated.bytes_allocated - before_alloc.bytes_allocated;
+    assert_eq!(allocated.allocations - before_alloc.allocations, (THREADS * PER_THREAD) as u64);
+    let start = std::sync::Arc::new(std::sync::Barrier::new(THREADS));
     let handles: Vec<_> = blocks
-        .chunks(20)
+        .chunks(PER_THREAD)
         .map(|chunk| {
-            let chunk = chunk.to_vec();
+            let (chunk, start) = (chunk.to_vec(), std::sync::Arc::clone(&start));
             std::thread::spawn(move || {
+                start.wait();
                 for p in chunk {
                     let p = p as *mut c_void;
                     // SAFETY: live blocks of ours, each freed once.
                     assert!(unsafe { heap::msize(crt, p) } >= 16);
                     unsafe { heap::free(crt, p) };
                 }
-                heap::thread::existing().is_none()
+                let state = heap::thread::existing();
+                (state.is_some(), state.is_some_and(|s| s.started()))
             })
         })
         .collect();
     for handle in handles {
-        assert!(handle.join().expect("thread"), "a freeing thread took a state");
+        let (has_state, started) = handle.join().expect("thread");
+        assert!(has_state, "a freeing thread counts in a state of its own");
+        assert!(!started, "a freeing thread started a heap");
     }
     let after = heap::stats();
-    assert_eq!(after.frees, before.frees + 200, "frees on stateless threads are counted");
-    assert_eq!(after.live_blocks + 200, before.live_blocks);
+    assert_eq!(after.frees - allocated.frees, (THREADS * PER_THREAD) as u64, "every free is counted once");
+    assert_eq!(after.bytes_freed - allocated.bytes_freed, bytes, "every byte freed is counted once");
+    assert_eq!(after.live_blocks, before_alloc.live_blocks);
+    assert_eq!(after.live_bytes, before_alloc.live_bytes);
+    // Threads that only free are not counted as threads (at most as many: a
+    // thread of an earlier test may have ended meanwhile).
+    assert!(after.threads <= allocated.threads, "{} threads, then {}", allocated.threads, after.threads);
+}
+
+/// A thousand threads that only free, one after another: each gives its
+/// state back as it ends, so that the next one takes it again.
+#[test]
+fn a_thousand_threads_that_only_free_leave_nothing_behind() {
+    let _serial = serial();
+    let crt = common::crt();
+    common::start(Backend::Rpmalloc);
+    let blocks: Vec<usize> = (0..1000).map(|i| heap::malloc(crt, 24 + i % 700) as usize).collect();
+    let before = heap::stats();
+    let (states_before, in_use_before) = states();
+    for p in blocks {
+        on_new_thread(move || {
+            // SAFETY: a live block of ours, freed once.
+            unsafe { heap::free(crt, p as *mut c_void) };
+            assert!(heap::thread::existing().is_some());
+        });
+    }
+    let after = heap::stats();
+    let (states_after, in_use_after) = states();
+    assert_eq!(after.frees - before.frees, 1000);
+    assert_eq!(after.live_blocks + 1000, before.live_blocks);
+    // A thread of an earlier test may end meanwhile, none may be left.
+    assert!(in_use_after <= in_use_before, "{in_use_before} states in use before, {in_use_after} after");
+    // Ended threads' states are taken again: at most a chunk of new ones.
+    assert!(states_after <= states_before.max(1) + 128, "{states_before} states before, {states_after} after");
+    assert!(
+        after.mapped_bytes <= before.mapped_bytes,
+        "{} then {} bytes mapped",
+        before.mapped_bytes,
+        after.mapped_bytes
+    );
 }
 
 #[test]

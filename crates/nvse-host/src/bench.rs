@@ -1,5 +1,8 @@
 //! The `bench` scenario: the benchmark's workloads through this program's
-//! own C runtime imports, as a game module calls `malloc`.
+//! own C runtime imports, as a game module calls `malloc` (`--via imports`,
+//! the default), or through the synthetic game's heap object or static C
+//! runtime (`--via game-heap`, `--via static-crt`: see `game::paths`), which
+//! the plugin hooks inline when its profile names them.
 //!
 //! The calls below go through the import address table of `nvse-host.exe`
 //! (msvcrt.dll's `malloc` family, imported by MinGW's code as by Rust's
@@ -10,14 +13,18 @@
 //!
 //! The game sessions are sampled by walks of this process's address space
 //! (`crates/address-space`), which under Wine count the plugin's heap and
-//! msvcrt's alike.
+//! msvcrt's alike. The frame session (`game-frames`) times every call; with
+//! the plugin, its memory system calls are counted meanwhile by thread
+//! (`crate::os_calls`).
 
 use windows_sys::Win32::Foundation::HMODULE;
-use workloads::record::AddressSpace;
+use workloads::latency::frames;
+use workloads::record::{AddressSpace, Latency};
 use workloads::{memory, Allocator, Record, Space};
 
 use crate::fixtures::Owner;
-use crate::BenchOptions;
+use crate::game::{GameHeapPath, StaticCrtPath};
+use crate::{os_calls, BenchOptions, Via};
 
 extern "C" {
     // This program's own C runtime functions, through its import table.
@@ -51,38 +58,58 @@ impl Allocator for Crt {
     }
 }
 
-/// Runs the workloads and prints one record each. False if a plugin is
-/// loaded and yet does not serve this program's `malloc`: the records would
-/// not measure what their name says.
+/// Runs the workloads and prints one record each, through the functions
+/// `options.via` names. False if a plugin is loaded and yet does not serve
+/// them: the records would not measure what their name says.
 pub fn run(options: &BenchOptions, plugins: &[(String, HMODULE)]) -> bool {
+    match options.via {
+        Via::Imports => run_via::<Crt>(options, plugins, Labels { vanilla: "crt", plugin: "plugin-crt" }),
+        Via::GameHeap => {
+            run_via::<GameHeapPath>(options, plugins, Labels { vanilla: "vanilla-game-heap", plugin: "game-heap" })
+        }
+        Via::StaticCrt => {
+            run_via::<StaticCrtPath>(options, plugins, Labels { vanilla: "vanilla-static-crt", plugin: "static-crt" })
+        }
+    }
+}
+
+/// The allocator's name in the records, without a plugin and with one.
+struct Labels {
+    vanilla: &'static str,
+    plugin: &'static str,
+}
+
+fn run_via<A: Allocator>(options: &BenchOptions, plugins: &[(String, HMODULE)], labels: Labels) -> bool {
     let owner = Owner::find(plugins);
-    // SAFETY: msvcrt's malloc and free, the block freed once.
+    // SAFETY: the path's malloc and free (the game started, if they are
+    // its), the block freed once.
     let served = unsafe {
-        let probe = malloc(64);
+        let probe = A::malloc(64);
         let served = owner.owns(probe);
-        free(probe);
+        A::free(probe);
         served
     };
     let allocator = match (plugins.is_empty(), served) {
-        (true, _) => "crt",
-        (false, Some(true)) => "plugin-crt",
+        (true, _) => labels.vanilla,
+        (false, Some(true)) => labels.plugin,
         (false, _) => {
             println!(
-                "nvse-host: bench: FAILED: a plugin is loaded but this program's malloc is not its (owned {served:?})"
+                "nvse-host: bench: FAILED: a plugin is loaded but the {} path is not served by it (owned {served:?})",
+                options.via.name()
             );
             return false;
         }
     };
-    println!(
-        "nvse-host: bench: {allocator}, {} workload(s) and {} session(s) at {:?} scale",
-        options.workloads.len(),
-        options.sessions.len(),
-        options.scale
-    );
+    let (workloads, sessions) = (options.workloads.len(), options.sessions.len());
+    let what = match options.frames {
+        false => format!("{workloads} workload(s) and {sessions} session(s)"),
+        true => format!("{workloads} workload(s), {sessions} session(s) and the frame session"),
+    };
+    println!("nvse-host: bench: {allocator}, {what} at {:?} scale", options.scale);
     let platform = memory::platform();
     for &workload in &options.workloads {
         let before = memory::resident();
-        let measured = workloads::measure::<Crt>(workload, options.scale);
+        let measured = workloads::measure::<A>(workload, options.scale);
         // Neither allocator's own accounting is readable from here: the
         // resident set's growth stands for both.
         let rss = before.zip(memory::resident()).map(|(before, after)| after.peak.saturating_sub(before.now));
@@ -99,12 +126,13 @@ pub fn run(options: &BenchOptions, plugins: &[(String, HMODULE)]) -> bool {
             runs: measured.runs,
             instructions_per_op: None,
             address_space: None,
+            latency: None,
         };
         println!("{}", record.to_json());
     }
     for &session in &options.sessions {
         let before = memory::resident();
-        let outcome = session.run::<Crt>(options.scale, walk);
+        let outcome = session.run::<A>(options.scale, walk);
         let rss = before.zip(memory::resident()).map(|(before, after)| after.peak.saturating_sub(before.now));
         let record = Record {
             workload: session.name().into(),
@@ -120,10 +148,51 @@ pub fn run(options: &BenchOptions, plugins: &[(String, HMODULE)]) -> bool {
             runs: 1,
             instructions_per_op: None,
             address_space: Some(AddressSpace::from(&outcome)),
+            latency: None,
         };
         println!("{}", record.to_json());
     }
+    if options.frames {
+        let record = frames::<A>(options, plugins, allocator == labels.plugin);
+        println!("{}", Record { allocator: allocator.into(), platform: platform.clone(), ..record }.to_json());
+    }
     true
+}
+
+/// The frame session through `A`, and, with a plugin serving it, the
+/// plugin's memory system calls meanwhile (see `crate::os_calls`).
+fn frames<A: Allocator>(options: &BenchOptions, plugins: &[(String, HMODULE)], plugin: bool) -> Record {
+    let counting = plugin
+        && plugins.iter().all(|(name, module)| {
+            // SAFETY: a loaded plugin, whose import table nothing else writes
+            // now (its hooks are in place); its memory imports are kernel32's.
+            let installed = unsafe { os_calls::install(*module) };
+            if let Err(e) = &installed {
+                println!("nvse-host: bench: the system calls of {name} are not counted: {e}");
+            }
+            installed.is_ok()
+        });
+    os_calls::reset();
+    let before = memory::resident();
+    let outcome = frames::run::<A>(options.scale, os_calls::game_thread);
+    let rss = before.zip(memory::resident()).map(|(before, after)| after.peak.saturating_sub(before.now));
+    let calls = counting.then(os_calls::counts);
+    Record {
+        workload: frames::NAME.into(),
+        allocator: String::new(),
+        platform: String::new(),
+        // Measures single calls and frames, not throughput.
+        ns_per_op: None,
+        ops: outcome.ops,
+        peak_live_bytes: outcome.peak_live_bytes,
+        peak_mapped_bytes: rss,
+        mapped_source: rss.map(|_| "rss".into()),
+        peak_rss_delta_bytes: rss,
+        runs: 1,
+        instructions_per_op: None,
+        address_space: None,
+        latency: Some(Latency::of(&outcome, calls)),
+    }
 }
 
 /// The sessions' walk: private bytes reserved and the largest free region.

@@ -7,15 +7,13 @@
 //! it (leaks it) and counts it: a plugin that got this wrong shows as a
 //! count, not as a crash.
 
-use std::ffi::{c_void, CStr};
+use std::ffi::c_void;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use windows_sys::Win32::Foundation::HMODULE;
-use windows_sys::Win32::System::Diagnostics::Debug::{ImageDirectoryEntryToData, IMAGE_DIRECTORY_ENTRY_IMPORT};
-use windows_sys::Win32::System::Memory::{VirtualProtect, PAGE_READWRITE};
-use windows_sys::Win32::System::SystemServices::IMAGE_IMPORT_DESCRIPTOR;
 
 use crate::fixtures::IsOwnedFn;
+use crate::imports;
 
 /// The runtime's `free`, which the hook calls on.
 static ORIGINAL: AtomicUsize = AtomicUsize::new(0);
@@ -63,58 +61,11 @@ unsafe extern "C" fn hooked_free(p: *mut c_void) {
 /// writes meanwhile, and whose `free` import is the C runtime's.
 pub unsafe fn install(module: HMODULE) -> Result<usize, String> {
     // SAFETY: the caller's contract.
-    let slot = unsafe { import_slot(module, c"free") }?;
+    let slot = unsafe { imports::slots(module, c"free") }?[0];
     let hook = hooked_free as *const () as usize;
-    let mut old = 0;
-    // SAFETY: the slot is a word of the module's import address table.
-    if unsafe { VirtualProtect(slot.cast(), size_of::<usize>(), PAGE_READWRITE, &mut old) } == 0 {
-        return Err(format!("VirtualProtect: {}", std::io::Error::last_os_error()));
-    }
-    // SAFETY: the page is writable now; the runtime's free is stored before
-    // the slot leads to the hook, which calls it.
-    unsafe {
-        ORIGINAL.store(slot.read(), Ordering::Release);
-        slot.write(hook);
-    }
-    let mut ignored = 0;
-    // SAFETY: restores the protection the page had.
-    unsafe { VirtualProtect(slot.cast(), size_of::<usize>(), old, &mut ignored) };
+    // SAFETY: a slot of the module's import address table, which nothing
+    // else writes; the hook has `free`'s signature and calls the runtime's
+    // free, stored before the slot leads to it.
+    unsafe { imports::point(slot, hook, |original| ORIGINAL.store(original, Ordering::Release)) }?;
     Ok(hook)
-}
-
-/// The import address table slot `module` calls `function` through (the
-/// first import of that name, from whichever DLL).
-///
-/// # Safety
-/// `module` must be a loaded PE32 image.
-unsafe fn import_slot(module: HMODULE, function: &CStr) -> Result<*mut usize, String> {
-    let base = module as usize;
-    let mut size = 0u32;
-    // SAFETY: a loaded image, read as mapped; `size` is a valid out-pointer.
-    let mut descriptor = unsafe { ImageDirectoryEntryToData(module, true, IMAGE_DIRECTORY_ENTRY_IMPORT, &mut size) }
-        as *const IMAGE_IMPORT_DESCRIPTOR;
-    if descriptor.is_null() {
-        return Err("no import directory".into());
-    }
-    // SAFETY: the import directory of a loaded image: descriptors up to one
-    // with no name, each with a name table (when it has one; the address
-    // table holds addresses once bound) ending with a zero entry.
-    unsafe {
-        while (*descriptor).Name != 0 {
-            let names = (*descriptor).Anonymous.OriginalFirstThunk;
-            for index in (0..).take_while(|_| names != 0) {
-                let entry = ((base + names as usize) as *const u32).add(index).read();
-                if entry == 0 {
-                    break;
-                }
-                // By name (not by ordinal): a hint, then the name.
-                let by_name = entry & 0x8000_0000 == 0;
-                if by_name && CStr::from_ptr((base + entry as usize + 2) as *const _) == function {
-                    return Ok(((base + (*descriptor).FirstThunk as usize) as *mut usize).add(index));
-                }
-            }
-            descriptor = descriptor.add(1);
-        }
-    }
-    Err(format!("no import of {function:?}"))
 }

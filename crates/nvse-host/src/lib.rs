@@ -19,7 +19,11 @@ mod free_hook;
 #[cfg(windows)]
 pub mod game;
 #[cfg(windows)]
+mod imports;
+#[cfg(windows)]
 pub mod nvse;
+#[cfg(windows)]
+mod os_calls;
 #[cfg(windows)]
 pub mod plugins;
 #[cfg(windows)]
@@ -168,6 +172,9 @@ pub struct GameOptions {
     /// A crash on purpose at the end, with crash-logger filters installed
     /// before and after the plugins.
     pub crash: Option<Crash>,
+    /// Whether the checks run after the first frame (the benchmark only
+    /// needs the game started).
+    pub checks: bool,
 }
 
 impl Default for GameOptions {
@@ -182,6 +189,7 @@ impl Default for GameOptions {
             exhaust_before_runtime: false,
             stale_frames: 0,
             crash: None,
+            checks: true,
         }
     }
 }
@@ -192,6 +200,36 @@ pub struct BenchOptions {
     pub scale: workloads::Scale,
     pub workloads: Vec<workloads::Workload>,
     pub sessions: Vec<workloads::Session>,
+    /// The frame session (`game-frames`: every call timed, at 60 frames
+    /// per second).
+    pub frames: bool,
+    /// The allocation functions they call.
+    pub via: Via,
+}
+
+/// Which allocation functions the benchmark calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// This program's own C runtime imports (msvcrt's `malloc` family).
+    Imports,
+    /// The synthetic game's heap object (thiscall Allocate, Free, Realloc).
+    GameHeap,
+    /// The synthetic game's static C runtime (cdecl `malloc` family).
+    StaticCrt,
+}
+
+impl Via {
+    pub fn name(self) -> &'static str {
+        match self {
+            Via::Imports => "imports",
+            Via::GameHeap => "game-heap",
+            Via::StaticCrt => "static-crt",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Via> {
+        [Via::Imports, Via::GameHeap, Via::StaticCrt].into_iter().find(|v| v.name() == name)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -364,7 +402,13 @@ fn parse_game(mut args: impl Iterator<Item = String>) -> Result<Scenario, String
 
 /// The options of the `bench` scenario.
 fn parse_bench(mut args: impl Iterator<Item = String>) -> Result<Scenario, String> {
-    let mut options = BenchOptions { scale: workloads::Scale::Full, workloads: Vec::new(), sessions: Vec::new() };
+    let mut options = BenchOptions {
+        scale: workloads::Scale::Full,
+        workloads: Vec::new(),
+        sessions: Vec::new(),
+        frames: false,
+        via: Via::Imports,
+    };
     while let Some(flag) = args.next() {
         if flag == "--quick" {
             options.scale = workloads::Scale::Quick;
@@ -376,23 +420,32 @@ fn parse_bench(mut args: impl Iterator<Item = String>) -> Result<Scenario, Strin
                 options.scale = workloads::Scale::from_name(&value)
                     .ok_or_else(|| format!("--scale {value}: expected `full`, `quick` or `smoke`"))?
             }
+            "--workload" if value == workloads::latency::frames::NAME => options.frames = true,
             "--workload" => match (workloads::Workload::from_name(&value), workloads::Session::from_name(&value)) {
                 (Some(workload), _) => options.workloads.push(workload),
                 (None, Some(session)) => options.sessions.push(session),
                 (None, None) => return Err(format!("--workload {value}: no such workload or session")),
             },
+            "--via" => {
+                options.via = Via::from_name(&value)
+                    .ok_or_else(|| format!("--via {value}: expected `imports`, `game-heap` or `static-crt`"))?
+            }
             _ => return Err(format!("unknown option {flag} for the bench scenario")),
         }
     }
-    if options.workloads.is_empty() && options.sessions.is_empty() {
+    if options.workloads.is_empty() && options.sessions.is_empty() && !options.frames {
         options.workloads = workloads::Workload::ALL.to_vec();
         options.sessions = workloads::Session::ALL.to_vec();
+        options.frames = true;
     }
+    // The game's paths need the synthetic game started (its runtime's heap
+    // and its heap object), with no game thread and no checks.
+    let game = (options.via != Via::Imports).then_some(GameOptions { threads: 0, checks: false, ..Default::default() });
     Ok(Scenario {
         mode: Mode::Game { runtime: nvse_abi::RUNTIME_VERSION_1_4_0_525 },
         exit: Exit::Game,
         fixtures: Fixtures::default(),
-        game: None,
+        game,
         bench: Some(options),
     })
 }
@@ -540,6 +593,7 @@ mod tests {
                 exhaust_before_runtime: true,
                 stale_frames: 120,
                 crash: Some(Crash::Freed),
+                checks: true,
             })
         );
         assert_eq!(scenario.exit, Exit::Console);
@@ -571,22 +625,47 @@ mod tests {
     fn bench_options_parse() {
         use workloads::{Scale, Session, Workload};
         let scenario = parse(&["bench"]).unwrap();
-        let all =
-            BenchOptions { scale: Scale::Full, workloads: Workload::ALL.to_vec(), sessions: Session::ALL.to_vec() };
+        let all = BenchOptions {
+            scale: Scale::Full,
+            workloads: Workload::ALL.to_vec(),
+            sessions: Session::ALL.to_vec(),
+            frames: true,
+            via: Via::Imports,
+        };
         assert_eq!(scenario.bench, Some(all));
         assert_eq!((scenario.game, scenario.fixtures), (None, Fixtures::default()));
         assert_eq!(parse(&["bench", "--quick"]).unwrap().bench.unwrap().scale, Scale::Quick);
         let scenario = parse(&["bench", "--scale", "smoke", "--workload", "larson-like"]).unwrap();
-        let one = BenchOptions { scale: Scale::Smoke, workloads: vec![Workload::LarsonLike], sessions: vec![] };
+        let one = BenchOptions {
+            scale: Scale::Smoke,
+            workloads: vec![Workload::LarsonLike],
+            sessions: vec![],
+            frames: false,
+            via: Via::Imports,
+        };
         assert_eq!(scenario.bench, Some(one));
         let scenario = parse(&["bench", "--workload", "game-session-1t"]).unwrap();
-        let session = BenchOptions { scale: Scale::Full, workloads: vec![], sessions: vec![Session::OneThread] };
+        let session = BenchOptions {
+            scale: Scale::Full,
+            workloads: vec![],
+            sessions: vec![Session::OneThread],
+            frames: false,
+            via: Via::Imports,
+        };
         assert_eq!(scenario.bench, Some(session));
+        let frames = parse(&["bench", "--workload", "game-frames"]).unwrap().bench.unwrap();
+        assert!(frames.frames && frames.workloads.is_empty() && frames.sessions.is_empty());
+        // The game's paths start the synthetic game, without threads or checks.
+        let scenario = parse(&["bench", "--via", "game-heap", "--workload", "small-churn"]).unwrap();
+        assert_eq!(scenario.bench.unwrap().via, Via::GameHeap);
+        assert_eq!(scenario.game, Some(GameOptions { threads: 0, checks: false, ..GameOptions::default() }));
+        assert_eq!(parse(&["bench", "--via", "static-crt"]).unwrap().bench.unwrap().via, Via::StaticCrt);
         for bad in [
             &["bench", "--scale"][..],
             &["bench", "--scale", "huge"],
             &["bench", "--workload", "x"],
             &["bench", "--check-host"],
+            &["bench", "--via", "heap"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }

@@ -15,6 +15,7 @@
 //!                [--crash freed|live|wild]
 //! nvse-host game-profile
 //! nvse-host bench [--scale full|quick|smoke | --quick] [--workload NAME]...
+//!                 [--via imports|game-heap|static-crt]
 //!
 //! GAME (the synthetic game of src/game/game.c, linked into this executable
 //! at a fixed address: a static C runtime over its own heap, and a game heap
@@ -68,12 +69,18 @@
 //!   game, read from its code before anything could hook it, and nothing else.
 //! bench: after the first MainGameLoop, runs the benchmark's workloads
 //!   (crates/workloads, all of them by default, at full scale, then the game
-//!   sessions, which `--workload` names too) through this program's own C
+//!   sessions and the frame session `game-frames`, which `--workload` names
+//!   too; with the plugin, the frame session counts its memory system calls
+//!   by thread) through this program's own C
 //!   runtime imports (msvcrt's `malloc` family, which a plugin like
 //!   MemoryPoolNVSE redirects) and prints one JSON line each:
 //!   allocator `plugin-crt` if a loaded plugin's heap serves those imports,
 //!   `crt` if no plugin is loaded (a plugin that does not serve them is a
-//!   failure, exit code 1).
+//!   failure, exit code 1). `--via game-heap` and `--via static-crt` start
+//!   the synthetic game (no game thread, no checks) and call its heap
+//!   object's methods or its static C runtime instead: allocator
+//!   `game-heap` or `static-crt` when the plugin serves them (its profile
+//!   names them), `vanilla-game-heap` or `vanilla-static-crt` with no plugin.
 //!
 //! FIXTURE OPTIONS (test DLLs built from crates/e2e/fixtures/crt_client.c):
 //!   --fixture PATH.dll          load it before the plugins (repeatable)

@@ -121,7 +121,7 @@ typedef struct MemoryPoolNVSE_Stats {
     uint64_t foreign_sizes;    /* ... whose size was asked */
     uint64_t mapped_bytes;     /* address space the heap holds */
     uint64_t peak_mapped_bytes;
-    uint64_t threads; /* threads that used the heap and have not ended */
+    uint64_t threads; /* threads that allocated from the heap and have not ended */
     /* Allocations by request size: class k counts 2^(k-1) < size <= 2^k
        (class 0: 0 and 1 byte); the last class also takes larger ones. */
     uint64_t histogram[MEMORYPOOLNVSE_SIZE_CLASSES];

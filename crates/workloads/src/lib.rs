@@ -16,7 +16,9 @@
 //!
 //! and the [`session`]s `game-session-1t` and `game-session-4t`, which
 //! measure the address space an allocator holds over a game-like session
-//! (growing to 300 MiB live, cell changes, settling) rather than its speed.
+//! (growing to 300 MiB live, cell changes, settling) rather than its speed,
+//! and [`latency`]'s `game-frames`, which times every call of a game's
+//! allocations at 60 frames per second.
 //!
 //! Every block is written when allocated (its first byte) and when grown
 //! (its new last byte), as a caller would. Peaks of the multi-threaded
@@ -29,6 +31,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod late;
+pub mod latency;
 pub mod memory;
 pub mod record;
 pub mod session;

@@ -26,7 +26,14 @@
 //!   `peak_reserved_bytes`, `reserved_after_drop_bytes` and
 //!   `live_after_drop_bytes`, `reserved_empty_bytes`, and
 //!   `min_largest_free_bytes` (the smallest largest free region, absolute);
-//!   other records leave these keys out.
+//! - the frame session's records ([`crate::latency::frames`]) also have
+//!   `p50_ns`, `p99_ns`, `p999_ns`, `max_ns`, `frames`, `slowest_frame`,
+//!   `slowest_frame_ns`, `median_frame_ns`, and the allocator's memory
+//!   system calls `game_thread_maps`, `game_thread_unmaps`,
+//!   `game_thread_commits`, `game_thread_decommits`, `other_thread_os_calls`
+//!   (all null where they are not counted);
+//!
+//! other records leave these keys out.
 //!
 //! The lines are flat objects of strings, numbers and nulls; [`Record::parse`]
 //! reads exactly what [`Record::to_json`] writes (and any key order).
@@ -48,6 +55,106 @@ pub struct Record {
     pub instructions_per_op: Option<f64>,
     /// The session's figures (game sessions only).
     pub address_space: Option<AddressSpace>,
+    /// The frame session's figures (`game-frames` only).
+    pub latency: Option<Latency>,
+}
+
+/// What the frame session measured (see [`crate::latency::frames`]); times
+/// in nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Latency {
+    pub p50_ns: u64,
+    pub p99_ns: u64,
+    pub p999_ns: u64,
+    pub max_ns: u64,
+    pub frames: u64,
+    pub slowest_frame: u64,
+    pub slowest_frame_ns: u64,
+    pub median_frame_ns: u64,
+    /// The allocator's memory system calls, where they can be counted.
+    pub os_calls: Option<OsCalls>,
+}
+
+/// Memory system calls an allocator made while the frame session played:
+/// on the game's threads by kind, and on any other thread (a maintenance
+/// thread's) in all.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OsCalls {
+    /// Address space reserved (and perhaps committed) anew.
+    pub maps: u64,
+    /// Whole mappings given back.
+    pub unmaps: u64,
+    /// Pages of a reservation committed.
+    pub commits: u64,
+    /// Pages decommitted, the range kept.
+    pub decommits: u64,
+    /// Any of those, on threads that are not the game's.
+    pub elsewhere: u64,
+}
+
+impl Latency {
+    const KEYS: [&'static str; 8] =
+        ["p50_ns", "p99_ns", "p999_ns", "max_ns", "frames", "slowest_frame", "slowest_frame_ns", "median_frame_ns"];
+    /// The system calls' keys: all numbers, or all null.
+    const OS_KEYS: [&'static str; 5] = [
+        "game_thread_maps",
+        "game_thread_unmaps",
+        "game_thread_commits",
+        "game_thread_decommits",
+        "other_thread_os_calls",
+    ];
+
+    fn values(&self) -> [u64; 8] {
+        [
+            self.p50_ns,
+            self.p99_ns,
+            self.p999_ns,
+            self.max_ns,
+            self.frames,
+            self.slowest_frame,
+            self.slowest_frame_ns,
+            self.median_frame_ns,
+        ]
+    }
+
+    fn from_values(v: [u64; 8], os_calls: Option<OsCalls>) -> Latency {
+        Latency {
+            p50_ns: v[0],
+            p99_ns: v[1],
+            p999_ns: v[2],
+            max_ns: v[3],
+            frames: v[4],
+            slowest_frame: v[5],
+            slowest_frame_ns: v[6],
+            median_frame_ns: v[7],
+            os_calls,
+        }
+    }
+
+    /// The frame session's outcome, with the system calls counted around it.
+    pub fn of(o: &crate::latency::FramesOutcome, os_calls: Option<OsCalls>) -> Latency {
+        Latency {
+            p50_ns: o.p50_ns,
+            p99_ns: o.p99_ns,
+            p999_ns: o.p999_ns,
+            max_ns: o.max_ns,
+            frames: o.frames,
+            slowest_frame: o.slowest_frame,
+            slowest_frame_ns: o.slowest_frame_ns,
+            median_frame_ns: o.median_frame_ns,
+            os_calls,
+        }
+    }
+}
+
+impl OsCalls {
+    fn values(&self) -> [u64; 5] {
+        [self.maps, self.unmaps, self.commits, self.decommits, self.elsewhere]
+    }
+
+    fn from_values(v: [u64; 5]) -> OsCalls {
+        OsCalls { maps: v[0], unmaps: v[1], commits: v[2], decommits: v[3], elsewhere: v[4] }
+    }
 }
 
 /// What a game session measured of the address space.
@@ -137,6 +244,15 @@ impl Record {
                 field(key, value.to_string());
             }
         }
+        if let Some(latency) = &self.latency {
+            for (key, value) in Latency::KEYS.iter().zip(latency.values()) {
+                field(key, value.to_string());
+            }
+            let os = latency.os_calls.map(|calls| calls.values().map(|n| n.to_string()));
+            for (i, key) in Latency::OS_KEYS.iter().enumerate() {
+                field(key, os.as_ref().map_or("null".into(), |values| values[i].clone()));
+            }
+        }
         out.push('}');
         out
     }
@@ -184,25 +300,44 @@ impl Record {
             runs: count("runs")? as u32,
             instructions_per_op: optional("instructions_per_op")?,
             address_space: address_space(&fields)?,
+            latency: latency(&fields)?,
         })
     }
 }
 
-/// The address space's keys of a record: all there, or none.
-fn address_space(fields: &[(String, Value)]) -> Result<Option<AddressSpace>, String> {
-    let found = AddressSpace::KEYS.map(|key| fields.iter().find(|(k, _)| k == key).map(|(_, v)| v));
-    if found.iter().all(Option::is_none) {
+/// The counts under `keys`: `None` if none is there (or, `nullable`, all
+/// are null), an error if only some are.
+fn counts<const N: usize>(
+    fields: &[(String, Value)],
+    keys: [&str; N],
+    nullable: bool,
+    what: &str,
+) -> Result<Option<[u64; N]>, String> {
+    let found = keys.map(|key| fields.iter().find(|(k, _)| k == key).map(|(_, v)| v));
+    if found.iter().all(Option::is_none) || (nullable && found.iter().all(|v| v == &Some(&Value::Null))) {
         return Ok(None);
     }
-    let mut values = [0u64; 5];
-    for ((key, value), slot) in AddressSpace::KEYS.iter().zip(found).zip(&mut values) {
+    let mut values = [0u64; N];
+    for ((key, value), slot) in keys.iter().zip(found).zip(&mut values) {
         *slot = match value {
             Some(Value::Num(n)) if *n >= 0.0 && n.fract() == 0.0 => *n as u64,
             Some(other) => return Err(format!("{key}: expected a count, got {other:?}")),
-            None => return Err(format!("no field {key:?} (the address space's fields come together)")),
+            None => return Err(format!("no field {key:?} ({what}'s fields come together)")),
         };
     }
-    Ok(Some(AddressSpace::from_values(values)))
+    Ok(Some(values))
+}
+
+/// The frame session's keys of a record: all there, or none.
+fn latency(fields: &[(String, Value)]) -> Result<Option<Latency>, String> {
+    let Some(values) = counts(fields, Latency::KEYS, false, "the frame session")? else { return Ok(None) };
+    let os_calls = counts(fields, Latency::OS_KEYS, true, "the system calls")?.map(OsCalls::from_values);
+    Ok(Some(Latency::from_values(values, os_calls)))
+}
+
+/// The address space's keys of a record: all there, or none.
+fn address_space(fields: &[(String, Value)]) -> Result<Option<AddressSpace>, String> {
+    Ok(counts(fields, AddressSpace::KEYS, false, "the address space")?.map(AddressSpace::from_values))
 }
 
 pub(crate) fn quote(s: &str) -> String {
@@ -331,6 +466,7 @@ mod tests {
             runs: 3,
             instructions_per_op: None,
             address_space: None,
+            latency: None,
         }
     }
 
@@ -365,6 +501,33 @@ mod tests {
         assert!(Record::parse(&line.replace(",\"reserved_empty_bytes\":442499072", "")).is_err());
         assert!(Record::parse(&line.replace("\"reserved_empty_bytes\":442499072", "\"reserved_empty_bytes\":null"))
             .is_err());
+    }
+
+    #[test]
+    fn the_frame_sessions_figures_round_trip() {
+        let latency = Latency {
+            p50_ns: 41,
+            p99_ns: 310,
+            p999_ns: 2_200,
+            max_ns: 180_000,
+            frames: 600,
+            slowest_frame: 149,
+            slowest_frame_ns: 1_900_000,
+            median_frame_ns: 45_000,
+            os_calls: Some(OsCalls { maps: 12, unmaps: 0, commits: 3, decommits: 1, elsewhere: 40 }),
+        };
+        let record = Record { workload: "game-frames".into(), ns_per_op: None, latency: Some(latency), ..sample() };
+        let line = record.to_json();
+        assert!(line.ends_with(",\"other_thread_os_calls\":40}"), "{line}");
+        assert_eq!(Record::parse(&line).unwrap(), record);
+        // Uncounted system calls are null, all of them.
+        let uncounted = Record { latency: Some(Latency { os_calls: None, ..latency }), ..record.clone() };
+        let line = uncounted.to_json();
+        assert!(line.contains("\"game_thread_maps\":null"), "{line}");
+        assert_eq!(Record::parse(&line).unwrap(), uncounted);
+        assert!(Record::parse(&line.replace("\"game_thread_maps\":null", "\"game_thread_maps\":3")).is_err());
+        assert!(Record::parse(&record.to_json().replace(",\"p999_ns\":2200", "")).is_err());
+        assert!(!sample().to_json().contains("frame"));
     }
 
     #[test]

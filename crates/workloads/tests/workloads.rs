@@ -162,3 +162,74 @@ fn session_names() {
     assert_eq!(Session::from_name("game-session"), None);
     assert_eq!((Session::OneThread.threads(), Session::FourThreads.threads()), (1, 4));
 }
+
+/// Game threads the frame session announced.
+static GAME_THREADS: AtomicU64 = AtomicU64::new(0);
+
+fn game_thread() {
+    GAME_THREADS.fetch_add(1, Relaxed);
+}
+
+/// [`Counted`], whose 3000th call from now on takes 3 ms more.
+struct Stalling;
+
+static STALL_IN: AtomicI64 = AtomicI64::new(i64::MAX);
+
+fn maybe_stall() {
+    if STALL_IN.fetch_sub(1, Relaxed) == 0 {
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(3);
+        while std::time::Instant::now() < until {}
+    }
+}
+
+impl Allocator for Stalling {
+    const NAME: &'static str = "stalling";
+    unsafe fn malloc(size: usize) -> *mut u8 {
+        maybe_stall();
+        // SAFETY: forwarded contract.
+        unsafe { Counted::malloc(size) }
+    }
+    unsafe fn calloc(count: usize, size: usize) -> *mut u8 {
+        maybe_stall();
+        // SAFETY: forwarded contract.
+        unsafe { Counted::calloc(count, size) }
+    }
+    unsafe fn free(p: *mut u8) {
+        maybe_stall();
+        // SAFETY: forwarded contract.
+        unsafe { Counted::free(p) }
+    }
+    unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
+        maybe_stall();
+        // SAFETY: forwarded contract.
+        unsafe { Counted::realloc(p, size) }
+    }
+}
+
+/// The frame session frees what it allocated, announces its four game
+/// threads, and its clock sees a call that stalls: in the longest call and
+/// in the slowest frame.
+#[test]
+fn the_frame_session_times_every_call() {
+    use workloads::latency::frames;
+    let _one_at_a_time = LOCK.lock().unwrap();
+    CALLS.store(0, Relaxed);
+    GAME_THREADS.store(0, Relaxed);
+    let o = frames::run::<Counted>(Scale::Smoke, game_thread);
+    assert_eq!((LIVE.load(Relaxed), LIVE_BYTES.load(Relaxed)), (0, 0), "blocks left: {o:?}");
+    assert_eq!(GAME_THREADS.load(Relaxed), frames::THREADS as u64);
+    assert_eq!(o.frames, 10);
+    // 10 frames of 500 + 3 * (150 + 48) steps and more, fewer than all calls.
+    assert!(o.ops > 10 * 2 * (500 + 3 * 150) && CALLS.load(Relaxed) > o.ops, "{o:?}");
+    assert!(o.p50_ns <= o.p99_ns && o.p99_ns <= o.p999_ns && o.p999_ns <= o.max_ns, "{o:?}");
+    assert!(o.median_frame_ns <= o.slowest_frame_ns && o.slowest_frame < o.frames, "{o:?}");
+    // 512 + 3 * 128 blocks of game-mix's sizes: a few MiB.
+    assert!((1 << 20..64 << 20).contains(&o.peak_live_bytes), "{o:?}");
+
+    STALL_IN.store(3000, Relaxed);
+    let stalled = frames::run::<Stalling>(Scale::Smoke, game_thread);
+    STALL_IN.store(i64::MAX, Relaxed);
+    assert!(stalled.max_ns >= 3_000_000, "{stalled:?}");
+    assert!(stalled.slowest_frame_ns >= 3_000_000, "{stalled:?}");
+    assert_eq!((LIVE.load(Relaxed), LIVE_BYTES.load(Relaxed)), (0, 0), "blocks left: {stalled:?}");
+}

@@ -89,11 +89,15 @@ pub fn recorded_request(p: *const u8) -> Option<usize> {
     recorded
 }
 
-/// mimalloc keeps each thread's heap itself: no handle.
+/// What [`thread_start`] hands out: mimalloc finds each thread's heap
+/// itself, and [`alloc`] never reads the handle; it only has to be non-null,
+/// which says that the thread started (see `crate::thread`).
+static STARTED: u8 = 0;
+
 pub fn thread_start() -> Option<*mut c_void> {
     // SAFETY: idempotent per thread.
     unsafe { mi::mi_thread_init() };
-    Some(core::ptr::null_mut())
+    Some((&raw const STARTED).cast_mut().cast())
 }
 
 pub fn thread_finish() {

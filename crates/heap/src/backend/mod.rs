@@ -112,9 +112,9 @@ pub fn owns(p: *const u8) -> bool {
 }
 
 /// Starts the calling thread's backend heap: the handle the thread passes
-/// to [`Engine::alloc`] (null for backends that keep
-/// their own), or `None` if no heap can be had now. Passthrough starts no
-/// thread: its calls count into the shared counters.
+/// to [`Engine::alloc`] (never null: a backend that finds its heaps itself
+/// gives one it does not use), or `None` if no heap can be had now.
+/// Passthrough starts no heap: its calls only count.
 pub fn thread_start() -> Option<*mut c_void> {
     match active() {
         Active::Rpmalloc | Active::Guarded => rpmalloc::thread_start(),

@@ -68,6 +68,25 @@ pub unsafe fn write_tail(p: *mut u8, size: usize, usable: usize, fresh: bool) {
     }
 }
 
+/// [`write_tail`] for a fresh block of `usable` bytes (at least 16) with 1
+/// to 16 bytes of slack, the most common case, without its tests: one
+/// 16-byte store ending at the block's end zeroes the slack, and its length
+/// goes in the last byte.
+///
+/// # Safety
+/// `usable` bytes at `p` are the caller's to write, nothing in them is
+/// written yet, `usable >= 16` and `usable - size` is 1 to 16.
+#[inline(always)]
+pub unsafe fn write_short_tail(p: *mut u8, size: usize, usable: usize) {
+    debug_assert!(usable >= 16 && (1..=16).contains(&(usable - size)));
+    let end = p.wrapping_add(usable);
+    // SAFETY: the 16 bytes before the block's end are the block's.
+    unsafe {
+        end.sub(16).cast::<[u8; 16]>().write_unaligned([0; 16]);
+        end.sub(1).write((usable - size) as u8);
+    }
+}
+
 /// The request the tail of a block of `usable` bytes at `p` records, if it
 /// validates (see the top of this file).
 ///

@@ -8,7 +8,7 @@
 //! block in it can exist.
 
 use core::ffi::{c_int, c_void};
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use rpmalloc_sys as rp;
 
@@ -158,18 +158,10 @@ mod span {
     /// an offset into it (an aligned allocation).
     pub const ALIGNED_BLOCKS: u32 = 4;
     /// The header is `SPAN_HEADER_SIZE` (128) bytes; `span_t` fills 68 of
-    /// them on i686 and 88 on x86-64. The last 16 bytes of the rest are
-    /// ours: the last word holds a large or huge block's request, the 8
-    /// bytes before it a medium span's marks (see [`super::Header::mark`]).
+    /// them on i686 and 88 on x86-64. The last word of the rest is ours: a
+    /// large or huge block's request.
     pub const REQUEST: usize = HEADER_SIZE - WORD;
-    pub const MARKS: usize = HEADER_SIZE - 16;
-    /// Medium blocks are at least 1536 bytes apart: the 1 KiB unit a block
-    /// starts in tells it from every other block of its span.
-    pub const MARK_UNIT_SHIFT: u32 = 10;
 }
-
-/// Bits per word of a medium span's marks (64 marks: 8 bytes).
-const MARK_WORD_BITS: usize = usize::BITS as usize;
 
 /// The header of the span a block of ours lies in.
 #[derive(Clone, Copy)]
@@ -211,46 +203,8 @@ impl Header {
         }
     }
 
-    /// The start of the small or medium block `p` lies in.
-    fn block_start(self, p: *const u8) -> *const u8 {
-        if self.field(span::FLAGS) & span::ALIGNED_BLOCKS == 0 {
-            return p;
-        }
-        let first = self.0 as usize + span::HEADER_SIZE;
-        let offset = p as usize - first;
-        (first + offset - offset % self.block_size()) as *const u8
-    }
-
     fn request(self) -> *mut usize {
         self.0.wrapping_add(span::REQUEST).cast()
-    }
-
-    /// The word and bit of the mark of the medium block starting at `start`.
-    #[inline(always)]
-    fn mark(self, start: *const u8) -> (&'static AtomicUsize, usize) {
-        let index = (start as usize >> span::MARK_UNIT_SHIFT) & 63;
-        // SAFETY: the marks lie in the header's padding past `span_t`, which
-        // rpmalloc never touches, 8-byte aligned, in a span that stays mapped
-        // while a block in it is live.
-        let word = unsafe { &*self.0.add(span::MARKS).cast::<AtomicUsize>().add(index / MARK_WORD_BITS) };
-        (word, 1 << (index % MARK_WORD_BITS))
-    }
-
-    /// Marks (or unmarks) the medium block at `start`, just handed out by
-    /// the calling thread's heap. Only the thread owning the span's heap
-    /// hands out its blocks, so only it writes the marks: a load and a
-    /// store. Other threads read only the marks of live blocks, which stay
-    /// as they are until the block is freed and handed out again.
-    #[inline(always)]
-    fn set_mark(self, start: *const u8, on: bool) {
-        let (word, bit) = self.mark(start);
-        let marks = word.load(Ordering::Relaxed);
-        word.store(if on { marks | bit } else { marks & !bit }, Ordering::Relaxed);
-    }
-
-    fn marked(self, start: *const u8) -> bool {
-        let (word, bit) = self.mark(start);
-        word.load(Ordering::Relaxed) & bit != 0
     }
 }
 
@@ -276,9 +230,12 @@ pub fn usable_size(p: *const u8) -> usize {
 ///   for with room to grow) zeroed by one 16-byte store ending at the
 ///   block's end (what it overwrites before `size` is not written yet), and
 ///   its length in its last byte;
-/// - a medium block in its last 8 bytes, keyed to its address, and a mark
-///   in its span's header says so: zeroing its slack would cost a `memset`
-///   of up to a few KiB;
+/// - a medium block in its last 8 bytes, keyed to its address: zeroing its
+///   slack would cost a `memset` of up to a few KiB. Nothing else says a
+///   record is there: every medium block is settled here when handed out,
+///   and the key is checked when it is read. The span's header is not
+///   written: its second line is cold on this path (a mark there missed
+///   the cache in one `small-churn` allocation out of three);
 /// - a large or huge block is alone in its span, whose header holds it.
 ///
 /// A block aligned to at most [`NATURAL_ALIGN`] starts at its block's start,
@@ -289,8 +246,15 @@ pub fn usable_size(p: *const u8) -> usize {
 pub fn settle(p: *mut u8, size: usize, capacity: usize, align: usize) -> Settled {
     if align <= NATURAL_ALIGN && capacity < span::SMALL_LIMIT {
         let block = small_block_size(padded(capacity));
-        // SAFETY: `p` is a fresh block of `block` bytes, `size < block`.
-        unsafe { record::write_tail(p, size, block, true) };
+        // SAFETY: `p` is a fresh block of `block` bytes, `size < block`;
+        // asked for as `size + 1` bytes, it has 1 to 16 bytes of slack.
+        unsafe {
+            if capacity == size {
+                record::write_short_tail(p, size, block);
+            } else {
+                record::write_tail(p, size, block, true);
+            }
+        }
         return Settled { usable: block, counted: block, recorded: true };
     }
     let header = Header::of(p);
@@ -311,7 +275,6 @@ pub fn settle(p: *mut u8, size: usize, capacity: usize, align: usize) -> Settled
         // A medium block: its request is under 32 KiB.
         // SAFETY: the last 8 of `usable` bytes lie past `size` (`padded`).
         unsafe { record::write_keyed(p, size, usable) };
-        header.set_mark(header.block_start(p), true);
     }
     // An aligned block handed out past its block's start counts the bytes
     // before it too, as its free does.
@@ -328,9 +291,7 @@ fn small_block_size(size: usize) -> usize {
 
 /// Settles a live block of ours resized in place to `size` bytes (at most its
 /// usable size), from any thread: its request recorded again. `None` if it
-/// cannot hold `size` and its record in place (the caller moves it). The
-/// marks are left alone: they belong to the span's owner, and a medium
-/// block's is set already.
+/// cannot hold `size` and its record in place (the caller moves it).
 pub fn settle_in_place(p: *mut u8, size: usize) -> Option<Settled> {
     let header = Header::of(p);
     let class = header.size_class();
@@ -388,12 +349,10 @@ pub fn recorded_request(p: *const u8) -> Option<usize> {
         if class < span::SMALL_CLASS_COUNT {
             // SAFETY: `usable` bytes of a live block of ours.
             unsafe { record::read_tail(p, usable) }
-        } else if header.marked(header.block_start(p)) {
-            // SAFETY: as above; a marked block holds at least 8 bytes past
-            // its request.
-            unsafe { record::read_keyed(p, usable) }
         } else {
-            return None;
+            // SAFETY: as above; a medium block holds at least 8 bytes past
+            // its request (see `settle`).
+            unsafe { record::read_keyed(p, usable) }
         }
     };
     if recorded.is_none() {

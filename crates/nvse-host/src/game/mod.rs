@@ -29,9 +29,11 @@ use crate::{nvse, Expect, GameOptions, Moment, Prehook};
 
 mod crash;
 mod exhaust;
+mod paths;
 mod play;
 mod stale;
 pub use exhaust::{exhaust, exhaust_before_runtime};
+pub use paths::{GameHeapPath, StaticCrtPath};
 pub use play::play;
 pub use stale::stale;
 
@@ -177,7 +179,7 @@ impl GameModel for Synthetic {
     }
 
     fn check(&mut self) -> bool {
-        let mut passed = self.game.as_mut().is_none_or(Game::check);
+        let mut passed = !self.options.checks || self.game.as_mut().is_none_or(Game::check);
         if self.options.play_seconds > 0 {
             passed &= play(self.options.play_seconds, self.options.threads, || {
                 nvse::broadcast(nvse_abi::msg::MAIN_GAME_LOOP, std::ptr::null_mut(), 0);
