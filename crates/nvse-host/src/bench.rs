@@ -91,7 +91,7 @@ fn run_via<A: Allocator>(options: &BenchOptions, plugins: &[(String, HMODULE)], 
     };
     let allocator = match (plugins.is_empty(), served) {
         (true, _) => labels.vanilla,
-        (false, Some(true)) => labels.plugin,
+        (false, Some(true)) => options.label.as_deref().unwrap_or(labels.plugin),
         (false, _) => {
             println!(
                 "nvse-host: bench: FAILED: a plugin is loaded but the {} path is not served by it (owned {served:?})",

@@ -205,6 +205,10 @@ pub struct BenchOptions {
     pub frames: bool,
     /// The allocation functions they call.
     pub via: Via,
+    /// The allocator's name in the records when a plugin serves them, in
+    /// place of the path's own (`--label`: the same path with other
+    /// settings, e.g. `game-heap-undelayed`).
+    pub label: Option<String>,
 }
 
 /// Which allocation functions the benchmark calls.
@@ -408,6 +412,7 @@ fn parse_bench(mut args: impl Iterator<Item = String>) -> Result<Scenario, Strin
         sessions: Vec::new(),
         frames: false,
         via: Via::Imports,
+        label: None,
     };
     while let Some(flag) = args.next() {
         if flag == "--quick" {
@@ -426,6 +431,7 @@ fn parse_bench(mut args: impl Iterator<Item = String>) -> Result<Scenario, Strin
                 (None, Some(session)) => options.sessions.push(session),
                 (None, None) => return Err(format!("--workload {value}: no such workload or session")),
             },
+            "--label" => options.label = Some(value),
             "--via" => {
                 options.via = Via::from_name(&value)
                     .ok_or_else(|| format!("--via {value}: expected `imports`, `game-heap` or `static-crt`"))?
@@ -631,6 +637,7 @@ mod tests {
             sessions: Session::ALL.to_vec(),
             frames: true,
             via: Via::Imports,
+            label: None,
         };
         assert_eq!(scenario.bench, Some(all));
         assert_eq!((scenario.game, scenario.fixtures), (None, Fixtures::default()));
@@ -642,6 +649,7 @@ mod tests {
             sessions: vec![],
             frames: false,
             via: Via::Imports,
+            label: None,
         };
         assert_eq!(scenario.bench, Some(one));
         let scenario = parse(&["bench", "--workload", "game-session-1t"]).unwrap();
@@ -651,6 +659,7 @@ mod tests {
             sessions: vec![Session::OneThread],
             frames: false,
             via: Via::Imports,
+            label: None,
         };
         assert_eq!(scenario.bench, Some(session));
         let frames = parse(&["bench", "--workload", "game-frames"]).unwrap().bench.unwrap();
@@ -660,6 +669,8 @@ mod tests {
         assert_eq!(scenario.bench.unwrap().via, Via::GameHeap);
         assert_eq!(scenario.game, Some(GameOptions { threads: 0, checks: false, ..GameOptions::default() }));
         assert_eq!(parse(&["bench", "--via", "static-crt"]).unwrap().bench.unwrap().via, Via::StaticCrt);
+        let labelled = parse(&["bench", "--via", "game-heap", "--label", "game-heap-undelayed"]).unwrap();
+        assert_eq!(labelled.bench.unwrap().label.as_deref(), Some("game-heap-undelayed"));
         for bad in [
             &["bench", "--scale"][..],
             &["bench", "--scale", "huge"],

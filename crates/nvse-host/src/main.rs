@@ -15,7 +15,7 @@
 //!                [--crash freed|live|wild]
 //! nvse-host game-profile
 //! nvse-host bench [--scale full|quick|smoke | --quick] [--workload NAME]...
-//!                 [--via imports|game-heap|static-crt]
+//!                 [--via imports|game-heap|static-crt] [--label NAME]
 //!
 //! GAME (the synthetic game of src/game/game.c, linked into this executable
 //! at a fixed address: a static C runtime over its own heap, and a game heap
@@ -81,6 +81,8 @@
 //!   object's methods or its static C runtime instead: allocator
 //!   `game-heap` or `static-crt` when the plugin serves them (its profile
 //!   names them), `vanilla-game-heap` or `vanilla-static-crt` with no plugin.
+//!   `--label NAME` names the allocator NAME when a plugin serves the
+//!   path (the same path with other settings in the plugin's INI).
 //!
 //! FIXTURE OPTIONS (test DLLs built from crates/e2e/fixtures/crt_client.c):
 //!   --fixture PATH.dll          load it before the plugins (repeatable)

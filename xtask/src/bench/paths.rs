@@ -3,7 +3,9 @@
 //! cdecl functions (`nvse-host bench --via game-heap|static-crt`), hooked
 //! inline by the plugin through the game's profile, and the same without
 //! the plugin (the game's own arena and runtime heap), against the
-//! plugin's import path (`plugin-crt`).
+//! plugin's import path (`plugin-crt`); and the game heap with the plugin's
+//! delayed frees off (`game-heap-undelayed`, `[GameHeap] FreeDelayMiB = 0`),
+//! which is what the delay costs.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -22,19 +24,30 @@ pub struct GamePath {
     via: &'static str,
     /// With the packaged plugin (and the game's profile), or none.
     plugin: bool,
+    /// The plugin's settings besides the profile.
+    ini: fn(String) -> String,
 }
 
-pub const PATHS: [GamePath; 4] = [
-    GamePath { allocator: "game-heap", via: "game-heap", plugin: true },
-    GamePath { allocator: "static-crt", via: "static-crt", plugin: true },
-    GamePath { allocator: "vanilla-game-heap", via: "game-heap", plugin: false },
-    GamePath { allocator: "vanilla-static-crt", via: "static-crt", plugin: false },
+fn defaults(ini: String) -> String {
+    ini
+}
+
+fn undelayed(ini: String) -> String {
+    game::set_key(&ini, "GameHeap", "FreeDelayMiB", "0")
+}
+
+pub const PATHS: [GamePath; 5] = [
+    GamePath { allocator: "game-heap", via: "game-heap", plugin: true, ini: defaults },
+    GamePath { allocator: "game-heap-undelayed", via: "game-heap", plugin: true, ini: undelayed },
+    GamePath { allocator: "static-crt", via: "static-crt", plugin: true, ini: defaults },
+    GamePath { allocator: "vanilla-game-heap", via: "game-heap", plugin: false, ini: defaults },
+    GamePath { allocator: "vanilla-static-crt", via: "static-crt", plugin: false, ini: defaults },
 ];
 
 impl GamePath {
     /// What it runs: every workload, and the game heap's the frame session.
     pub fn workloads(&self) -> Vec<&'static str> {
-        let frames = (self.via == "game-heap").then_some(frames::NAME);
+        let frames = (self.via == "game-heap" && self.allocator != "game-heap-undelayed").then_some(frames::NAME);
         Workload::ALL.iter().map(|w| w.name()).chain(frames).collect()
     }
 }
@@ -44,7 +57,7 @@ impl GamePath {
 pub fn run(plan: Plan, host: &Path) -> Result<Vec<Record>> {
     let mut records = Vec::new();
     for path in &PATHS {
-        let dir = game_folder(path.allocator, host, path.plugin, game::with_profile)?;
+        let dir = game_folder(path.allocator, host, path.plugin, |ini| (path.ini)(game::with_profile(ini)))?;
         if path.plugin {
             game::write_profile(&dir)?;
         }
@@ -52,10 +65,14 @@ pub fn run(plan: Plan, host: &Path) -> Result<Vec<Record>> {
         let runs: Vec<Vec<&str>> = if plan.separate {
             path.workloads()
                 .into_iter()
-                .map(|name| vec!["bench", "--via", path.via, "--scale", scale, "--workload", name])
+                .map(|name| {
+                    let mut args = vec!["bench", "--via", path.via, "--label", path.allocator, "--scale", scale];
+                    args.extend(["--workload", name]);
+                    args
+                })
                 .collect()
         } else {
-            let mut args = vec!["bench", "--via", path.via, "--scale", scale];
+            let mut args = vec!["bench", "--via", path.via, "--label", path.allocator, "--scale", scale];
             for name in path.workloads() {
                 args.extend(["--workload", name]);
             }
@@ -97,18 +114,21 @@ pub fn table(records: &[Record]) -> String {
     };
     let mut out = String::from(
         "\nthe synthetic game's own paths under Wine, ns per operation (lower is better), and the plugin's over plugin-crt:\n\n\
-         | workload | plugin-crt | game-heap | game-heap / plugin-crt | static-crt | static-crt / plugin-crt | vanilla-game-heap | vanilla-static-crt |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|\n",
+         | workload | plugin-crt | game-heap | game-heap / plugin-crt | game-heap, no delay | game-heap / no delay | static-crt | static-crt / plugin-crt | vanilla-game-heap | vanilla-static-crt |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for workload in Workload::ALL {
         let name = workload.name();
         let (crt, heap, statik) = (ns(name, "plugin-crt"), ns(name, "game-heap"), ns(name, "static-crt"));
+        let undelayed = ns(name, "game-heap-undelayed");
         let _ = writeln!(
             out,
-            "| {name} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             cell(crt),
             cell(heap),
             ratio(heap, crt),
+            cell(undelayed),
+            ratio(heap, undelayed),
             cell(statik),
             ratio(statik, crt),
             cell(ns(name, "vanilla-game-heap")),
