@@ -16,9 +16,10 @@
 //! request of its size class, before it asks rpmalloc. Blocks nobody takes
 //! go to rpmalloc when the ring is full, when the blocks waiting in all
 //! threads pass [`Delay::budget`] bytes (the oldest first: on a loading
-//! screen no frame ends, and only this releases them), when they have been
-//! ready for about a second ([`expire`], on the thread's own trim), and when
-//! the thread ends ([`flush`]). A ring is its thread's alone: no lock, no
+//! screen no frame ends, and this is what releases them), when they have been
+//! ready for about a second, or when no frame has ended for five seconds
+//! ([`expire`], on the thread's own trim), and when the thread ends
+//! ([`flush`]). A ring is its thread's alone: no lock, no
 //! system call on the free path but rpmalloc's own when one is released.
 //!
 //! Only small and medium blocks (requests up to 32 KiB), the engine's
@@ -74,6 +75,12 @@ static FLUSH: AtomicU32 = AtomicU32::new(0);
 /// to rpmalloc: about a second at 60 frames a second.
 const IDLE_FRAMES: u32 = 60;
 
+/// Trims (about a second each) in a row that see no frame end before a
+/// thread gives rpmalloc everything its ring holds: in a menu or a long
+/// loading screen no wait would end otherwise, and what the ring holds
+/// keeps address space from the game.
+const STILL_TRIMS: u32 = 5;
+
 /// Blocks a thread's ring holds at most: at the hundred thousand frees a
 /// second of a busy cell, a quarter of a second of them.
 const CAPACITY: usize = 16_384;
@@ -112,6 +119,9 @@ pub struct Ring {
     /// [`waiting`]), and what of them it has added to [`WAITING`].
     bytes: AtomicUsize,
     published: usize,
+    /// [`FRAME`] at the last [`expire`], and how many in a row saw it unchanged.
+    frame_seen: u32,
+    still: u32,
 }
 
 /// Sets the delay; call before any hook leads to [`free`].
@@ -239,7 +249,9 @@ pub fn flush_all() {
 }
 
 /// Gives rpmalloc the blocks of the calling thread's ring that have been
-/// ready for about a second and nobody took (the thread's own trim).
+/// ready for about a second and nobody took, or all of them once no frame
+/// has ended for [`STILL_TRIMS`] trims (the thread's own trim, about once a
+/// second while it is busy).
 pub fn expire(state: &ThreadState) {
     let ring = state.delay.load(Relaxed);
     if ring.is_null() {
@@ -247,6 +259,16 @@ pub fn expire(state: &ThreadState) {
     }
     // SAFETY: the thread's own ring.
     let ring = unsafe { &mut *ring };
+    let frame = FRAME.load(Relaxed);
+    if frame == ring.frame_seen {
+        ring.still = ring.still.saturating_add(1);
+        if ring.still >= STILL_TRIMS {
+            while ring.evict() {}
+            return;
+        }
+    } else {
+        (ring.frame_seen, ring.still) = (frame, 0);
+    }
     let idle = FRAMES.load(Relaxed).saturating_add(IDLE_FRAMES);
     while ring.front_entry().is_some_and(|e| e.p == 0 || ready(e, idle)) && ring.evict() {}
 }

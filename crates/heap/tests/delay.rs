@@ -287,3 +287,28 @@ fn a_thread_that_only_frees_delays_in_a_state_without_a_heap() {
     assert!(held >= 10 * 100, "{held} bytes waited");
     assert_eq!(after_exit, 0, "given back at its end");
 }
+
+#[test]
+fn when_no_frame_ends_for_five_trims_every_wait_ends() {
+    let _serial = setup(Delay { frames: 2, budget: 64 * MIB });
+    for _ in 0..100 {
+        game_free(game_block(300, 1));
+    }
+    // A frame ends; then none does.
+    delay::frame();
+    let publish = || {
+        for _ in 0..2000 {
+            // SAFETY: a live block of ours, freed at once.
+            unsafe { heap::free(common::crt(), heap::malloc(common::crt(), 40)) };
+        }
+    };
+    // Trims that see no frame: the first notes the frame, four more wait.
+    for trim in 0..5 {
+        heap::trim::tick();
+        publish();
+        assert!(delay::waiting() >= 100 * 300, "trim {trim}: {} bytes waiting", delay::waiting());
+    }
+    heap::trim::tick();
+    publish();
+    assert_eq!(delay::waiting(), 0, "no frame for five trims: every wait ended");
+}
