@@ -64,34 +64,46 @@ static void count(volatile long *calls, volatile long *probe, int role) {
  * Old blocks: blocks made before the plugin loaded, which only the game's own
  * functions may release. game_watch_old() hands over their addresses (sorted);
  * the first time an original free, realloc or recalloc is handed one, it
- * counts once in game_old_released.
+ * counts once in game_old_released. The watch is published as one pointer:
+ * game threads free while it starts and ends, and each must see a whole watch
+ * or none (the arrays stay alive until the game's threads have stopped).
  */
-static void *const *g_old;
-static volatile long *g_old_seen;
-static size_t g_old_count;
+struct old_watch {
+    void *const *sorted;
+    volatile long *seen;
+    size_t count;
+};
+static struct old_watch g_watch_storage;
+static struct old_watch *volatile g_watch;
 volatile long game_old_released;
 
 void game_watch_old(void *const *sorted, volatile long *seen, size_t count) {
-    g_old_seen = seen;
-    g_old_count = count;
-    g_old = sorted;
+    if (sorted == NULL || count == 0) {
+        InterlockedExchangePointer((void *volatile *)&g_watch, NULL);
+        return;
+    }
+    g_watch_storage.sorted = sorted;
+    g_watch_storage.seen = seen;
+    g_watch_storage.count = count;
+    InterlockedExchangePointer((void *volatile *)&g_watch, &g_watch_storage);
 }
 
 static void note_release(void *p) {
-    void *const *old = g_old;
-    size_t low = 0, high = g_old_count;
-    if (old == NULL || p == NULL) {
+    const struct old_watch *watch = g_watch;
+    size_t low = 0, high;
+    if (watch == NULL || p == NULL) {
         return;
     }
+    high = watch->count;
     while (low < high) {
         size_t mid = low + (high - low) / 2;
-        if (old[mid] == p) {
-            if (InterlockedExchange(&g_old_seen[mid], 1) == 0) {
+        if (watch->sorted[mid] == p) {
+            if (InterlockedExchange(&watch->seen[mid], 1) == 0) {
                 InterlockedIncrement(&game_old_released);
             }
             return;
         }
-        if ((char *)old[mid] < (char *)p) {
+        if ((char *)watch->sorted[mid] < (char *)p) {
             low = mid + 1;
         } else {
             high = mid;
