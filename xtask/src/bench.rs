@@ -83,6 +83,7 @@ pub fn run(args: &[String]) -> Result {
         ["--quick"] => Scale::Quick,
         ["--smoke"] => {
             step("setup (tests)", setup::for_tests)?;
+            let _wineserver = run::WineServer::hold();
             dist::run()?;
             return smoke();
         }
@@ -90,6 +91,7 @@ pub fn run(args: &[String]) -> Result {
     };
     let started = Instant::now();
     step("setup (bench)", setup::for_bench)?;
+    let _wineserver = run::WineServer::hold();
     dist::run()?;
     let plan = Plan { scale, separate: true, callgrind_ops: Some((200_000, 400_000)) };
     let records = collect(plan)?;

@@ -77,3 +77,44 @@ pub fn step<T>(name: &str, body: impl FnOnce() -> Result<T>) -> Result<T> {
     println!("== {name}: {verdict} in {:.1} s", start.elapsed().as_secs_f64());
     result
 }
+
+/// A wineserver kept running for as long as this value lives.
+///
+/// Each Wine program connects to the prefix's wineserver, which ends a few
+/// seconds after its last client. A program started just as it ends fails
+/// with "wine client error:0: recvmsg: Connection reset by peer", which the
+/// test and benchmark runs, starting hundreds of programs one after another,
+/// would meet now and then. A persistent server, stopped when the run ends,
+/// closes that window.
+pub struct WineServer {
+    started: bool,
+}
+
+impl WineServer {
+    /// Starts a persistent wineserver for the workspace's prefix (the one
+    /// `xtask/wine-runner.sh` and the end-to-end tests use). One already
+    /// running is left as it is.
+    pub fn hold() -> WineServer {
+        let started = Command::new("wineserver")
+            .arg("-p")
+            .env("WINEPREFIX", target_dir().join("wine-prefix"))
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        WineServer { started }
+    }
+}
+
+impl Drop for WineServer {
+    fn drop(&mut self) {
+        if self.started {
+            let _ = Command::new("wineserver")
+                .arg("-k")
+                .env("WINEPREFIX", target_dir().join("wine-prefix"))
+                .stdin(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}

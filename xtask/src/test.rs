@@ -26,6 +26,7 @@ pub fn run(args: &[String]) -> Result {
         return Err(format!("`cargo xtask test` takes no arguments (got {extra})"));
     }
     step("setup (tests)", setup::for_tests)?;
+    let _wineserver = run::WineServer::hold();
     dist::run()?;
     step(
         "build the NVSE stand-ins: nvse-host and the replica of FalloutNV.exe (release, i686-pc-windows-gnu)",
