@@ -86,22 +86,24 @@ pub fn step<T>(name: &str, body: impl FnOnce() -> Result<T>) -> Result<T> {
 /// test and benchmark runs, starting hundreds of programs one after another,
 /// would meet now and then. A persistent server, stopped when the run ends,
 /// closes that window.
+///
+/// The prefix's services (services.exe, winedevice.exe, ...) live as long as
+/// the server and inherit the standard handles of the program that started
+/// them: a test reading a program's output to its end would wait for them.
+/// They are started here, from a program whose handles go nowhere.
 pub struct WineServer {
     started: bool,
 }
 
 impl WineServer {
     /// Starts a persistent wineserver for the workspace's prefix (the one
-    /// `xtask/wine-runner.sh` and the end-to-end tests use). One already
-    /// running is left as it is.
+    /// `xtask/wine-runner.sh` and the end-to-end tests use) and its services.
+    /// A server already running is left as it is.
     pub fn hold() -> WineServer {
-        let started = Command::new("wineserver")
-            .arg("-p")
-            .env("WINEPREFIX", target_dir().join("wine-prefix"))
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success());
+        let started = wine("wineserver", &["-p"]);
+        if started {
+            wine("wine", &["cmd", "/c", "exit"]);
+        }
         WineServer { started }
     }
 }
@@ -109,12 +111,21 @@ impl WineServer {
 impl Drop for WineServer {
     fn drop(&mut self) {
         if self.started {
-            let _ = Command::new("wineserver")
-                .arg("-k")
-                .env("WINEPREFIX", target_dir().join("wine-prefix"))
-                .stdin(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+            wine("wineserver", &["-k"]);
         }
     }
+}
+
+/// Runs a Wine tool on the workspace's prefix, every handle to nowhere.
+fn wine(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .env("WINEPREFIX", target_dir().join("wine-prefix"))
+        .env("WINEDEBUG", "-all")
+        .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }
