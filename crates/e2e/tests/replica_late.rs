@@ -49,6 +49,7 @@ fn by_default_the_game_heap_stays_with_the_vanilla_heaps_and_the_log_says_why() 
         "Load: no emergency reserve: the game heap stays with the vanilla heaps ([GameHeap] AtLoad = vanilla, \
          or Enabled = 0)",
         "Load: heap started in ",
+        "Load: no delayed frees: the game heap stays with the vanilla heaps",
         "Load: loaded without Preload: the vanilla heaps already hold 396.0 MiB of address space (the Default \
          and File heaps 264.0 MiB, 37 pools 132.0 MiB); the game heap stays with them ([GameHeap] AtLoad = \
          vanilla)",
@@ -59,6 +60,7 @@ fn by_default_the_game_heap_stays_with_the_vanilla_heaps_and_the_log_says_why() 
         "Load: GameHeap: FalloutNV.exe 1.4.0.525: 1 of 3 group(s) live, in ",
     ]);
     assert!(!run.log().contains("emergency reserve, given back"), "{}", run.describe());
+    assert!(!run.log().contains("blocks the game heap frees"), "{}", run.describe());
     assert_eq!(lines_at(&run, "WARN"), Vec::<String>::new(), "{}", run.describe());
 }
 
@@ -78,6 +80,8 @@ fn with_at_load_plugin_the_log_warns_what_it_costs() {
     );
     run.assert_log_in_order(&[
         "Load: 64.0 MiB of address space set aside as an emergency reserve",
+        "Load: blocks the game heap frees stay unchanged and wait 30 frame(s) before reuse, 32.0 MiB of them at \
+         most",
         "Load: GameHeap: group game-heap: live: 5 function(s) hooked, 0 patch(es)",
     ]);
 }

@@ -41,7 +41,12 @@ pub fn start(stage: &str) -> bool {
         // Asked now, while memory is plentiful: an out-of-memory line asks too.
         crate::space::under_wine();
         let mut config = heap_config(settings);
-        if stage == "Load" && crate::game::vanilla_at_load(settings) && config.emergency_reserve > 0 {
+        let vanilla_game_heap = stage == "Load" && crate::game::vanilla_at_load(settings);
+        if vanilla_game_heap {
+            // No block of the game heap is the plugin's to delay.
+            config.free_delay.budget = 0;
+        }
+        if vanilla_game_heap && config.emergency_reserve > 0 {
             // It would serve only what the plugin serves at Load, and take
             // the space from everything else the vanilla game grows into.
             config.emergency_reserve = 0;
@@ -65,7 +70,11 @@ pub fn start(stage: &str) -> bool {
                 );
                 report_guard_start(stage, started.guard);
                 report_reserve(stage, &config, started);
-                report_delay(stage, &config, started);
+                if vanilla_game_heap {
+                    info!("{stage}: no delayed frees: the game heap stays with the vanilla heaps");
+                } else {
+                    report_delay(stage, &config, started);
+                }
                 crate::crash::install(stage);
             }
             Err(why) => warning!(
