@@ -1913,6 +1913,15 @@ _rpmalloc_heap_global_cache_extract(heap_t* heap, size_t span_count) {
 	} else {
 		span_cache = (span_cache_t*)(heap->span_large_cache + (span_count - 2));
 		wanted_count = THREAD_SPAN_LARGE_CACHE_TRANSFER;
+#if RPMALLOC_TRIM
+		// [patch 4] The spans taken besides the one returned stay in the
+		// thread's cache, where no other thread finds them: only within its
+		// budget for large spans. Unchecked, every size a thread fetched
+		// could leave one span there beyond it (for blocks of 64 KiB-1 MiB,
+		// up to 150 spans, 9.5 MiB, a thread)
+		if (heap->large_cached_spans + (wanted_count - 1) * span_count > MAX_THREAD_LARGE_CACHE_SPANS)
+			wanted_count = 1;
+#endif
 	}
 	span_cache->count = _rpmalloc_global_cache_extract_spans(span_cache->span, span_count, wanted_count);
 #if RPMALLOC_TRIM
