@@ -200,7 +200,7 @@ fn a_statistics_line_every_second() {
     assert!(
         stats
             .iter()
-            .all(|s| s.contains(" cached, ") && s.contains(" freed by the game and held back), the heap holds ")),
+            .all(|s| s.contains(" in the shared cache, ") && s.contains(" freed by the game and held back), the heap holds ")),
         "{stats:#?}"
     );
     assert!(stats.iter().all(|s| s.contains(" of address space free, the largest free region ")), "{stats:#?}");

@@ -460,7 +460,8 @@ pub struct Snapshot {
     /// `mapped_bytes`, everything it holds.
     pub reserved_bytes: u64,
     /// Of `mapped_bytes`, what the backend keeps free for reuse in its
-    /// shared cache (see `crate::trim`); threads keep a little more each.
+    /// shared cache (see `crate::trim`). Each thread's own cache (up to 32
+    /// spans of small blocks and 32 of large ones) is not counted.
     pub cached_bytes: u64,
     /// Of `mapped_bytes`, blocks the game heap freed that wait, unchanged,
     /// before they are handed out again (see `crate::delay`); not live.

@@ -190,7 +190,7 @@ fn line(last: &(Instant, heap::Snapshot), now: &(Instant, heap::Snapshot), space
     let (a, s) = (&last.1, &now.1);
     info!(
         "Stats: {} in {} blocks (peak {}); {} allocations/s, {} frees/s; {} failures, {} fallbacks; \
-         foreign blocks {} freed, {} resized, {} sized; {} mapped by {} (peak {}, {} cached, {} freed by the game \
+         foreign blocks {} freed, {} resized, {} sized; {} mapped by {} (peak {}, {} in the shared cache, {} freed by the game \
          and held back), the heap holds {}; {space}; {} threads",
         Bytes(s.live_bytes),
         s.live_blocks,
