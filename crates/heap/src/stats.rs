@@ -65,10 +65,16 @@ const FOLD_EVERY: u32 = 64;
 /// word's range, which the few operations before it cannot overflow.
 const FOLD_BYTES: usize = usize::MAX / 4;
 
-/// Reads of a thread's totals retried while its owner folds them; past this
-/// the last read is taken as it is (a thread killed in the middle of a fold
-/// never finishes it), off by at most one publication's worth.
-const READ_ATTEMPTS: u32 = 1000;
+/// Reads of a thread's totals that meet a fold spin this many times, then
+/// yield between tries, so that an owner preempted in the middle of its fold
+/// on the reader's core gets to finish it.
+const READ_SPINS: u32 = 64;
+/// Tries that see the same fold unfinished, after which the last read is
+/// taken as it is (a thread killed in the middle of a fold never finishes
+/// it), off by at most one publication's worth.
+const READ_STUCK: u32 = 10_000;
+/// Tries in all, however the owner's folds come and go.
+const READ_ATTEMPTS: u32 = 1_000_000;
 
 /// Something the heap counts.
 #[derive(Clone, Copy, Debug)]
@@ -295,14 +301,24 @@ impl Counters {
     /// half done.
     fn read(&self) -> [u64; WORDS] {
         let mut counts = [0; WORDS];
-        for _ in 0..READ_ATTEMPTS {
+        let mut stuck = 0;
+        for attempt in 0..READ_ATTEMPTS {
             let before = self.sequence.load(Acquire);
             self.read_into(&mut counts);
             fence(Acquire);
-            if before % 2 == 0 && self.sequence.load(Relaxed) == before {
+            let after = self.sequence.load(Relaxed);
+            if before % 2 == 0 && after == before {
                 return counts;
             }
-            core::hint::spin_loop();
+            stuck = if after == before { stuck + 1 } else { 0 };
+            if stuck == READ_STUCK {
+                break;
+            }
+            if attempt < READ_SPINS {
+                core::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
         }
         counts
     }
