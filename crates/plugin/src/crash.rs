@@ -60,7 +60,7 @@ pub fn install(stage: &str) {
 unsafe extern "system" fn on_unhandled(info: *const EXCEPTION_POINTERS) -> i32 {
     if !info.is_null() && !WRITTEN.swap(true, Ordering::AcqRel) {
         // SAFETY: Windows passes valid exception pointers to the filter.
-        let _ = std::panic::catch_unwind(|| unsafe { note(&*info) });
+        crate::nvse::guarded("Crash", (), || unsafe { note(&*info) });
     }
     match PREVIOUS.load(Ordering::Acquire) {
         0 => EXCEPTION_CONTINUE_SEARCH,
