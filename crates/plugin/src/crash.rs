@@ -110,8 +110,7 @@ unsafe fn note(info: &EXCEPTION_POINTERS) {
     crate::log::flush();
 }
 
-/// The registers, by name.
-#[cfg(target_arch = "x86")]
+/// The registers, by name (the game and the plugin are 32-bit x86).
 fn registers(c: &CONTEXT) -> [(&'static str, usize); 9] {
     [
         ("EAX", c.Eax as usize),
@@ -123,21 +122,6 @@ fn registers(c: &CONTEXT) -> [(&'static str, usize); 9] {
         ("EBP", c.Ebp as usize),
         ("ESP", c.Esp as usize),
         ("EIP", c.Eip as usize),
-    ]
-}
-
-#[cfg(target_arch = "x86_64")]
-fn registers(c: &CONTEXT) -> [(&'static str, usize); 9] {
-    [
-        ("RAX", c.Rax as usize),
-        ("RBX", c.Rbx as usize),
-        ("RCX", c.Rcx as usize),
-        ("RDX", c.Rdx as usize),
-        ("RSI", c.Rsi as usize),
-        ("RDI", c.Rdi as usize),
-        ("RBP", c.Rbp as usize),
-        ("RSP", c.Rsp as usize),
-        ("RIP", c.Rip as usize),
     ]
 }
 
