@@ -94,13 +94,13 @@ unsafe fn note(info: &EXCEPTION_POINTERS) {
         Name(ip, named)
     );
     if let Some((kind, address)) = access {
-        error!("Crash:   the address {} {address:#010x}: {}", Access(kind), Where(address, named));
+        error!("Crash:   the address {} {address:#010x}: {}", Access(kind), Where::of(address, named));
     }
     let mut others = Others::default();
     for (register, value) in registers(context) {
-        match locate(value) {
-            Place::NotOurs => others.push(register),
-            _ => error!("Crash:   {register}={value:#010x}: {}", Where(value, named)),
+        match Where::of(value, named) {
+            Where { place: Place::NotOurs, .. } => others.push(register),
+            known => error!("Crash:   {register}={value:#010x}: {known}"),
         }
     }
     if !others.is_empty() {
@@ -172,13 +172,24 @@ impl core::fmt::Display for Name {
     }
 }
 
-/// What the heap knows of an address.
-struct Where(usize, bool);
+/// What the heap knows of an address, looked up once.
+struct Where {
+    address: usize,
+    place: Place,
+    /// Whether modules may be named (the loader's lock is held).
+    named: bool,
+}
+
+impl Where {
+    fn of(address: usize, named: bool) -> Where {
+        Where { address, place: locate(address), named }
+    }
+}
 
 impl core::fmt::Display for Where {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let address = self.0;
-        match locate(address) {
+        let address = self.address;
+        match self.place {
             Place::NotOurs => f.write_str("not the heap's"),
             Place::Bookkeeping(which) => write!(
                 f,
@@ -208,7 +219,7 @@ impl core::fmt::Display for Where {
                     State::Live { caller } => write!(
                         f,
                         "a live block of {size} bytes at {start:#010x}, allocated by {}",
-                        Name(caller, self.1)
+                        Name(caller, self.named)
                     ),
                     State::Waiting { frames_ago, thread } => write!(
                         f,
