@@ -24,7 +24,10 @@
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use heap::locate::{locate, Bookkeeping, Place, State};
-use windows_sys::Win32::Foundation::{EXCEPTION_ACCESS_VIOLATION, EXCEPTION_STACK_OVERFLOW};
+use windows_sys::Win32::Foundation::{
+    EXCEPTION_ACCESS_VIOLATION, EXCEPTION_BREAKPOINT, EXCEPTION_ILLEGAL_INSTRUCTION, EXCEPTION_INT_DIVIDE_BY_ZERO,
+    EXCEPTION_STACK_OVERFLOW, STATUS_HEAP_CORRUPTION,
+};
 use windows_sys::Win32::System::Diagnostics::Debug::{
     SetUnhandledExceptionFilter, CONTEXT, EXCEPTION_CONTINUE_SEARCH, EXCEPTION_POINTERS,
 };
@@ -128,19 +131,22 @@ fn registers(c: &CONTEXT) -> [(&'static str, usize); 9] {
 /// The exception, as a person reads it.
 struct Exception(u32);
 
+impl Exception {
+    /// What Visual C++'s `throw` raises (`'msc'`).
+    const CPP: i32 = 0xE06D_7363_u32 as i32;
+}
+
 impl core::fmt::Display for Exception {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let name = match self.0 as i32 {
             EXCEPTION_ACCESS_VIOLATION => "access violation",
             EXCEPTION_STACK_OVERFLOW => "stack overflow",
-            _ => match self.0 {
-                0xC000_0094 => "integer division by zero",
-                0xC000_001D => "illegal instruction",
-                0xC000_0374 => "heap corruption",
-                0x8000_0003 => "breakpoint",
-                0xE06D_7363 => "C++ exception",
-                _ => "exception",
-            },
+            EXCEPTION_INT_DIVIDE_BY_ZERO => "integer division by zero",
+            EXCEPTION_ILLEGAL_INSTRUCTION => "illegal instruction",
+            STATUS_HEAP_CORRUPTION => "heap corruption",
+            EXCEPTION_BREAKPOINT => "breakpoint",
+            Self::CPP => "C++ exception",
+            _ => "exception",
         };
         write!(f, "{name} ({:#010x})", self.0)
     }
@@ -303,5 +309,23 @@ impl Drop for LoaderLock {
     fn drop(&mut self) {
         // SAFETY: the cookie of a lock this thread took in `try_take`.
         unsafe { LdrUnlockLoaderLock(0, self.0) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exceptions_are_named_with_their_code() {
+        let named = |code: u32| Exception(code).to_string();
+        assert_eq!(named(0xC000_0005), "access violation (0xc0000005)");
+        assert_eq!(named(0xC000_00FD), "stack overflow (0xc00000fd)");
+        assert_eq!(named(0xC000_0094), "integer division by zero (0xc0000094)");
+        assert_eq!(named(0xC000_001D), "illegal instruction (0xc000001d)");
+        assert_eq!(named(0xC000_0374), "heap corruption (0xc0000374)");
+        assert_eq!(named(0x8000_0003), "breakpoint (0x80000003)");
+        assert_eq!(named(0xE06D_7363), "C++ exception (0xe06d7363)");
+        assert_eq!(named(0xC000_0096), "exception (0xc0000096)");
     }
 }
