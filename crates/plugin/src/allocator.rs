@@ -201,10 +201,7 @@ fn heap_config(settings: &config::Settings, vanilla_game_heap: bool) -> heap::Co
         },
         emergency_reserve: game_heap_mib(settings.emergency_reserve_mib),
         on_exhausted: crate::oom::report,
-        free_delay: heap::Delay {
-            frames: settings.free_delay_frames,
-            budget: game_heap_mib(settings.free_delay_mib),
-        },
+        free_delay: heap::Delay { frames: settings.free_delay_frames, budget: game_heap_mib(settings.free_delay_mib) },
     }
 }
 
