@@ -40,16 +40,9 @@ pub fn start(stage: &str) -> bool {
         RUNNING.store(true, Ordering::Relaxed);
         // Asked now, while memory is plentiful: an out-of-memory line asks too.
         crate::space::under_wine();
-        let mut config = heap_config(settings);
         let vanilla_game_heap = stage == "Load" && crate::game::vanilla_at_load(settings);
-        if vanilla_game_heap {
-            // No block of the game heap is the plugin's to delay.
-            config.free_delay.budget = 0;
-        }
-        if vanilla_game_heap && config.emergency_reserve > 0 {
-            // It would serve only what the plugin serves at Load, and take
-            // the space from everything else the vanilla game grows into.
-            config.emergency_reserve = 0;
+        let config = heap_config(settings, vanilla_game_heap);
+        if vanilla_game_heap && settings.emergency_reserve_mib > 0 {
             info!(
                 "{stage}: no emergency reserve: the game heap stays with the vanilla heaps ([GameHeap] AtLoad = \
                  vanilla, or Enabled = 0), and a reserve would take address space the vanilla game grows into \
@@ -182,8 +175,13 @@ fn rpmalloc_mapping(config: &heap::Config) -> String {
     format!(" ({} mapped at a time{touched})", Bytes(config.span_map_count as u64 * 64 * 1024))
 }
 
-/// The heap's configuration from the settings.
-fn heap_config(settings: &config::Settings) -> heap::Config {
+/// The heap's configuration from the settings. With the game heap left to
+/// the vanilla heaps (`vanilla_game_heap`), no block of it is the plugin's to
+/// delay, and an emergency reserve would serve only what the plugin serves
+/// at Load while taking space from everything the vanilla game grows into:
+/// neither is set up.
+fn heap_config(settings: &config::Settings, vanilla_game_heap: bool) -> heap::Config {
+    let game_heap_mib = |mib: u32| if vanilla_game_heap { 0 } else { mib as usize * 1024 * 1024 };
     heap::Config {
         backend: match settings.backend {
             config::Backend::Rpmalloc => heap::Backend::Rpmalloc,
@@ -201,12 +199,9 @@ fn heap_config(settings: &config::Settings) -> heap::Config {
             quarantine: settings.guard_quarantine as usize,
             budget: settings.guard_budget_mib as usize * 1024 * 1024,
         },
-        emergency_reserve: settings.emergency_reserve_mib as usize * 1024 * 1024,
+        emergency_reserve: game_heap_mib(settings.emergency_reserve_mib),
         on_exhausted: crate::oom::report,
-        free_delay: heap::Delay {
-            frames: settings.free_delay_frames,
-            budget: settings.free_delay_mib as usize * 1024 * 1024,
-        },
+        free_delay: heap::Delay { frames: settings.free_delay_frames, budget: game_heap_mib(settings.free_delay_mib) },
     }
 }
 

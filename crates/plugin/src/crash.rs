@@ -24,7 +24,10 @@
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use heap::locate::{locate, Bookkeeping, Place, State};
-use windows_sys::Win32::Foundation::{EXCEPTION_ACCESS_VIOLATION, EXCEPTION_STACK_OVERFLOW};
+use windows_sys::Win32::Foundation::{
+    EXCEPTION_ACCESS_VIOLATION, EXCEPTION_BREAKPOINT, EXCEPTION_ILLEGAL_INSTRUCTION, EXCEPTION_INT_DIVIDE_BY_ZERO,
+    EXCEPTION_STACK_OVERFLOW, STATUS_HEAP_CORRUPTION,
+};
 use windows_sys::Win32::System::Diagnostics::Debug::{
     SetUnhandledExceptionFilter, CONTEXT, EXCEPTION_CONTINUE_SEARCH, EXCEPTION_POINTERS,
 };
@@ -60,7 +63,7 @@ pub fn install(stage: &str) {
 unsafe extern "system" fn on_unhandled(info: *const EXCEPTION_POINTERS) -> i32 {
     if !info.is_null() && !WRITTEN.swap(true, Ordering::AcqRel) {
         // SAFETY: Windows passes valid exception pointers to the filter.
-        let _ = std::panic::catch_unwind(|| unsafe { note(&*info) });
+        crate::nvse::guarded("Crash", (), || unsafe { note(&*info) });
     }
     match PREVIOUS.load(Ordering::Acquire) {
         0 => EXCEPTION_CONTINUE_SEARCH,
@@ -94,13 +97,13 @@ unsafe fn note(info: &EXCEPTION_POINTERS) {
         Name(ip, named)
     );
     if let Some((kind, address)) = access {
-        error!("Crash:   the address {} {address:#010x}: {}", Access(kind), Where(address, named));
+        error!("Crash:   the address {} {address:#010x}: {}", Access(kind), Where::of(address, named));
     }
     let mut others = Others::default();
     for (register, value) in registers(context) {
-        match locate(value) {
-            Place::NotOurs => others.push(register),
-            _ => error!("Crash:   {register}={value:#010x}: {}", Where(value, named)),
+        match Where::of(value, named) {
+            Where { place: Place::NotOurs, .. } => others.push(register),
+            known => error!("Crash:   {register}={value:#010x}: {known}"),
         }
     }
     if !others.is_empty() {
@@ -110,8 +113,7 @@ unsafe fn note(info: &EXCEPTION_POINTERS) {
     crate::log::flush();
 }
 
-/// The registers, by name.
-#[cfg(target_arch = "x86")]
+/// The registers, by name (the game and the plugin are 32-bit x86).
 fn registers(c: &CONTEXT) -> [(&'static str, usize); 9] {
     [
         ("EAX", c.Eax as usize),
@@ -126,37 +128,25 @@ fn registers(c: &CONTEXT) -> [(&'static str, usize); 9] {
     ]
 }
 
-#[cfg(target_arch = "x86_64")]
-fn registers(c: &CONTEXT) -> [(&'static str, usize); 9] {
-    [
-        ("RAX", c.Rax as usize),
-        ("RBX", c.Rbx as usize),
-        ("RCX", c.Rcx as usize),
-        ("RDX", c.Rdx as usize),
-        ("RSI", c.Rsi as usize),
-        ("RDI", c.Rdi as usize),
-        ("RBP", c.Rbp as usize),
-        ("RSP", c.Rsp as usize),
-        ("RIP", c.Rip as usize),
-    ]
-}
-
 /// The exception, as a person reads it.
 struct Exception(u32);
+
+impl Exception {
+    /// What Visual C++'s `throw` raises (`'msc'`).
+    const CPP: i32 = 0xE06D_7363_u32 as i32;
+}
 
 impl core::fmt::Display for Exception {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let name = match self.0 as i32 {
             EXCEPTION_ACCESS_VIOLATION => "access violation",
             EXCEPTION_STACK_OVERFLOW => "stack overflow",
-            _ => match self.0 {
-                0xC000_0094 => "integer division by zero",
-                0xC000_001D => "illegal instruction",
-                0xC000_0374 => "heap corruption",
-                0x8000_0003 => "breakpoint",
-                0xE06D_7363 => "C++ exception",
-                _ => "exception",
-            },
+            EXCEPTION_INT_DIVIDE_BY_ZERO => "integer division by zero",
+            EXCEPTION_ILLEGAL_INSTRUCTION => "illegal instruction",
+            STATUS_HEAP_CORRUPTION => "heap corruption",
+            EXCEPTION_BREAKPOINT => "breakpoint",
+            Self::CPP => "C++ exception",
+            _ => "exception",
         };
         write!(f, "{name} ({:#010x})", self.0)
     }
@@ -188,13 +178,24 @@ impl core::fmt::Display for Name {
     }
 }
 
-/// What the heap knows of an address.
-struct Where(usize, bool);
+/// What the heap knows of an address, looked up once.
+struct Where {
+    address: usize,
+    place: Place,
+    /// Whether modules may be named (the loader's lock is held).
+    named: bool,
+}
+
+impl Where {
+    fn of(address: usize, named: bool) -> Where {
+        Where { address, place: locate(address), named }
+    }
+}
 
 impl core::fmt::Display for Where {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let address = self.0;
-        match locate(address) {
+        let address = self.address;
+        match self.place {
             Place::NotOurs => f.write_str("not the heap's"),
             Place::Bookkeeping(which) => write!(
                 f,
@@ -224,7 +225,7 @@ impl core::fmt::Display for Where {
                     State::Live { caller } => write!(
                         f,
                         "a live block of {size} bytes at {start:#010x}, allocated by {}",
-                        Name(caller, self.1)
+                        Name(caller, self.named)
                     ),
                     State::Waiting { frames_ago, thread } => write!(
                         f,
@@ -308,5 +309,23 @@ impl Drop for LoaderLock {
     fn drop(&mut self) {
         // SAFETY: the cookie of a lock this thread took in `try_take`.
         unsafe { LdrUnlockLoaderLock(0, self.0) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exceptions_are_named_with_their_code() {
+        let named = |code: u32| Exception(code).to_string();
+        assert_eq!(named(0xC000_0005), "access violation (0xc0000005)");
+        assert_eq!(named(0xC000_00FD), "stack overflow (0xc00000fd)");
+        assert_eq!(named(0xC000_0094), "integer division by zero (0xc0000094)");
+        assert_eq!(named(0xC000_001D), "illegal instruction (0xc000001d)");
+        assert_eq!(named(0xC000_0374), "heap corruption (0xc0000374)");
+        assert_eq!(named(0x8000_0003), "breakpoint (0x80000003)");
+        assert_eq!(named(0xE06D_7363), "C++ exception (0xe06d7363)");
+        assert_eq!(named(0xC000_0096), "exception (0xc0000096)");
     }
 }
