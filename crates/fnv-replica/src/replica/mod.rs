@@ -12,7 +12,7 @@ mod parked;
 mod session;
 mod state;
 
-use nvse_host::checks::Checks;
+use nvse_host::checks::{seed_of, Checks};
 use nvse_host::session::GameModel;
 
 use crate::heap_sizes;
@@ -115,7 +115,7 @@ impl Replica {
             let entry = self.allocating()[index % self.allocating().len()];
             let size = if index % 50 == 49 { 20_000 + index } else { 1 + index * 37 % 1500 };
             // SAFETY: the start-up ran.
-            if let Some((block, _)) = unsafe { blocks::make(&self.calls, entry, size, blocks::seed_of(index, size)) } {
+            if let Some((block, _)) = unsafe { blocks::make(&self.calls, entry, size, seed_of(index, size)) } {
                 self.old.push(block);
             }
         }
