@@ -225,7 +225,7 @@ fn held(space: &AddressSpace, peak_live: u64) -> String {
     )
 }
 
-fn mib(bytes: u64) -> String {
+pub(crate) fn mib(bytes: u64) -> String {
     format!("{:.1}", bytes as f64 / (1024.0 * 1024.0))
 }
 
@@ -251,7 +251,8 @@ fn workload_names() -> Vec<&'static str> {
     Workload::ALL.iter().map(|w| w.name()).chain(Session::ALL.iter().map(|s| s.name())).collect()
 }
 
-fn scale_name(scale: Scale) -> &'static str {
+/// `scale` as the benchmark programs' `--scale` takes it.
+pub(crate) fn scale_name(scale: Scale) -> &'static str {
     match scale {
         Scale::Full => "full",
         Scale::Quick => "quick",

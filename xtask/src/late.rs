@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use workloads::late::LateRecord;
 use workloads::{Scale, Session};
 
+use crate::bench::{mib, scale_name};
 use crate::game;
 use crate::run::{self, cmd, step, Result, WINDOWS_TARGET};
 
@@ -93,11 +94,6 @@ fn folder(install: Install, replica: &Path) -> Result<PathBuf> {
 
 /// One run of the replica; its record, checked to be the install's.
 fn measure(install: Install, dir: &Path, session: Session, heap_mb: u32, scale: Scale) -> Result<LateRecord> {
-    let scale_name = match scale {
-        Scale::Full => "full",
-        Scale::Quick => "quick",
-        Scale::Smoke => "smoke",
-    };
     let heap = heap_mb.to_string();
     let args = [
         "--moment",
@@ -107,7 +103,7 @@ fn measure(install: Install, dir: &Path, session: Session, heap_mb: u32, scale: 
         "--session",
         session.name(),
         "--scale",
-        scale_name,
+        scale_name(scale),
         "--default-heap-mb",
         &heap,
     ];
@@ -127,10 +123,6 @@ fn measure(install: Install, dir: &Path, session: Session, heap_mb: u32, scale: 
         mib(record.live_after_drop_bytes)
     );
     Ok(record)
-}
-
-fn mib(bytes: u64) -> String {
-    format!("{:.1}", bytes as f64 / (1024.0 * 1024.0))
 }
 
 /// The late-install table: a row per session, Default heap size and install.

@@ -231,6 +231,11 @@ impl Run {
             .collect()
     }
 
+    /// The log's messages at `level` (`DEBUG`, `INFO`, `WARN`, `ERROR`), in order.
+    pub fn log_messages_at(&self, level: &str) -> Vec<String> {
+        self.log().lines().filter_map(parse_log_line).filter(|(l, _)| *l == level).map(|(_, m)| m.to_owned()).collect()
+    }
+
     /// Asserts that log messages starting with each prefix appear, in this order.
     #[track_caller]
     pub fn assert_log_in_order(&self, prefixes: &[&str]) {
@@ -285,6 +290,17 @@ impl Run {
             .unwrap_or_else(|| panic!("no check {check:?} printed for {module}\n{}", self.describe()));
         let actual = facts.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
         assert_eq!(actual, Some(value), "{module}: {check} {key}\n{}", self.describe());
+    }
+
+    /// The replica of FalloutNV.exe ran, its checks passed, and it printed
+    /// these `(check, key, value)` facts.
+    #[track_caller]
+    pub fn assert_replica(&self, facts: &[(&str, &str, &str)]) {
+        assert!(self.success, "{}", self.describe());
+        self.assert_printed("nvse-host: replica: ok");
+        for &(check, key, value) in facts {
+            self.assert_fact("replica", check, key, value);
+        }
     }
 
     /// The number the check `check` of `module` printed for `key`, or a panic.

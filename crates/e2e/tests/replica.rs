@@ -4,22 +4,7 @@
 //! and start-up order. The replica prints `nvse-host: replica: <check>
 //! key=value ...` lines and a verdict after the first frame.
 
-use e2e::{Game, Run};
-
-/// The replica's checks passed, and printed these `(check, key, value)` facts.
-#[track_caller]
-fn assert_replica(run: &Run, facts: &[(&str, &str, &str)]) {
-    assert!(run.success, "{}", run.describe());
-    run.assert_printed("nvse-host: replica: ok");
-    for &(check, key, value) in facts {
-        run.assert_fact("replica", check, key, value);
-    }
-}
-
-/// The log's warnings.
-fn warnings(run: &Run) -> Vec<String> {
-    run.log().lines().filter_map(e2e::parse_log_line).filter(|(l, _)| *l == "WARN").map(|(_, m)| m.to_owned()).collect()
-}
+use e2e::Game;
 
 #[test]
 fn without_the_plugin_the_replica_serves_its_own_blocks_at_either_moment() {
@@ -27,17 +12,14 @@ fn without_the_plugin_the_replica_serves_its_own_blocks_at_either_moment() {
     std::fs::remove_file(game.plugins_dir().join("MemoryPoolNVSE.dll")).expect("remove the plugin");
     for moment in ["preload", "load"] {
         let run = game.run(&["--moment", moment, "--threads", "2", "--expect", "vanilla"]);
-        assert_replica(
-            &run,
-            &[
-                ("vanilla heaps", "heaps", "3"),
-                ("vanilla heaps", "pools", "37"),
-                ("new blocks", "owned", "0"),
-                ("maintenance", "branch", "75"),
-                ("maintenance", "passes", "8"),
-                ("threads", "corrupted", "0"),
-            ],
-        );
+        run.assert_replica(&[
+            ("vanilla heaps", "heaps", "3"),
+            ("vanilla heaps", "pools", "37"),
+            ("new blocks", "owned", "0"),
+            ("maintenance", "branch", "75"),
+            ("maintenance", "passes", "8"),
+            ("threads", "corrupted", "0"),
+        ]);
     }
 }
 
@@ -45,31 +27,28 @@ fn without_the_plugin_the_replica_serves_its_own_blocks_at_either_moment() {
 fn at_preload_every_group_goes_live_and_no_vanilla_heap_or_pool_is_ever_made() {
     let game = Game::replica("replica_preload");
     let run = game.run(&[]);
-    assert_replica(
-        &run,
-        &[
-            // The MemoryManager was constructed (and initialised), its heaps
-            // and pools never: nothing reserved, no table entry.
-            ("vanilla heaps", "heaps", "0"),
-            ("vanilla heaps", "pools", "0"),
-            ("vanilla heaps", "reserved_mib", "0"),
-            ("vanilla heaps", "pool_entries", "0"),
-            ("vanilla heaps", "initialised", "1"),
-            // The runtime's heap exists and holds nothing: every block since
-            // start-up is the plugin's.
-            ("start-up blocks", "crt_heap", "1"),
-            ("start-up blocks", "crt_heap_blocks", "0"),
-            ("start-up blocks", "runtime_owned", "3"),
-            ("start-up blocks", "heap_owned", "3"),
-            ("new blocks", "owned", "900"),
-            ("new blocks", "vanilla_blocks_made", "0"),
-            ("new blocks", "crt_heap_blocks_made", "0"),
-            // The patched jmp at 0x0086EED4 is taken: the maintenance never ran.
-            ("maintenance", "branch", "EB"),
-            ("maintenance", "passes", "0"),
-            ("maintenance", "decays", "0"),
-        ],
-    );
+    run.assert_replica(&[
+        // The MemoryManager was constructed (and initialised), its heaps
+        // and pools never: nothing reserved, no table entry.
+        ("vanilla heaps", "heaps", "0"),
+        ("vanilla heaps", "pools", "0"),
+        ("vanilla heaps", "reserved_mib", "0"),
+        ("vanilla heaps", "pool_entries", "0"),
+        ("vanilla heaps", "initialised", "1"),
+        // The runtime's heap exists and holds nothing: every block since
+        // start-up is the plugin's.
+        ("start-up blocks", "crt_heap", "1"),
+        ("start-up blocks", "crt_heap_blocks", "0"),
+        ("start-up blocks", "runtime_owned", "3"),
+        ("start-up blocks", "heap_owned", "3"),
+        ("new blocks", "owned", "900"),
+        ("new blocks", "vanilla_blocks_made", "0"),
+        ("new blocks", "crt_heap_blocks_made", "0"),
+        // The patched jmp at 0x0086EED4 is taken: the maintenance never ran.
+        ("maintenance", "branch", "EB"),
+        ("maintenance", "passes", "0"),
+        ("maintenance", "decays", "0"),
+    ]);
     run.assert_log_in_order(&[
         "Preload: heap started in ",
         "Preload: GameHeap: FalloutNV.exe 1.4.0.525 is Large Address Aware",
@@ -78,7 +57,7 @@ fn at_preload_every_group_goes_live_and_no_vanilla_heap_or_pool_is_ever_made() {
         "Preload: GameHeap: group vanilla-heaps-off: live: 0 function(s) hooked, 8 patch(es)",
         "Preload: GameHeap: FalloutNV.exe 1.4.0.525: 3 of 3 group(s) live, in ",
     ]);
-    assert_eq!(warnings(&run), Vec::<String>::new(), "{}", run.describe());
+    assert_eq!(run.log_messages_at("WARN"), Vec::<String>::new(), "{}", run.describe());
 }
 
 /// With `[GameHeap] AtLoad = plugin`: the default leaves the game heap to
@@ -93,28 +72,25 @@ fn at_load_the_vanilla_heaps_keep_their_blocks_and_threads_inside_the_prologues_
     // esp` prologue, one in each `push n; push scope table` SEH prologue.
     let parked = 5 * 2 + 7 * 2 + 3;
     let parked = parked.to_string();
-    assert_replica(
-        &run,
-        &[
-            ("vanilla heaps", "heaps", "3"),
-            ("vanilla heaps", "pools", "37"),
-            // 200 + 64 MB of heaps and the pools' reservations.
-            ("vanilla heaps", "reserved_mib", "396"),
-            ("parked", "threads", &parked),
-            ("parked", "moved", &parked),
-            ("parked", "finished", &parked),
-            ("parked", "right", &parked),
-            ("threads", "corrupted", "0"),
-            ("threads", "panicked", "0"),
-            ("old blocks", "blocks", "600"),
-            ("old blocks", "intact", "600"),
-            ("old blocks", "not_ours", "600"),
-            ("new blocks", "owned", "900"),
-            ("new blocks", "vanilla_blocks_made", "0"),
-            ("maintenance", "branch", "75"),
-            ("maintenance", "passes", "8"),
-        ],
-    );
+    run.assert_replica(&[
+        ("vanilla heaps", "heaps", "3"),
+        ("vanilla heaps", "pools", "37"),
+        // 200 + 64 MB of heaps and the pools' reservations.
+        ("vanilla heaps", "reserved_mib", "396"),
+        ("parked", "threads", &parked),
+        ("parked", "moved", &parked),
+        ("parked", "finished", &parked),
+        ("parked", "right", &parked),
+        ("threads", "corrupted", "0"),
+        ("threads", "panicked", "0"),
+        ("old blocks", "blocks", "600"),
+        ("old blocks", "intact", "600"),
+        ("old blocks", "not_ours", "600"),
+        ("new blocks", "owned", "900"),
+        ("new blocks", "vanilla_blocks_made", "0"),
+        ("maintenance", "branch", "75"),
+        ("maintenance", "passes", "8"),
+    ]);
     run.assert_log_in_order(&[
         "Load: GameHeap: group game-heap: live: 5 function(s) hooked, 0 patch(es)",
         "Load: GameHeap: group static-crt: live: 10 function(s) hooked, 0 patch(es)",
@@ -127,7 +103,7 @@ fn at_load_the_vanilla_heaps_keep_their_blocks_and_threads_inside_the_prologues_
 fn another_replacers_jump_at_free_leaves_every_allocator_alone() {
     let game = Game::replica("replica_other_free");
     let run = game.run(&["--change", "other-free", "--expect", "vanilla"]);
-    assert_replica(&run, &[("new blocks", "owned", "0"), ("vanilla heaps", "heaps", "3")]);
+    run.assert_replica(&[("new blocks", "owned", "0"), ("vanilla heaps", "heaps", "3")]);
     assert!(run.fact_number("replica", "other mod", "free_calls") > 0, "{}", run.describe());
     let line = run.log_message("Preload: GameHeap: another heap replacer is present: ");
     assert!(line.contains("0x00AA4060 (heap-free) of group \"game-heap\" already jumps to 0x"), "{line}");
@@ -138,7 +114,7 @@ fn another_replacers_jump_at_free_leaves_every_allocator_alone() {
 fn an_executable_whose_identity_bytes_differ_is_left_alone() {
     let game = Game::replica("replica_other_identity");
     let run = game.run(&["--change", "other-identity", "--expect", "vanilla"]);
-    assert_replica(&run, &[("new blocks", "owned", "0"), ("vanilla heaps", "heaps", "3")]);
+    run.assert_replica(&[("new blocks", "owned", "0"), ("vanilla heaps", "heaps", "3")]);
     let line = run.log_message("Preload: GameHeap: this is not FalloutNV.exe 1.4.0.525 (");
     assert!(line.contains("0x00AA3E40 holds 55 8B EC 83 EC 3C 89 4D D0 8B 45 D0 0F B6 08 84 where"), "{line}");
 }
@@ -150,18 +126,15 @@ fn an_executable_whose_identity_bytes_differ_is_left_alone() {
 fn a_reallocate_that_pops_three_arguments_keeps_the_game_heap_vanilla() {
     let game = Game::replica("replica_realloc_ret_12");
     let run = game.run(&["--change", "realloc-three-arguments", "--expect", "runtime-only"]);
-    assert_replica(
-        &run,
-        &[
-            ("vanilla heaps", "heaps", "3"),
-            ("start-up blocks", "runtime_owned", "3"),
-            ("start-up blocks", "heap_owned", "0"),
-            ("new blocks", "owned", "800"),
-            ("maintenance", "branch", "75"),
-        ],
-    );
+    run.assert_replica(&[
+        ("vanilla heaps", "heaps", "3"),
+        ("start-up blocks", "runtime_owned", "3"),
+        ("start-up blocks", "heap_owned", "0"),
+        ("new blocks", "owned", "800"),
+        ("maintenance", "branch", "75"),
+    ]);
     assert_eq!(
-        warnings(&run),
+        run.log_messages_at("WARN"),
         ["Preload: GameHeap: group game-heap: left alone, nothing written: 0x00AA4200 (heap-realloc): \
           0x00AA4289 holds C2 0C 00 where C2 08 00 was expected"],
         "{}",

@@ -6,21 +6,7 @@
 //! `replica.rs`'s test with parked threads; the figures of each are
 //! `cargo xtask bench`'s late-install table.
 
-use e2e::{Game, Run};
-
-/// The replica's checks passed, and printed these `(check, key, value)` facts.
-#[track_caller]
-fn assert_replica(run: &Run, facts: &[(&str, &str, &str)]) {
-    assert!(run.success, "{}", run.describe());
-    run.assert_printed("nvse-host: replica: ok");
-    for &(check, key, value) in facts {
-        run.assert_fact("replica", check, key, value);
-    }
-}
-
-fn lines_at(run: &Run, level: &str) -> Vec<String> {
-    run.log().lines().filter_map(e2e::parse_log_line).filter(|(l, _)| *l == level).map(|(_, m)| m.to_owned()).collect()
-}
+use e2e::Game;
 
 /// The blocks of the game heap stay the vanilla heaps' (old and new), the C
 /// runtime's new ones are the plugin's, and the pools' maintenance runs.
@@ -42,7 +28,7 @@ fn by_default_the_game_heap_stays_with_the_vanilla_heaps_and_the_log_says_why() 
     let game = Game::replica("replica_late_default");
     game.install_shipped_ini();
     let run = game.run(&["--moment", "load", "--threads", "2", "--expect", "runtime-only"]);
-    assert_replica(&run, &GAME_HEAP_VANILLA);
+    run.assert_replica(&GAME_HEAP_VANILLA);
     run.assert_fact("replica", "vanilla heaps", "reserved_mib", "396");
     run.assert_log_in_order(&[
         "Config:   [GameHeap] Enabled=1 StaticCrt=1 DisableVanillaHeaps=1 AtLoad=vanilla Profile=(built in)",
@@ -61,7 +47,7 @@ fn by_default_the_game_heap_stays_with_the_vanilla_heaps_and_the_log_says_why() 
     ]);
     assert!(!run.log().contains("emergency reserve, given back"), "{}", run.describe());
     assert!(!run.log().contains("blocks the game heap frees"), "{}", run.describe());
-    assert_eq!(lines_at(&run, "WARN"), Vec::<String>::new(), "{}", run.describe());
+    assert_eq!(run.log_messages_at("WARN"), Vec::<String>::new(), "{}", run.describe());
 }
 
 #[test]
@@ -69,9 +55,9 @@ fn with_at_load_plugin_the_log_warns_what_it_costs() {
     let game = Game::replica("replica_late_plugin");
     game.write_ini("[GameHeap]\nAtLoad = plugin\n");
     let run = game.run(&["--moment", "load", "--expect", "ours"]);
-    assert_replica(&run, &[("new blocks", "owned", "900"), ("new blocks", "vanilla_blocks_made", "0")]);
+    run.assert_replica(&[("new blocks", "owned", "900"), ("new blocks", "vanilla_blocks_made", "0")]);
     assert_eq!(
-        lines_at(&run, "WARN"),
+        run.log_messages_at("WARN"),
         ["Load: loaded without Preload: the vanilla heaps already hold 396.0 MiB of address space (the Default \
              and File heaps 264.0 MiB, 37 pools 132.0 MiB), and the plugin serves every new block of the game \
              heap besides ([GameHeap] AtLoad = plugin): more address space in use than without the plugin"],
@@ -91,8 +77,8 @@ fn a_wrong_at_load_value_is_named_and_the_default_used() {
     let game = Game::replica("replica_late_wrong");
     game.write_ini("[GameHeap]\nAtLoad = overflow\n");
     let run = game.run(&["--moment", "load", "--threads", "2", "--expect", "runtime-only"]);
-    assert_replica(&run, &GAME_HEAP_VANILLA);
-    let warnings = lines_at(&run, "WARN");
+    run.assert_replica(&GAME_HEAP_VANILLA);
+    let warnings = run.log_messages_at("WARN");
     assert_eq!(warnings.len(), 2, "{warnings:#?}");
     assert!(
         warnings[0].starts_with("Config: read ") && warnings[0].ends_with(": 1 problem(s), each given its default")
@@ -122,16 +108,13 @@ fn larger_vanilla_heaps_from_xnvse_are_what_the_log_reports() {
         "--expect",
         "runtime-only",
     ]);
-    assert_replica(
-        &run,
-        &[
-            ("vanilla heaps", "default_mb", "1024"),
-            ("vanilla heaps", "file_mb", "128"),
-            // 1024 + 128 MB of heaps and the pools' 132 MiB.
-            ("vanilla heaps", "reserved_mib", "1284"),
-            ("new blocks", "owned", "800"),
-        ],
-    );
+    run.assert_replica(&[
+        ("vanilla heaps", "default_mb", "1024"),
+        ("vanilla heaps", "file_mb", "128"),
+        // 1024 + 128 MB of heaps and the pools' 132 MiB.
+        ("vanilla heaps", "reserved_mib", "1284"),
+        ("new blocks", "owned", "800"),
+    ]);
     run.assert_printed(
         "nvse-host: xNVSE: Warning: Default heap size is greater than maximum allowed value. Using maximum value of 1024",
     );
@@ -149,10 +132,11 @@ fn at_preload_at_load_changes_nothing() {
     let game = Game::replica("replica_late_at_preload");
     game.install_shipped_ini();
     let run = game.run(&["--default-heap-mb", "1024"]);
-    assert_replica(
-        &run,
-        &[("vanilla heaps", "heaps", "0"), ("vanilla heaps", "reserved_mib", "0"), ("new blocks", "owned", "900")],
-    );
+    run.assert_replica(&[
+        ("vanilla heaps", "heaps", "0"),
+        ("vanilla heaps", "reserved_mib", "0"),
+        ("new blocks", "owned", "900"),
+    ]);
     run.assert_log_in_order(&[
         "Preload: heap started in ",
         "Preload: 64.0 MiB of address space set aside as an emergency reserve",

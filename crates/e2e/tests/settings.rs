@@ -2,21 +2,11 @@
 //! the packaged DLL in the stand-in under Wine, with the test modules of
 //! `fixtures/crt_client.c`.
 
-use e2e::{number_after, Crt, Game, Run};
+use e2e::{number_after, Crt, Game};
 
-/// The log's lines at `level` (`DEBUG`, `INFO`, `WARN`, `ERROR`).
 /// What the built-in profile says of the stand-in, which is not FalloutNV.exe.
 const NOT_THE_GAME: &str =
     "Preload: GameHeap: this is not FalloutNV.exe 1.4.0.525 (0x00AA3E40 lies outside the executable's image";
-
-fn lines_at(run: &Run, level: &str) -> Vec<String> {
-    run.log()
-        .lines()
-        .filter_map(e2e::parse_log_line)
-        .filter(|(l, _)| *l == level)
-        .map(|(_, message)| message.to_owned())
-        .collect()
-}
 
 #[test]
 fn the_shipped_file_gives_the_defaults_and_no_complaint() {
@@ -41,7 +31,7 @@ fn the_shipped_file_gives_the_defaults_and_no_complaint() {
         "Preload: heap started in ",
     ]);
     // The one warning: the stand-in is not the game the built-in profile is for.
-    let warnings = lines_at(&run, "WARN");
+    let warnings = run.log_messages_at("WARN");
     assert_eq!(warnings.len(), 1, "{warnings:#?}");
     assert!(warnings[0].starts_with(NOT_THE_GAME), "{warnings:#?}");
     run.assert_fact(msvcrt, "malloc", "owned", "1");
@@ -78,7 +68,7 @@ fn mimalloc_a_log_level_and_an_excluded_module() {
         run.describe()
     );
     // Debug lines are written.
-    assert!(!lines_at(&run, "DEBUG").is_empty(), "{}", run.describe());
+    assert!(!run.log_messages_at("DEBUG").is_empty(), "{}", run.describe());
 
     // The redirected module's blocks are the heap's, and the heap is
     // mimalloc's: rpmalloc never mapped a byte.
@@ -142,7 +132,7 @@ LeakTableSize = -1
     assert!(run.success, "{}", run.describe());
     run.assert_printed(&format!("nvse-host: {msvcrt}: ok"));
 
-    let warnings = lines_at(&run, "WARN");
+    let warnings = run.log_messages_at("WARN");
     let problems: Vec<&String> =
         warnings.iter().filter(|w| w.starts_with("Config: MemoryPoolNVSE.ini line ")).collect();
     let lines: Vec<u64> = problems.iter().map(|p| number_after(p, "ini line ").unwrap()).collect();
@@ -198,9 +188,8 @@ fn a_statistics_line_every_second() {
     assert!(stats.iter().all(|s| s.contains(" mapped by rpmalloc (peak ") && s.contains(" threads")), "{stats:#?}");
     // What the heap holds, and the address space left, from a walk of it.
     assert!(
-        stats
-            .iter()
-            .all(|s| s.contains(" in the shared cache, ") && s.contains(" freed by the game and held back), the heap holds ")),
+        stats.iter().all(|s| s.contains(" in the shared cache, ")
+            && s.contains(" freed by the game and held back), the heap holds ")),
         "{stats:#?}"
     );
     assert!(stats.iter().all(|s| s.contains(" of address space free, the largest free region ")), "{stats:#?}");
@@ -231,7 +220,7 @@ fn import_hooks_off_and_a_quiet_log() {
     run.assert_fact(msvcrt, "malloc", "owned", "0");
     // Only warnings and errors are written: the one mistake in the file.
     let messages = run.log_messages();
-    assert_eq!(lines_at(&run, "INFO"), Vec::<String>::new(), "{}", run.describe());
+    assert_eq!(run.log_messages_at("INFO"), Vec::<String>::new(), "{}", run.describe());
     assert_eq!(messages.len(), 3, "{messages:#?}");
     assert!(messages[0].ends_with("MemoryPoolNVSE.ini: 1 problem(s), each given its default"), "{messages:#?}");
     assert!(messages[1].starts_with("Config: MemoryPoolNVSE.ini line 5: [Heep]: no such section"), "{messages:#?}");

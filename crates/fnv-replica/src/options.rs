@@ -1,15 +1,9 @@
 //! The replica's command line.
 
-/// When the plugin's code first runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Moment {
-    /// xNVSE's preload pass, before `__heap_init` and the MemoryManager's
-    /// constructor.
-    Preload,
-    /// The load pass only (an NVSE without preloading): the vanilla heaps
-    /// and pools exist and hold blocks, and the game's threads allocate.
-    Load,
-}
+/// When the plugin's code first runs: at Preload, before `__heap_init` and
+/// the MemoryManager's constructor; at Load only, once the vanilla heaps and
+/// pools hold blocks and the game's threads allocate.
+pub use nvse_host::Moment;
 
 /// Whose blocks the game's allocation functions are expected to return.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

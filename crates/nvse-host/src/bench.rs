@@ -107,56 +107,59 @@ fn run_via<A: Allocator>(options: &BenchOptions, plugins: &[(String, HMODULE)], 
     };
     println!("nvse-host: bench: {allocator}, {what} at {:?} scale", options.scale);
     let platform = memory::platform();
+    let print = |record: Record| {
+        println!("{}", Record { allocator: allocator.into(), platform: platform.clone(), ..record }.to_json());
+    };
     for &workload in &options.workloads {
-        let before = memory::resident();
-        let measured = workloads::measure::<A>(workload, options.scale);
-        // Neither allocator's own accounting is readable from here: the
-        // resident set's growth stands for both.
-        let rss = before.zip(memory::resident()).map(|(before, after)| after.peak.saturating_sub(before.now));
-        let record = Record {
-            workload: workload.name().into(),
-            allocator: allocator.into(),
-            platform: platform.clone(),
+        let (measured, rss) = resident_growth(|| workloads::measure::<A>(workload, options.scale));
+        print(Record {
             ns_per_op: Some(measured.best.ns_per_op()),
-            ops: measured.best.ops,
-            peak_live_bytes: measured.best.peak_live_bytes,
-            peak_mapped_bytes: rss,
-            mapped_source: rss.map(|_| "rss".into()),
-            peak_rss_delta_bytes: rss,
             runs: measured.runs,
-            instructions_per_op: None,
-            address_space: None,
-            latency: None,
-        };
-        println!("{}", record.to_json());
+            ..rss_record(workload.name(), measured.best.ops, measured.best.peak_live_bytes, rss)
+        });
     }
     for &session in &options.sessions {
-        let before = memory::resident();
-        let outcome = session.run::<A>(options.scale, walk);
-        let rss = before.zip(memory::resident()).map(|(before, after)| after.peak.saturating_sub(before.now));
-        let record = Record {
-            workload: session.name().into(),
-            allocator: allocator.into(),
-            platform: platform.clone(),
-            // Measures address space, not speed: settling is most of its time.
-            ns_per_op: None,
-            ops: outcome.ops,
-            peak_live_bytes: outcome.peak_live_bytes,
-            peak_mapped_bytes: rss,
-            mapped_source: rss.map(|_| "rss".into()),
-            peak_rss_delta_bytes: rss,
-            runs: 1,
-            instructions_per_op: None,
+        let (outcome, rss) = resident_growth(|| session.run::<A>(options.scale, walk));
+        // Measures address space, not speed: settling is most of its time.
+        print(Record {
             address_space: Some(AddressSpace::from(&outcome)),
-            latency: None,
-        };
-        println!("{}", record.to_json());
+            ..rss_record(session.name(), outcome.ops, outcome.peak_live_bytes, rss)
+        });
     }
     if options.frames {
-        let record = frames::<A>(options, plugins, allocator == labels.plugin);
-        println!("{}", Record { allocator: allocator.into(), platform: platform.clone(), ..record }.to_json());
+        print(frames::<A>(options, plugins, allocator == labels.plugin));
     }
     true
+}
+
+/// What `body` returned, and how much the resident set grew meanwhile:
+/// neither allocator's own accounting is readable from here, so the
+/// growth stands for both.
+fn resident_growth<T>(body: impl FnOnce() -> T) -> (T, Option<u64>) {
+    let before = memory::resident();
+    let value = body();
+    let rss = before.zip(memory::resident()).map(|(before, after)| after.peak.saturating_sub(before.now));
+    (value, rss)
+}
+
+/// A record of one run of `workload` whose mapped bytes are the resident
+/// set's growth; no speed, and no allocator or platform yet.
+fn rss_record(workload: &str, ops: u64, peak_live_bytes: u64, rss: Option<u64>) -> Record {
+    Record {
+        workload: workload.into(),
+        allocator: String::new(),
+        platform: String::new(),
+        ns_per_op: None,
+        ops,
+        peak_live_bytes,
+        peak_mapped_bytes: rss,
+        mapped_source: rss.map(|_| "rss".into()),
+        peak_rss_delta_bytes: rss,
+        runs: 1,
+        instructions_per_op: None,
+        address_space: None,
+        latency: None,
+    }
 }
 
 /// The frame session through `A`, and, with a plugin serving it, the
@@ -173,25 +176,12 @@ fn frames<A: Allocator>(options: &BenchOptions, plugins: &[(String, HMODULE)], p
             installed.is_ok()
         });
     os_calls::reset();
-    let before = memory::resident();
-    let outcome = frames::run::<A>(options.scale, os_calls::game_thread);
-    let rss = before.zip(memory::resident()).map(|(before, after)| after.peak.saturating_sub(before.now));
+    let (outcome, rss) = resident_growth(|| frames::run::<A>(options.scale, os_calls::game_thread));
     let calls = counting.then(os_calls::counts);
+    // Measures single calls and frames, not throughput.
     Record {
-        workload: frames::NAME.into(),
-        allocator: String::new(),
-        platform: String::new(),
-        // Measures single calls and frames, not throughput.
-        ns_per_op: None,
-        ops: outcome.ops,
-        peak_live_bytes: outcome.peak_live_bytes,
-        peak_mapped_bytes: rss,
-        mapped_source: rss.map(|_| "rss".into()),
-        peak_rss_delta_bytes: rss,
-        runs: 1,
-        instructions_per_op: None,
-        address_space: None,
         latency: Some(Latency::of(&outcome, calls)),
+        ..rss_record(frames::NAME, outcome.ops, outcome.peak_live_bytes, rss)
     }
 }
 

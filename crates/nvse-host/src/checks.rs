@@ -61,6 +61,23 @@ impl Checks {
     }
 }
 
+/// The pattern seed of a block: its index (or a random draw) and size.
+pub fn seed_of(index: usize, size: usize) -> u8 {
+    (index.wrapping_mul(31) ^ size) as u8
+}
+
+/// The game threads' draws: xorshift32, a stream of its own for each thread
+/// `index`, the same on every run.
+pub fn draws(index: usize) -> impl FnMut() -> u32 {
+    let mut state = (index as u32 + 1).wrapping_mul(0x9E37_79B9);
+    move || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        state
+    }
+}
+
 /// Writes the fixture's pattern: byte i is `seed + 7i`.
 ///
 /// # Safety

@@ -49,10 +49,6 @@ pub struct Block {
     pub seed: u8,
 }
 
-pub fn seed_of(index: usize, size: usize) -> u8 {
-    (index.wrapping_mul(31) ^ size) as u8
-}
-
 /// Whether an entry's new blocks are zeroed.
 pub fn zeroes(entry: Entry) -> bool {
     matches!(entry.role, Role::Calloc | Role::Recalloc)

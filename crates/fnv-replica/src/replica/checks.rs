@@ -3,7 +3,7 @@
 //! threads fared.
 
 use game_profile::Role;
-use nvse_host::checks::{has_pattern, holds, size_fact, Checks, Fact};
+use nvse_host::checks::{has_pattern, holds, seed_of, size_fact, Checks, Fact};
 
 use super::blocks::{self, Block, Owner};
 use super::churn;
@@ -241,7 +241,7 @@ pub fn new_blocks(checks: &mut Checks, context: &Context, entries: &[Entry]) {
             asked += 1;
             // SAFETY: the start-up ran.
             let Some((block, zero)) =
-                (unsafe { blocks::make(&context.calls, *entry, size, blocks::seed_of(index, size)) })
+                (unsafe { blocks::make(&context.calls, *entry, size, seed_of(index, size)) })
             else {
                 continue;
             };

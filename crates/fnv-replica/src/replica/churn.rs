@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use nvse_host::checks::{draws, seed_of};
+
 use super::blocks::{self, Block};
 use super::game::{Calls, Entry, Release};
 
@@ -68,14 +70,7 @@ impl Churn {
 }
 
 fn churn(index: usize, calls: &Calls, allocating: &[Entry], release: &Release, tally: &Tally) {
-    let mut state = (index as u32 + 1).wrapping_mul(0x9E37_79B9);
-    let mut next = move || {
-        // xorshift32
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        state
-    };
+    let mut next = draws(index);
     let mut live: Vec<Block> = Vec::with_capacity(WINDOW);
     let (mut calls_made, mut bad) = (0u64, 0u64);
     let check = |block: &Block, calls_made: &mut u64| {
@@ -92,7 +87,7 @@ fn churn(index: usize, calls: &Calls, allocating: &[Entry], release: &Release, t
             calls_made += 1;
             // SAFETY: the start-up ran before the threads started.
             let Some((block, zeroed)) =
-                (unsafe { blocks::make(calls, entry, size, blocks::seed_of(r as usize, size)) })
+                (unsafe { blocks::make(calls, entry, size, seed_of(r as usize, size)) })
             else {
                 bad += 1;
                 continue;

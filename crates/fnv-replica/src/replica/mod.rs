@@ -12,7 +12,7 @@ mod parked;
 mod session;
 mod state;
 
-use nvse_host::checks::Checks;
+use nvse_host::checks::{seed_of, Checks};
 use nvse_host::session::GameModel;
 
 use crate::heap_sizes;
@@ -111,11 +111,12 @@ impl Replica {
 
     /// Blocks through every allocating entry before the plugin loads.
     fn make_old_blocks(&mut self) {
+        let allocating = self.allocating();
         for index in 0..600 {
-            let entry = self.allocating()[index % self.allocating().len()];
+            let entry = allocating[index % allocating.len()];
             let size = if index % 50 == 49 { 20_000 + index } else { 1 + index * 37 % 1500 };
             // SAFETY: the start-up ran.
-            if let Some((block, _)) = unsafe { blocks::make(&self.calls, entry, size, blocks::seed_of(index, size)) } {
+            if let Some((block, _)) = unsafe { blocks::make(&self.calls, entry, size, seed_of(index, size)) } {
                 self.old.push(block);
             }
         }
@@ -128,11 +129,12 @@ impl Replica {
     /// A thread parked at each instruction the jumps replace, in every
     /// hooked function, each with its own old block.
     fn park_threads(&mut self) {
+        let allocating = self.allocating();
         for entry in self.entries.clone() {
             for offset in parked::offsets(entry) {
                 self.parked_wanted += 1;
                 let family = entry.family();
-                let maker = self.allocating().into_iter().find(|e| e.family() == family).expect("an allocating entry");
+                let maker = *allocating.iter().find(|e| e.family() == family).expect("an allocating entry");
                 // SAFETY: the start-up ran.
                 let Some((block, _)) = (unsafe { blocks::make(&self.calls, maker, 200, 77) }) else { continue };
                 match parked::park(parked::call_of(entry, block.p, 300), offset) {

@@ -23,7 +23,7 @@ use windows_sys::Win32::System::Diagnostics::Debug::FlushInstructionCache;
 use windows_sys::Win32::System::Memory::{VirtualProtect, PAGE_EXECUTE_READWRITE};
 use windows_sys::Win32::System::Threading::{GetCurrentProcess, GetCurrentThreadId};
 
-use crate::checks::{fill, has_pattern, is_zeroed, size_fact, Checks, Fact};
+use crate::checks::{draws, fill, has_pattern, is_zeroed, seed_of, size_fact, Checks, Fact};
 use crate::session::GameModel;
 use crate::{nvse, Expect, GameOptions, Moment, Prehook};
 
@@ -391,10 +391,6 @@ struct Block {
     size: usize,
     family: Family,
     seed: u8,
-}
-
-fn seed_of(index: usize, size: usize) -> u8 {
-    (index.wrapping_mul(31) ^ size) as u8
 }
 
 /// A block from `role` (allocating from nothing: realloc-like functions get
@@ -813,14 +809,7 @@ const CHURN_WINDOW: usize = 64;
 /// and size, resizes some and frees, until told to stop.
 fn churn_thread(index: usize, shared: &ChurnShared) {
     let heap = the_heap();
-    let mut state = (index as u32 + 1).wrapping_mul(0x9E37_79B9);
-    let mut next = move || {
-        // xorshift32
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        state
-    };
+    let mut next = draws(index);
     let mut live: Vec<Block> = Vec::with_capacity(CHURN_WINDOW);
     let (mut calls, mut bad) = (0u64, 0u64);
     let check = |block: &Block, calls: &mut u64, bad: &mut u64| {
