@@ -240,8 +240,7 @@ pub fn new_blocks(checks: &mut Checks, context: &Context, entries: &[Entry]) {
             let size = 16 + index * 53 % 3000;
             asked += 1;
             // SAFETY: the start-up ran.
-            let Some((block, zero)) =
-                (unsafe { blocks::make(&context.calls, *entry, size, seed_of(index, size)) })
+            let Some((block, zero)) = (unsafe { blocks::make(&context.calls, *entry, size, seed_of(index, size)) })
             else {
                 continue;
             };

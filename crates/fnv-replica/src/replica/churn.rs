@@ -86,9 +86,7 @@ fn churn(index: usize, calls: &Calls, allocating: &[Entry], release: &Release, t
             let entry = allocating[(r >> 4) as usize % allocating.len()];
             calls_made += 1;
             // SAFETY: the start-up ran before the threads started.
-            let Some((block, zeroed)) =
-                (unsafe { blocks::make(calls, entry, size, seed_of(r as usize, size)) })
-            else {
+            let Some((block, zeroed)) = (unsafe { blocks::make(calls, entry, size, seed_of(r as usize, size)) }) else {
                 bad += 1;
                 continue;
             };
