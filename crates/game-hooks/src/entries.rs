@@ -227,14 +227,16 @@ unsafe extern "thiscall" fn heap_allocate<const K: usize>(this: *mut c_void, siz
 /// # Safety
 /// The game's contract: `p` is null or a live block of the game heap.
 unsafe extern "thiscall" fn heap_free<const K: usize>(this: *mut c_void, p: *mut c_void) {
-    if !p.is_null() && heap::owns(p) {
-        // SAFETY: a live block of ours, by the game's contract.
-        return unsafe { heap::free_delayed(&NONE, p) };
-    }
-    if let Some(free) = original::<HeapFreeFn>(1, K) {
-        // SAFETY: the original method, with the game's object and block.
-        unsafe { free(this, p) }
-    }
+    let to_original = || {
+        if let Some(free) = original::<HeapFreeFn>(1, K) {
+            // SAFETY: the original method, with the game's object and a
+            // block (or null) that is not ours.
+            unsafe { free(this, p) }
+        }
+    };
+    // SAFETY: the game's contract: `p` is null or a live block, ours or the
+    // original's, given up.
+    unsafe { heap::free_delayed_or_else(p, to_original) }
 }
 
 /// # Safety

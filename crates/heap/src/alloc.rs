@@ -417,10 +417,11 @@ unsafe fn realloc_or_else_in<E: Engine>(
 /// Gives back a block of ours the game heap freed (or moved out of): to
 /// the calling thread's delayed frees when they are on, so that its bytes
 /// stay as they were for a while (see [`crate::delay`]).
+#[inline(always)]
 fn retire<E: Engine>(p: *mut u8) {
-    // SAFETY: the caller gives up `p`, a live block of ours; only rpmalloc's
-    // blocks are delayed (the delay is on only with rpmalloc serving).
-    if delay::enabled() && Rp::owns(p) && unsafe { delay::free(p) } {
+    // SAFETY: the caller gives up `p`, a live block of ours, and `E` is the
+    // backend that owns it: rpmalloc's when `E::DELAYS`.
+    if E::DELAYS && delay::enabled() && unsafe { delay::free(p) } {
         return;
     }
     release::<E>(p);
@@ -464,17 +465,24 @@ fn reissue(state: &thread::ThreadState, p: *mut u8, size: usize) -> *mut u8 {
 }
 
 /// `free` for the game's heap object: a block of ours goes to the delayed
-/// frees when they are on (see [`crate::delay`]); otherwise as [`free`].
+/// frees when they are on (see [`crate::delay`]), else back to the heap;
+/// any other pointer (null included) to `original`. Ownership is asked once,
+/// of the active backend.
 ///
 /// # Safety
-/// As for [`free`].
-pub unsafe fn free_delayed(crt: &Originals, p: *mut c_void) {
-    // SAFETY: by the caller's contract, a live block given up.
-    if delay::enabled() && Rp::owns(p.cast()) && unsafe { delay::free(p.cast()) } {
-        return;
+/// `p` is null or a live block, not used again: ours, or one `original`
+/// frees.
+pub unsafe fn free_delayed_or_else(p: *mut c_void, original: impl FnOnce()) {
+    dispatch!(free_delayed_in(p.cast(), original), original())
+}
+
+#[inline(always)]
+fn free_delayed_in<E: Engine>(p: *mut u8, original: impl FnOnce()) {
+    if E::owns(p) {
+        retire::<E>(p);
+    } else {
+        original();
     }
-    // SAFETY: forwarded contract.
-    unsafe { free(crt, p) }
 }
 
 /// Our heap could not resize `p`: try a block from the original allocator.

@@ -59,7 +59,7 @@ pub struct Config {
     /// Told when the OS refuses the heap memory (see [`crate::oom`]), on
     /// the allocating thread: it must not allocate through the heap.
     pub on_exhausted: fn(&crate::oom::Exhaustion),
-    /// How long blocks freed through [`crate::free_delayed`] stay as they
+    /// How long blocks freed through [`crate::free_delayed_or_else`] stay as they
     /// were before they are handed out again (see [`crate::delay`]).
     pub free_delay: crate::delay::Delay,
 }

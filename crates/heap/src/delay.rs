@@ -216,7 +216,7 @@ pub unsafe fn free(p: *mut u8) -> bool {
     if usize::from(ring.len) == CAPACITY {
         ring.evict();
     }
-    ring.push(p, class);
+    ring.push(p, class, counted);
     let budget = BUDGET.load(Relaxed);
     while ring.waiting_everywhere() > budget && ring.evict() {}
     true
@@ -324,7 +324,9 @@ impl Ring {
         (self.len > 0).then(|| &self.entries[usize::from(self.front)])
     }
 
-    fn push(&mut self, p: *mut u8, class: usize) {
+    /// Adds the block `p` of `class`, `counted` bytes (its
+    /// [`Rp::counted_size`]), as the newest.
+    fn push(&mut self, p: *mut u8, class: usize, counted: usize) {
         let index = self.slot(usize::from(self.len)) as u16;
         self.entries[usize::from(index)] =
             Entry { p: p as usize, frame: FRAME.load(Relaxed), next: NIL, class: class as u16 };
@@ -334,7 +336,7 @@ impl Ring {
         }
         self.tails[class] = index;
         self.len += 1;
-        self.count(Rp::counted_size(p) as isize);
+        self.count(counted as isize);
     }
 
     /// Counts `delta` bytes in (or out of) the ring, published to

@@ -52,7 +52,7 @@ pub mod thread;
 pub mod trim;
 
 pub use alloc::{
-    aligned_free, aligned_malloc, aligned_msize, aligned_realloc, calloc, expand, free, free_delayed, malloc,
+    aligned_free, aligned_malloc, aligned_msize, aligned_realloc, calloc, expand, free, free_delayed_or_else, malloc,
     malloc_delayed_or_else, malloc_or_else, msize, realloc, realloc_or_else, recalloc,
 };
 pub use backend::StartError;
@@ -79,7 +79,7 @@ pub struct Started {
     /// Whether the emergency reserve is set aside (see [`oom`]); false when
     /// none was asked for, or its address space could not be had.
     pub emergency_reserve: bool,
-    /// The delay in force for frees through [`free_delayed`] (off unless
+    /// The delay in force for frees through [`free_delayed_or_else`] (off unless
     /// rpmalloc serves unguarded).
     pub free_delay: Delay,
 }

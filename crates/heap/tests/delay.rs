@@ -14,9 +14,6 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 const MIB: usize = 1 << 20;
 
-/// The game heap has no C runtime behind it.
-static NONE: heap::Originals = heap::Originals::new();
-
 /// Starts the heap (once) and sets `delay`, with nothing waiting in the
 /// calling thread's ring.
 fn setup(delay: Delay) -> std::sync::MutexGuard<'static, ()> {
@@ -49,7 +46,7 @@ fn game_block(size: usize, seed: u8) -> *mut u8 {
 
 fn game_free(p: *mut u8) {
     // SAFETY: a live block of ours, given up here.
-    unsafe { heap::free_delayed(&NONE, p.cast()) };
+    unsafe { heap::free_delayed_or_else(p.cast(), || panic!("a block of ours went to the original")) };
 }
 
 fn frames(n: u32) {

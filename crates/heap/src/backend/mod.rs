@@ -172,6 +172,9 @@ pub fn cached() -> usize {
 /// One backend's operations, for code monomorphised per backend: the family's
 /// hot paths read [`active`] once and then call the backend directly.
 pub trait Engine {
+    /// Whether the game heap's frees of the backend's blocks may be delayed
+    /// (see `crate::delay`, which keeps rpmalloc's blocks alone).
+    const DELAYS: bool = false;
     /// Whether the backend allocated `p`.
     fn owns(p: *const u8) -> bool;
     /// `size` bytes from the calling thread's `heap` (see [`thread_start`]):
@@ -226,8 +229,9 @@ pub struct Rp;
 pub struct Mi;
 
 macro_rules! engine {
-    ($ty:ty, $module:ident) => {
+    ($ty:ty, $module:ident, $delays:expr) => {
         impl Engine for $ty {
+            const DELAYS: bool = $delays;
             #[inline(always)]
             fn owns(p: *const u8) -> bool {
                 $module::owns(p)
@@ -268,8 +272,8 @@ macro_rules! engine {
     };
 }
 
-engine!(Rp, rpmalloc);
-engine!(Mi, mimalloc);
+engine!(Rp, rpmalloc, true);
+engine!(Mi, mimalloc, false);
 
 /// rpmalloc with guard pages as an [`Engine`]: requests the pool takes are
 /// guarded, the rest are rpmalloc's; every block is told apart by its
